@@ -1,0 +1,1 @@
+"""The bundled host site: settings from the environment, root URLs and web pages."""

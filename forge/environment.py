@@ -1,0 +1,173 @@
+"""Turns the process environment into the forge site's Django settings values.
+
+Each function takes the environment as a mapping so tests can feed it any values;
+`forge/settings.py` calls them with `os.environ`. Bad values raise
+`ImproperlyConfigured` naming the variable, so a typo fails at start-up rather than
+on the first request.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+
+SQLITE_FILE_NAME = "forge.sqlite3"
+SECRET_KEY_FILE_NAME = "secret_key"
+
+# WAL lets readers go on while one writer commits; IMMEDIATE takes the write lock
+# when a transaction starts, so two writers queue on the busy timeout instead of
+# one failing with "database is locked" when it upgrades a read lock.
+SQLITE_OPTIONS = {
+    "timeout": 30,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+
+S3_VARIABLES = {
+    "FORGE_S3_BUCKET": "bucket_name",
+    "FORGE_S3_ENDPOINT_URL": "endpoint_url",
+    "FORGE_S3_REGION": "region_name",
+    "FORGE_S3_ACCESS_KEY_ID": "access_key",
+    "FORGE_S3_SECRET_ACCESS_KEY": "secret_key",
+    "FORGE_S3_ADDRESSING_STYLE": "addressing_style",
+}
+
+
+def get_bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
+    """Read a yes/no variable; anything unrecognised is an error, not a silent False."""
+    raw = env.get(name)
+    if raw is None:
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}.")
+
+
+def get_list(env: Mapping[str, str], name: str, default: list[str]) -> list[str]:
+    """Read a comma-separated variable, dropping blanks."""
+    raw = env.get(name)
+    if raw is None:
+        return list(default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def data_dir(env: Mapping[str, str], base_dir: Path) -> Path:
+    """Where the SQLite file, the blobs and upload staging live."""
+    raw = env.get("FORGE_DATA_DIR", "").strip()
+    path = Path(raw) if raw else base_dir / "data"
+    if not path.is_absolute():
+        path = base_dir / path
+    return path
+
+
+def external_url(env: Mapping[str, str]) -> str:
+    """The URL clients reach the site at, without a trailing slash; '' if unset."""
+    raw = env.get("FORGE_EXTERNAL_URL", "").strip()
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ImproperlyConfigured(
+            f"FORGE_EXTERNAL_URL must be an absolute http(s) URL, not {raw!r}."
+        )
+    return raw.rstrip("/")
+
+
+def allowed_hosts(env: Mapping[str, str]) -> list[str]:
+    """Hosts Django answers for: the variable (default loopback), plus the external URL's host."""
+    hosts = get_list(env, "FORGE_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+    url = external_url(env)
+    hostname = urlsplit(url).hostname if url else None
+    if hostname and hostname not in hosts:
+        hosts.append(hostname)
+    return hosts
+
+
+def database(env: Mapping[str, str], data_path: Path) -> dict:
+    """The default database: DATABASE_URL, or a SQLite file in the data dir."""
+    url = env.get("DATABASE_URL", "").strip()
+    if not url:
+        config = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(data_path / SQLITE_FILE_NAME)}
+    else:
+        try:
+            config = dj_database_url.parse(url)
+        except (ValueError, KeyError) as exc:
+            raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from exc
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+    else:
+        # Reuse connections across requests; health checks drop ones the server closed.
+        config.setdefault("CONN_MAX_AGE", 60)
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+def package_storage(env: Mapping[str, str], data_path: Path) -> dict:
+    """The STORAGES entry the content store writes blobs through."""
+    kind = env.get("FORGE_STORAGE", "fs").strip().lower() or "fs"
+    if kind == "fs":
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(data_path / "packages"), "base_url": None},
+        }
+    if kind != "s3":
+        raise ImproperlyConfigured(f"FORGE_STORAGE must be fs or s3, not {kind!r}.")
+    options = {
+        option: env[variable].strip()
+        for variable, option in S3_VARIABLES.items()
+        if env.get(variable, "").strip()
+    }
+    if "bucket_name" not in options:
+        raise ImproperlyConfigured("FORGE_STORAGE=s3 needs FORGE_S3_BUCKET.")
+    style = options.get("addressing_style")
+    if style is not None and style not in ("auto", "path", "virtual"):
+        raise ImproperlyConfigured(
+            f"FORGE_S3_ADDRESSING_STYLE must be auto, path or virtual, not {style!r}."
+        )
+    # Blobs are content-addressed: the same key always holds the same bytes, so
+    # overwriting is safe and saves django-storages a HEAD per save.
+    options.update({"file_overwrite": True, "default_acl": None, "querystring_auth": True})
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
+def secret_key(env: Mapping[str, str], data_path: Path) -> str:
+    """FORGE_SECRET_KEY, or one generated once and kept in the data dir.
+
+    Every gunicorn worker and every restart must sign with the same key, so the
+    generated key is written with O_EXCL: when workers race, one file wins and
+    all of them read it.
+    """
+    given = env.get("FORGE_SECRET_KEY", "").strip()
+    if given:
+        return given
+    path = data_path / SECRET_KEY_FILE_NAME
+    if not path.exists():
+        data_path.mkdir(parents=True, exist_ok=True)
+        # Write a private file, then publish it with link(): readers never see a
+        # half-written key, and link() fails for every racer but the first.
+        draft = data_path / f".{SECRET_KEY_FILE_NAME}.{secrets.token_hex(8)}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    key = path.read_text().strip()
+    if not key:
+        raise ImproperlyConfigured(f"{path} is empty; delete it or set FORGE_SECRET_KEY.")
+    return key

@@ -1,0 +1,107 @@
+"""Django settings for the bundled forge site, filled from the environment (12-factor)."""
+
+import os
+from pathlib import Path
+
+from forge import environment
+
+env = os.environ
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = environment.data_dir(env, BASE_DIR)
+
+DEBUG = environment.get_bool(env, "FORGE_DEBUG", False)
+SECRET_KEY = environment.secret_key(env, DATA_DIR)
+EXTERNAL_URL = environment.external_url(env)
+ALLOWED_HOSTS = environment.allowed_hosts(env)
+if EXTERNAL_URL:
+    CSRF_TRUSTED_ORIGINS = [EXTERNAL_URL]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "packages_core",
+    "registry",
+    "forge",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "forge.urls"
+WSGI_APPLICATION = "forge.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": environment.database(env, DATA_DIR)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+# Serve the admin's assets straight from the apps: no collectstatic step for `make run`.
+WHITENOISE_USE_FINDERS = True
+
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(DATA_DIR / "media")},
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "packages": environment.package_storage(env, DATA_DIR),
+}
+
+LOGIN_URL = "admin:login"
+
+PACKAGES = {
+    "STORAGE_ALIAS": "packages",
+    "REQUIRE_SIGNIN_VIEW": environment.get_bool(env, "FORGE_REQUIRE_SIGNIN_VIEW", False),
+}
+
+REGISTRY = {
+    "EXTERNAL_URL": EXTERNAL_URL,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.get("FORGE_LOG_LEVEL", "INFO")},
+}

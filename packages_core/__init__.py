@@ -1,0 +1,1 @@
+"""The type-agnostic package domain: owners, tokens, packages, versions, blobs, storage."""

@@ -1,0 +1,69 @@
+"""The seam to the host site: how users map to owners and who may read or write where.
+
+A host names its own subclass in `PACKAGES["ACCESS_ADAPTER"]`; the default follows
+Gitea's rules.
+"""
+
+from __future__ import annotations
+
+import re
+
+from packages_core.conf import packages_settings
+from packages_core.models import Membership, Owner
+from packages_core.models.owners import OWNER_NAME_MAX_LENGTH, Visibility
+
+_NOT_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+_SEPARATOR_RUNS = re.compile(r"[._-]{2,}")
+
+
+def is_site_admin(user) -> bool:
+    return bool(user is not None and user.is_active and user.is_superuser)
+
+
+def is_signed_in(user) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active)
+
+
+class AccessAdapter:
+    """Gitea's rules for visibility and write access."""
+
+    def owner_name_for_user(self, user) -> str:
+        """A valid owner name derived from the user's username."""
+        name = _NOT_NAME_CHARS.sub("-", user.get_username())
+        name = _SEPARATOR_RUNS.sub("-", name).strip("._-")[:OWNER_NAME_MAX_LENGTH].strip("._-")
+        return name or f"user-{user.pk}"
+
+    def role_of(self, user, owner: Owner) -> str | None:
+        """The user's membership role in an organisation, or None."""
+        if not is_signed_in(user) or not owner.is_org:
+            return None
+        return (
+            Membership.objects.filter(owner=owner, user=user).values_list("role", flat=True).first()
+        )
+
+    def can_read(self, user, owner: Owner) -> bool:
+        if is_site_admin(user):
+            return True
+        signed_in = is_signed_in(user)
+        if owner.visibility == Visibility.PUBLIC:
+            return signed_in or not packages_settings.REQUIRE_SIGNIN_VIEW
+        if owner.visibility == Visibility.LIMITED:
+            return signed_in
+        if not signed_in:
+            return False
+        if owner.is_org:
+            return self.role_of(user, owner) is not None
+        return owner.user_id == user.pk
+
+    def can_write(self, user, owner: Owner) -> bool:
+        if is_site_admin(user):
+            return True
+        if not is_signed_in(user):
+            return False
+        if owner.is_org:
+            return self.role_of(user, owner) in (Membership.Role.WRITE, Membership.Role.ADMIN)
+        return owner.user_id == user.pk
+
+
+def get_adapter() -> AccessAdapter:
+    return packages_settings.ACCESS_ADAPTER()

@@ -1,0 +1,22 @@
+"""App config for packages_core: system checks and the user-to-owner hook."""
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.db.models.signals import post_save
+
+
+class PackagesCoreConfig(AppConfig):
+    name = "packages_core"
+    label = "packages_core"
+    verbose_name = "Packages"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from packages_core import checks, signals
+
+        checks.register()
+        post_save.connect(
+            signals.give_new_user_an_owner,
+            sender=settings.AUTH_USER_MODEL,
+            dispatch_uid="packages_core.give_new_user_an_owner",
+        )

@@ -1,0 +1,78 @@
+"""System checks for packages_core's settings (ids packages.E0xx / W0xx)."""
+
+from django.conf import settings
+from django.core import checks
+
+from packages_core.conf import packages_settings
+
+S3_BACKENDS = ("storages.backends.s3.S3Storage", "storages.backends.s3boto3.S3Boto3Storage")
+
+
+def register() -> None:
+    checks.register(check_settings)
+    checks.register(check_storage)
+    checks.register(check_sqlite_wal, checks.Tags.database)
+
+
+def check_settings(app_configs=None, **kwargs):
+    errors = []
+    unknown = packages_settings.unknown_keys()
+    if unknown:
+        errors.append(
+            checks.Error(
+                f"Unknown key(s) in settings.PACKAGES: {', '.join(unknown)}.",
+                hint="See packages_core/conf.py for the settings and their defaults.",
+                id="packages.E002",
+            )
+        )
+    try:
+        packages_settings.ACCESS_ADAPTER  # noqa: B018 - importing it is the check
+    except ImportError as exc:
+        errors.append(
+            checks.Error(
+                f"PACKAGES['ACCESS_ADAPTER'] cannot be imported: {exc}",
+                id="packages.E003",
+            )
+        )
+    return errors
+
+
+def check_storage(app_configs=None, **kwargs):
+    alias = packages_settings.STORAGE_ALIAS
+    config = settings.STORAGES.get(alias)
+    if config is None:
+        return [
+            checks.Error(
+                f"settings.STORAGES has no {alias!r} alias for package blobs.",
+                hint=f"Add STORAGES[{alias!r}] or set PACKAGES['STORAGE_ALIAS'].",
+                id="packages.E001",
+            )
+        ]
+    if config.get("BACKEND") in S3_BACKENDS and not config.get("OPTIONS", {}).get("bucket_name"):
+        return [
+            checks.Error(
+                f"STORAGES[{alias!r}] uses S3 without a bucket_name.",
+                hint="Set OPTIONS['bucket_name'] (FORGE_S3_BUCKET in the forge site).",
+                id="packages.E004",
+            )
+        ]
+    return []
+
+
+def check_sqlite_wal(app_configs=None, databases=None, **kwargs):
+    warnings = []
+    for alias, config in settings.DATABASES.items():
+        if config.get("ENGINE") != "django.db.backends.sqlite3":
+            continue
+        init = config.get("OPTIONS", {}).get("init_command", "").lower().replace(" ", "")
+        if "journal_mode=wal" not in init:
+            warnings.append(
+                checks.Warning(
+                    f"SQLite database {alias!r} does not run in WAL mode.",
+                    hint="Concurrent pushes will fail with 'database is locked'. Set "
+                    "OPTIONS init_command 'PRAGMA journal_mode=WAL;', a timeout and "
+                    "transaction_mode 'IMMEDIATE'.",
+                    id="packages.W001",
+                )
+            )
+    return warnings

@@ -1,0 +1,62 @@
+"""The `PACKAGES` settings dict: documented defaults, read lazily on every access.
+
+Nothing is copied at import time, so `override_settings(PACKAGES=...)` in tests and
+settings changed by a host after import are both seen.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+DEFAULTS = {
+    # The alias in settings.STORAGES that blobs and upload staging are written to.
+    "STORAGE_ALIAS": "packages",
+    # Key prefix of in-progress uploads inside that storage.
+    "UPLOAD_PREFIX": "uploads",
+    # True forbids anonymous reads everywhere (Gitea's REQUIRE_SIGNIN_VIEW).
+    "REQUIRE_SIGNIN_VIEW": False,
+    # Who may read and write where, and how users map to owners.
+    "ACCESS_ADAPTER": "packages_core.adapter.AccessAdapter",
+    # An access token's last-use time is written at most this often (seconds), so
+    # a busy CI token does not turn every pull into a database write.
+    "TOKEN_LAST_USED_RESOLUTION": 60,
+    # Site-wide quotas; -1 is unlimited. Owners can be given their own in the admin.
+    "QUOTA_OWNER_VERSIONS": -1,
+    "QUOTA_OWNER_BYTES": -1,
+    "QUOTA_BLOB_BYTES": -1,
+}
+
+
+
+class AppSettings:
+    """Attribute access to one namespaced settings dict with defaults.
+
+    Values are read from `django.conf.settings` on every access; dotted paths named
+    in `import_strings` are imported when read. Unknown names are AttributeErrors,
+    and `unknown_keys()` lets a system check report typos in the host's dict.
+    """
+
+    def __init__(self, setting_name: str, defaults: dict, import_strings=frozenset()):
+        self.setting_name = setting_name
+        self.defaults = defaults
+        self.import_strings = frozenset(import_strings)
+
+    def user_settings(self) -> dict:
+        value = getattr(settings, self.setting_name, {})
+        if not isinstance(value, dict):
+            raise ImproperlyConfigured(f"settings.{self.setting_name} must be a dict.")
+        return value
+
+    def __getattr__(self, name: str):
+        if name not in self.defaults:
+            raise AttributeError(f"Unknown {self.setting_name} setting: {name}")
+        value = self.user_settings().get(name, self.defaults[name])
+        if name in self.import_strings and isinstance(value, str):
+            value = import_string(value)
+        return value
+
+    def unknown_keys(self) -> list[str]:
+        return sorted(set(self.user_settings()) - set(self.defaults))
+
+
+packages_settings = AppSettings("PACKAGES", DEFAULTS, import_strings={"ACCESS_ADAPTER"})

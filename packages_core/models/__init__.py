@@ -1,0 +1,21 @@
+"""The package domain's models, one module per concern."""
+
+from packages_core.models.blobs import BlobUpload, PackageBlob
+from packages_core.models.limits import CleanupRule, OwnerQuota
+from packages_core.models.owners import Membership, Owner
+from packages_core.models.packages import Package, PackageFile, PackageProperty, PackageVersion
+from packages_core.models.tokens import AccessToken
+
+__all__ = [
+    "AccessToken",
+    "BlobUpload",
+    "CleanupRule",
+    "Membership",
+    "Owner",
+    "OwnerQuota",
+    "Package",
+    "PackageBlob",
+    "PackageFile",
+    "PackageProperty",
+    "PackageVersion",
+]

@@ -1,0 +1,61 @@
+"""Content-addressed blobs and the upload sessions that produce them."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from packages_core.models.owners import Owner
+
+
+class PackageBlob(models.Model):
+    """Bytes stored once for the whole site, keyed by their sha256."""
+
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64, unique=True)
+    sha512 = models.CharField(max_length=128, db_index=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(sha256__regex=r"^[0-9a-f]{64}$"),
+                name="packages_blob_sha256_hex",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"sha256:{self.sha256}"
+
+    @property
+    def storage_key(self) -> str:
+        return blob_key(self.sha256)
+
+
+def blob_key(sha256_hex: str) -> str:
+    """Where the bytes with this sha256 live in the content store."""
+    return f"blobs/sha256/{sha256_hex[:2]}/{sha256_hex}"
+
+
+class BlobUpload(models.Model):
+    """An upload in progress; any app server can continue it from the stored bytes."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(Owner, on_delete=models.CASCADE, related_name="blob_uploads")
+    # The image (package name) the session was opened for; it may not be used for another.
+    image = models.CharField(max_length=255)
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    bytes_received = models.PositiveBigIntegerField(default=0)
+    storage_key = models.CharField(max_length=255, editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated"]
+        indexes = [models.Index(fields=["updated"])]
+
+    def __str__(self) -> str:
+        return f"upload {self.id} to {self.owner.name}/{self.image}"

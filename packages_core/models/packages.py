@@ -1,0 +1,130 @@
+"""Packages, their versions and files, and free-form properties attached to them."""
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+
+from packages_core.models.blobs import PackageBlob
+from packages_core.models.owners import Owner
+
+validate_package_type = RegexValidator(
+    r"\A[a-z][a-z0-9_]*\Z", "A package type is a lowercase word, like 'container'."
+)
+
+
+class LowerNameQuerySet(models.QuerySet):
+    """Case-insensitive lookups that use the functional unique indexes."""
+
+    def named(self, name: str):
+        return self.alias(lower_name=Lower("name")).filter(lower_name=name.lower())
+
+    def versioned(self, version: str):
+        return self.alias(lower_version=Lower("version")).filter(lower_version=version.lower())
+
+
+class Package(models.Model):
+    """A named package of one type (a container image, say) that belongs to an owner."""
+
+    owner = models.ForeignKey(Owner, on_delete=models.CASCADE, related_name="packages")
+    type = models.CharField(max_length=32, validators=[validate_package_type])
+    name = models.CharField(max_length=255)
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = LowerNameQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["owner__name", "type", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                "owner", "type", Lower("name"), name="packages_package_unique_lower_name"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner.name}/{self.name}"
+
+
+class PackageVersion(models.Model):
+    """One version of a package; internal versions stage files not yet published."""
+
+    package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="versions")
+    version = models.CharField(max_length=255)
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    is_internal = models.BooleanField(
+        default=False, help_text="Staging area for uploads; never listed or pulled by name."
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+    download_count = models.PositiveBigIntegerField(default=0, editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = LowerNameQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["package_id", "-created"]
+        constraints = [
+            models.UniqueConstraint(
+                "package", Lower("version"), name="packages_version_unique_lower_version"
+            ),
+        ]
+        indexes = [models.Index(fields=["package", "is_internal", "created"])]
+
+    def __str__(self) -> str:
+        return f"{self.package}:{self.version}"
+
+
+class PackageFile(models.Model):
+    """A file of a version, pointing at its content-addressed blob."""
+
+    version = models.ForeignKey(PackageVersion, on_delete=models.CASCADE, related_name="files")
+    # PROTECT: a blob goes only through garbage collection, once no file refers to it.
+    blob = models.ForeignKey(PackageBlob, on_delete=models.PROTECT, related_name="files")
+    name = models.CharField(max_length=255)
+    composite_key = models.CharField(max_length=255, blank=True, default="")
+    is_lead = models.BooleanField(default=False, help_text="The version's main file.")
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = LowerNameQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["version_id", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                "version",
+                Lower("name"),
+                "composite_key",
+                name="packages_file_unique_lower_name_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PackageProperty(models.Model):
+    """A name/value pair attached to a package, a version or a file."""
+
+    class RefType(models.TextChoices):
+        PACKAGE = "package", "Package"
+        VERSION = "version", "Version"
+        FILE = "file", "File"
+
+    ref_type = models.CharField(max_length=8, choices=RefType.choices)
+    ref_id = models.BigIntegerField()
+    name = models.CharField(max_length=255)
+    value = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["ref_type", "ref_id", "name", "id"]
+        verbose_name_plural = "package properties"
+        indexes = [models.Index(fields=["ref_type", "ref_id", "name"])]
+
+    def __str__(self) -> str:
+        return f"{self.ref_type}#{self.ref_id} {self.name}={self.value[:40]}"

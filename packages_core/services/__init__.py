@@ -1,0 +1,1 @@
+"""Services: every rule that changes the package domain lives here, not in views or models."""

@@ -1,0 +1,125 @@
+"""Creating users' owners, organisations and memberships."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from packages_core.adapter import get_adapter
+from packages_core.exceptions import InvalidInput, NameTaken, NotFound
+from packages_core.models import Membership, Owner
+from packages_core.models.owners import RESERVED_OWNER_NAMES, Visibility, validate_owner_name
+
+
+def check_owner_name(name: str) -> None:
+    """Raise InvalidInput unless `name` may name a new owner, NameTaken if it is used."""
+    try:
+        validate_owner_name(name)
+    except ValidationError as exc:
+        raise InvalidInput(f"{name!r} is not a valid name: {exc.messages[0]}") from exc
+    if len(name) > Owner._meta.get_field("name").max_length:
+        raise InvalidInput(f"{name!r} is longer than 40 characters.")
+    if name.lower() in RESERVED_OWNER_NAMES:
+        raise InvalidInput(f"{name!r} is reserved.")
+    if Owner.objects.named(name).exists():
+        raise NameTaken(f"The name {name!r} is already taken.")
+
+
+def check_visibility(visibility: str) -> str:
+    if visibility not in Visibility.values:
+        raise InvalidInput(
+            f"Unknown visibility {visibility!r}; use one of {', '.join(Visibility.values)}."
+        )
+    return visibility
+
+
+def get_user(username: str):
+    User = get_user_model()
+    try:
+        return User.objects.get(**{User.USERNAME_FIELD: username})
+    except User.DoesNotExist:
+        raise NotFound(f"No user named {username!r}.") from None
+
+
+def get_owner(name: str) -> Owner:
+    owner = Owner.objects.named(name).first()
+    if owner is None:
+        raise NotFound(f"No user or organisation named {name!r}.")
+    return owner
+
+
+def ensure_user_owner(user) -> Owner:
+    """The user's owner, made on first need from the adapter's name for the user.
+
+    When that name is taken (by another owner, or reserved), a numbered variant is
+    used, so making a user never fails because of its owner.
+    """
+    owner = Owner.objects.filter(user=user).first()
+    if owner is not None:
+        return owner
+    base = get_adapter().owner_name_for_user(user)
+    candidates = [base] + [f"{base[:36]}-{n}" for n in range(2, 100)]
+    for name in candidates:
+        if name.lower() in RESERVED_OWNER_NAMES or Owner.objects.named(name).exists():
+            continue
+        try:
+            with transaction.atomic():
+                return Owner.objects.create(name=name, kind=Owner.Kind.USER, user=user)
+        except IntegrityError:
+            # The name went to someone else meanwhile, or a concurrent call made
+            # this user's owner: take that one, or try the next name.
+            owner = Owner.objects.filter(user=user).first()
+            if owner is not None:
+                return owner
+    raise NameTaken(f"No free owner name for user {user.pk} starting with {base!r}.")
+
+
+def create_user(
+    username: str,
+    *,
+    email: str = "",
+    password: str | None = None,
+    is_admin: bool = False,
+    visibility: str = Visibility.PUBLIC,
+):
+    """A new user with an owner of the same name; admins are Django superusers."""
+    check_owner_name(username)
+    check_visibility(visibility)
+    User = get_user_model()
+    if User.objects.filter(**{f"{User.USERNAME_FIELD}__iexact": username}).exists():
+        raise NameTaken(f"A user named {username!r} already exists.")
+    with transaction.atomic():
+        if is_admin:
+            user = User.objects.create_superuser(username, email, password)
+        else:
+            user = User.objects.create_user(username, email, password)
+        owner = ensure_user_owner(user)
+        if owner.name != username:
+            raise NameTaken(f"The name {username!r} is already taken.")
+        if owner.visibility != visibility:
+            owner.visibility = visibility
+            owner.save(update_fields=["visibility"])
+    return user
+
+
+def create_org(name: str, *, owner_user, visibility: str = Visibility.PUBLIC) -> Owner:
+    """A new organisation, with `owner_user` as its first admin member."""
+    check_owner_name(name)
+    check_visibility(visibility)
+    with transaction.atomic():
+        org = Owner.objects.create(name=name, kind=Owner.Kind.ORG, visibility=visibility)
+        Membership.objects.create(owner=org, user=owner_user, role=Membership.Role.ADMIN)
+    return org
+
+
+def set_membership(org: Owner, user, role: str) -> Membership:
+    """Give `user` `role` in `org`, adding or changing the membership."""
+    if not org.is_org:
+        raise InvalidInput(f"{org.name!r} is a user, not an organisation.")
+    if role not in Membership.Role.values:
+        raise InvalidInput(f"Unknown role {role!r}; use one of {', '.join(Membership.Role.values)}.")
+    membership, _ = Membership.objects.update_or_create(
+        owner=org, user=user, defaults={"role": role}
+    )
+    return membership

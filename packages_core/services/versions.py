@@ -1,0 +1,111 @@
+"""Packages, versions and files: creating and removing them."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from packages_core.exceptions import InvalidInput, NameTaken
+from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
+from packages_core.services import properties
+from packages_core.services.properties import RefType
+from packages_core.services.rows import get_or_create_unique
+
+
+def get_or_create_package(owner: Owner, type: str, name: str) -> Package:
+    """The owner's package of that type and name (case-insensitive), made if missing."""
+    if not name:
+        raise InvalidInput("A package needs a name.")
+    package, _ = get_or_create_unique(
+        lambda: Package.objects.filter(owner=owner, type=type).named(name).first(),
+        lambda: Package.objects.create(owner=owner, type=type, name=name),
+    )
+    return package
+
+
+def get_or_create_version(
+    package: Package,
+    version: str,
+    *,
+    creator=None,
+    is_internal: bool = False,
+    metadata: dict | None = None,
+) -> tuple[PackageVersion, bool]:
+    """The package's version by name (case-insensitive), made if missing."""
+    if not version:
+        raise InvalidInput("A version needs a name.")
+    return get_or_create_unique(
+        lambda: package.versions.versioned(version).first(),
+        lambda: PackageVersion.objects.create(
+            package=package,
+            version=version,
+            creator=creator,
+            is_internal=is_internal,
+            metadata=metadata or {},
+        ),
+    )
+
+
+def create_version(package: Package, version: str, **fields) -> PackageVersion:
+    """A new version; NameTaken if the package already has one by that name."""
+    row, created = get_or_create_version(package, version, **fields)
+    if not created:
+        raise NameTaken(f"{package} already has a version {row.version!r}.")
+    return row
+
+
+def add_file(
+    version: PackageVersion,
+    blob: PackageBlob,
+    name: str,
+    *,
+    composite_key: str = "",
+    is_lead: bool = False,
+    properties_: dict[str, str] | None = None,
+    replace: bool = False,
+) -> PackageFile:
+    """Attach `blob` to `version` as file `name`.
+
+    With `replace`, a file of the same name and key is swapped out (with its
+    properties); otherwise that is NameTaken.
+    """
+    with transaction.atomic():
+        existing = version.files.filter(composite_key=composite_key).named(name).first()
+        if existing is not None:
+            if not replace:
+                raise NameTaken(f"{version} already has a file {name!r}.")
+            remove_files([existing])
+        file = PackageFile.objects.create(
+            version=version, blob=blob, name=name, composite_key=composite_key, is_lead=is_lead
+        )
+        if properties_:
+            properties.add_properties(RefType.FILE, file.pk, properties_)
+    return file
+
+
+def remove_files(files: list[PackageFile]) -> None:
+    """Delete files and their properties; their blobs stay for garbage collection."""
+    with transaction.atomic():
+        properties.delete_properties(RefType.FILE, [f.pk for f in files])
+        PackageFile.objects.filter(pk__in=[f.pk for f in files]).delete()
+
+
+def remove_version(version: PackageVersion) -> None:
+    """Delete a version with its files and all their properties.
+
+    Blobs are left in place: other versions may share them, and garbage
+    collection removes the ones nothing refers to any more.
+    """
+    with transaction.atomic():
+        file_ids = list(version.files.values_list("pk", flat=True))
+        properties.delete_properties(RefType.FILE, file_ids)
+        properties.delete_properties(RefType.VERSION, [version.pk])
+        version.delete()
+
+
+def remove_package(package: Package) -> None:
+    """Delete a package with every version, file and property."""
+    with transaction.atomic():
+        for version in package.versions.all():
+            remove_version(version)
+        properties.delete_properties(RefType.PACKAGE, [package.pk])
+        package.delete()

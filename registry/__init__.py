@@ -1,0 +1,1 @@
+"""The OCI Distribution / Docker Registry v2 protocol, mounted at /v2."""
