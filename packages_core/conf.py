@@ -27,7 +27,6 @@ DEFAULTS = {
 }
 
 
-
 class AppSettings:
     """Attribute access to one namespaced settings dict with defaults.
 

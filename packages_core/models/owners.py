@@ -63,8 +63,10 @@ class Owner(models.Model):
         constraints = [
             models.UniqueConstraint(Lower("name"), name="packages_owner_unique_lower_name"),
             models.CheckConstraint(
-                condition=(models.Q(kind="user", user__isnull=False)
-                           | models.Q(kind="org", user__isnull=True)),
+                condition=(
+                    models.Q(kind="user", user__isnull=False)
+                    | models.Q(kind="org", user__isnull=True)
+                ),
                 name="packages_owner_user_iff_kind_user",
             ),
             models.CheckConstraint(

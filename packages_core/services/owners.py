@@ -118,7 +118,9 @@ def set_membership(org: Owner, user, role: str) -> Membership:
     if not org.is_org:
         raise InvalidInput(f"{org.name!r} is a user, not an organisation.")
     if role not in Membership.Role.values:
-        raise InvalidInput(f"Unknown role {role!r}; use one of {', '.join(Membership.Role.values)}.")
+        raise InvalidInput(
+            f"Unknown role {role!r}; use one of {', '.join(Membership.Role.values)}."
+        )
     membership, _ = Membership.objects.update_or_create(
         owner=org, user=user, defaults={"role": role}
     )

@@ -32,5 +32,7 @@ def get_properties(ref_type: str, ref_id: int) -> dict[str, str]:
 
 
 def delete_properties(ref_type: str, ref_ids: Iterable[int]) -> int:
-    deleted, _ = PackageProperty.objects.filter(ref_type=ref_type, ref_id__in=list(ref_ids)).delete()
+    deleted, _ = PackageProperty.objects.filter(
+        ref_type=ref_type, ref_id__in=list(ref_ids)
+    ).delete()
     return deleted

@@ -30,9 +30,7 @@ def parse_scopes(scopes: str | list[str]) -> list[str]:
         raise InvalidInput("A token needs at least one scope.")
     unknown = [scope for scope in cleaned if scope not in Scope.values]
     if unknown:
-        raise InvalidInput(
-            f"Unknown scope {unknown[0]!r}; use {' or '.join(Scope.values)}."
-        )
+        raise InvalidInput(f"Unknown scope {unknown[0]!r}; use {' or '.join(Scope.values)}.")
     return cleaned
 
 
@@ -65,9 +63,7 @@ def authenticate_token(secret: str) -> AccessToken | None:
     """The active token with this secret, its last use recorded; None if there is none."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    token = (
-        AccessToken.objects.select_related("user").filter(token_hash=hash_token(secret)).first()
-    )
+    token = AccessToken.objects.select_related("user").filter(token_hash=hash_token(secret)).first()
     now = timezone.now()
     if token is None or not token.is_active(now) or not token.user.is_active:
         return None
