@@ -1,0 +1,201 @@
+"""The operator commands: createuser, createorg, addmember, createtoken, ensureadmin."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command, execute_from_command_line
+
+from packages_core.models import AccessToken, Membership, Owner
+from packages_core.services.tokens import authenticate_token
+
+pytestmark = pytest.mark.django_db
+
+
+def run(capsys, *argv):
+    """Run a command as `manage.py` would; return (exit code, stdout, stderr)."""
+    try:
+        execute_from_command_line(["manage.py", *argv])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_fails_with(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 1
+    assert out == ""
+    assert err.strip().count("\n") == 0, f"not one line: {err!r}"
+    assert message in err
+
+
+def test_createuser_makes_a_user_with_an_owner_of_its_visibility(capsys):
+    code, out, _ = run(
+        capsys,
+        "createuser",
+        "carol",
+        "--email",
+        "c@example.com",
+        "--password",
+        "pw",
+        "--visibility",
+        "limited",
+    )
+    assert code == 0
+    assert "carol" in out
+    user = get_user_model().objects.get(username="carol")
+    assert user.email == "c@example.com"
+    assert user.check_password("pw")
+    assert not user.is_superuser
+    owner = Owner.objects.get(user=user)
+    assert (owner.name, owner.kind, owner.visibility) == ("carol", "user", "limited")
+
+
+def test_createuser_admin_makes_a_superuser(capsys):
+    code, _, _ = run(capsys, "createuser", "boss", "--password", "pw", "--admin")
+    assert code == 0
+    user = get_user_model().objects.get(username="boss")
+    assert user.is_superuser
+    assert user.is_staff
+
+
+def test_createuser_refuses_a_taken_name_in_any_case(capsys, alice):
+    assert_fails_with(capsys, ["createuser", "ALICE", "--password", "pw"], "already")
+    assert get_user_model().objects.count() == 1
+
+
+def test_createuser_refuses_a_name_taken_by_an_organisation(capsys, org):
+    assert_fails_with(capsys, ["createuser", "acme", "--password", "pw"], "already taken")
+
+
+@pytest.mark.parametrize("name", ["a b", "_lead", "trail.", "dots..twice", "x" * 41, "static"])
+def test_createuser_refuses_invalid_names(capsys, name):
+    assert_fails_with(capsys, ["createuser", name, "--password", "pw"], repr(name))
+    assert not get_user_model().objects.exists()
+
+
+def test_createuser_refuses_an_unknown_visibility(capsys):
+    assert_fails_with(
+        capsys, ["createuser", "dan", "--password", "pw", "--visibility", "secret"], "visibility"
+    )
+    assert not get_user_model().objects.exists()
+
+
+def test_createorg_makes_an_org_administered_by_its_owner(capsys, alice):
+    code, _out, _ = run(capsys, "createorg", "acme", "--owner", "alice", "--visibility", "private")
+    assert code == 0
+    org = Owner.objects.get(name="acme")
+    assert (org.kind, org.visibility, org.user) == ("org", "private", None)
+    assert Membership.objects.get(owner=org).role == "admin"
+
+
+def test_createorg_refuses_an_unknown_owner(capsys):
+    assert_fails_with(capsys, ["createorg", "acme", "--owner", "nobody"], "No user named")
+    assert not Owner.objects.filter(kind="org").exists()
+
+
+def test_createorg_refuses_a_duplicate_name(capsys, org):
+    assert_fails_with(capsys, ["createorg", "Acme", "--owner", "alice"], "already taken")
+
+
+def test_addmember_adds_then_changes_a_role(capsys, org, bob):
+    assert run(capsys, "addmember", "acme", "bob", "--role", "read")[0] == 0
+    assert Membership.objects.get(owner=org, user=bob).role == "read"
+    assert run(capsys, "addmember", "ACME", "bob", "--role", "write")[0] == 0
+    assert Membership.objects.get(owner=org, user=bob).role == "write"
+    assert Membership.objects.filter(owner=org, user=bob).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["addmember", "acme", "bob", "--role", "god"], "Unknown role 'god'"),
+        (["addmember", "nowhere", "bob", "--role", "read"], "No user or organisation"),
+        (["addmember", "acme", "nobody", "--role", "read"], "No user named"),
+        (["addmember", "bob", "alice", "--role", "read"], "not an organisation"),
+    ],
+)
+def test_addmember_refuses_bad_input(capsys, org, bob, argv, message):
+    assert_fails_with(capsys, argv, message)
+    assert not Membership.objects.filter(user=bob).exists()
+
+
+def test_createtoken_prints_only_a_working_token(capsys, alice):
+    code, out, _err = run(
+        capsys,
+        "createtoken",
+        "alice",
+        "--name",
+        "ci",
+        "--scope",
+        "read:package,write:package",
+        "--expires-days",
+        "7",
+    )
+    assert code == 0
+    secret = out.strip()
+    assert out == secret + "\n"
+    token = authenticate_token(secret)
+    assert token is not None
+    assert token.user == alice
+    assert sorted(token.scopes) == ["read:package", "write:package"]
+    assert token.expires_at is not None
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["createtoken", "nobody", "--name", "ci", "--scope", "read:package"], "No user named"),
+        (["createtoken", "alice", "--name", "ci", "--scope", "admin"], "Unknown scope 'admin'"),
+        (["createtoken", "alice", "--name", "ci", "--scope", ","], "at least one scope"),
+        (
+            [
+                "createtoken",
+                "alice",
+                "--name",
+                "ci",
+                "--scope",
+                "read:package",
+                "--expires-days",
+                "0",
+            ],
+            "positive",
+        ),
+    ],
+)
+def test_createtoken_refuses_bad_input(capsys, alice, argv, message):
+    assert_fails_with(capsys, argv, message)
+    assert not AccessToken.objects.exists()
+
+
+def test_createtoken_refuses_a_duplicate_name(capsys, alice):
+    assert run(capsys, "createtoken", "alice", "--name", "ci", "--scope", "read:package")[0] == 0
+    assert_fails_with(
+        capsys, ["createtoken", "alice", "--name", "ci", "--scope", "read:package"], "already"
+    )
+    assert AccessToken.objects.count() == 1
+
+
+def test_ensureadmin_on_an_empty_database_prints_a_generated_password_once(capsys, monkeypatch):
+    monkeypatch.delenv("FORGE_ADMIN_PASSWORD", raising=False)
+    call_command("ensureadmin")
+    out = capsys.readouterr().out
+    password = out.split("password: ")[1].split()[0]
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_superuser
+    assert admin.check_password(password)
+    call_command("ensureadmin")
+    assert capsys.readouterr().out == ""
+    assert get_user_model().objects.count() == 1
+
+
+def test_ensureadmin_takes_the_password_from_the_environment(capsys, monkeypatch):
+    monkeypatch.setenv("FORGE_ADMIN_PASSWORD", "from-env-pw")
+    call_command("ensureadmin")
+    assert "from-env-pw" not in capsys.readouterr().out
+    assert get_user_model().objects.get(username="admin").check_password("from-env-pw")
+
+
+def test_ensureadmin_leaves_a_database_with_users_alone(capsys, alice):
+    call_command("ensureadmin")
+    assert not get_user_model().objects.filter(username="admin").exists()

@@ -1,0 +1,173 @@
+"""Parsing the forge site's settings from environment variables."""
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from forge import environment
+
+BASE = Path("/srv/forge")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("true", True), ("YES", True), ("1", True), ("off", False), ("", False)]
+)
+def test_bool_words(raw, expected):
+    assert environment.get_bool({"X": raw}, "X") is expected
+
+
+def test_bool_default_when_unset():
+    assert environment.get_bool({}, "X", default=True) is True
+
+
+def test_bool_rejects_other_words():
+    with pytest.raises(ImproperlyConfigured, match="X must be true or false"):
+        environment.get_bool({"X": "maybe"}, "X")
+
+
+def test_data_dir_defaults_to_data_under_the_project():
+    assert environment.data_dir({}, BASE) == BASE / "data"
+
+
+def test_relative_data_dir_is_under_the_project_and_absolute_is_kept():
+    assert environment.data_dir({"FORGE_DATA_DIR": "var"}, BASE) == BASE / "var"
+    assert environment.data_dir({"FORGE_DATA_DIR": "/var/lib/forge"}, BASE) == Path(
+        "/var/lib/forge"
+    )
+
+
+def test_default_database_is_sqlite_in_the_data_dir_with_wal_and_busy_timeout():
+    config = environment.database({}, BASE / "data")
+    assert config["ENGINE"] == "django.db.backends.sqlite3"
+    assert config["NAME"] == str(BASE / "data" / "forge.sqlite3")
+    assert "journal_mode=WAL" in config["OPTIONS"]["init_command"]
+    assert config["OPTIONS"]["timeout"] >= 5
+    assert config["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+
+
+def test_database_url_selects_postgresql():
+    config = environment.database(
+        {"DATABASE_URL": "postgres://forge:secret@db.internal:5433/registry"}, BASE
+    )
+    assert config["ENGINE"] == "django.db.backends.postgresql"
+    assert (config["HOST"], config["PORT"], config["NAME"]) == ("db.internal", 5433, "registry")
+    assert (config["USER"], config["PASSWORD"]) == ("forge", "secret")
+    assert config["CONN_HEALTH_CHECKS"] is True
+    assert "init_command" not in config.get("OPTIONS", {})
+
+
+def test_sqlite_database_url_also_gets_wal():
+    config = environment.database({"DATABASE_URL": "sqlite:////tmp/x.sqlite3"}, BASE)
+    assert config["NAME"] == "/tmp/x.sqlite3"
+    assert "journal_mode=WAL" in config["OPTIONS"]["init_command"]
+
+
+def test_database_url_of_unknown_scheme_is_an_error():
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_URL"):
+        environment.database({"DATABASE_URL": "nosuchdb://x/y"}, BASE)
+
+
+def test_external_url_loses_its_trailing_slash():
+    assert environment.external_url({"FORGE_EXTERNAL_URL": "https://cr.example/"}) == (
+        "https://cr.example"
+    )
+    assert environment.external_url({}) == ""
+
+
+@pytest.mark.parametrize("raw", ["cr.example", "ftp://cr.example", "https://"])
+def test_external_url_must_be_absolute_http(raw):
+    with pytest.raises(ImproperlyConfigured, match="FORGE_EXTERNAL_URL"):
+        environment.external_url({"FORGE_EXTERNAL_URL": raw})
+
+
+def test_allowed_hosts_default_to_loopback():
+    assert environment.allowed_hosts({}) == ["localhost", "127.0.0.1", "[::1]"]
+
+
+def test_allowed_hosts_are_comma_separated_and_include_the_external_host():
+    env = {
+        "FORGE_ALLOWED_HOSTS": " a.example, ,b.example ",
+        "FORGE_EXTERNAL_URL": "https://cr.x:8443",
+    }
+    assert environment.allowed_hosts(env) == ["a.example", "b.example", "cr.x"]
+
+
+def test_filesystem_storage_is_the_default_under_the_data_dir():
+    config = environment.package_storage({}, BASE / "data")
+    assert config["BACKEND"] == "django.core.files.storage.FileSystemStorage"
+    assert config["OPTIONS"]["location"] == str(BASE / "data" / "packages")
+
+
+def test_s3_storage_maps_every_variable_onto_django_storages_options():
+    env = {
+        "FORGE_STORAGE": "s3",
+        "FORGE_S3_BUCKET": "blobs",
+        "FORGE_S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+        "FORGE_S3_REGION": "eu-west-1",
+        "FORGE_S3_ACCESS_KEY_ID": "AK",
+        "FORGE_S3_SECRET_ACCESS_KEY": "SK",
+        "FORGE_S3_ADDRESSING_STYLE": "path",
+    }
+    config = environment.package_storage(env, BASE)
+    assert config["BACKEND"] == "storages.backends.s3.S3Storage"
+    options = config["OPTIONS"]
+    assert options["bucket_name"] == "blobs"
+    assert options["endpoint_url"] == "http://127.0.0.1:9000"
+    assert options["region_name"] == "eu-west-1"
+    assert (options["access_key"], options["secret_key"]) == ("AK", "SK")
+    assert options["addressing_style"] == "path"
+    assert options["file_overwrite"] is True
+
+
+def test_s3_storage_needs_a_bucket():
+    with pytest.raises(ImproperlyConfigured, match="FORGE_S3_BUCKET"):
+        environment.package_storage({"FORGE_STORAGE": "s3"}, BASE)
+
+
+def test_s3_addressing_style_is_checked():
+    env = {"FORGE_STORAGE": "s3", "FORGE_S3_BUCKET": "b", "FORGE_S3_ADDRESSING_STYLE": "sideways"}
+    with pytest.raises(ImproperlyConfigured, match="ADDRESSING_STYLE"):
+        environment.package_storage(env, BASE)
+
+
+def test_unknown_storage_kind_is_an_error():
+    with pytest.raises(ImproperlyConfigured, match="FORGE_STORAGE"):
+        environment.package_storage({"FORGE_STORAGE": "ftp"}, BASE)
+
+
+def test_secret_key_from_the_environment_wins(tmp_path):
+    assert environment.secret_key({"FORGE_SECRET_KEY": "given"}, tmp_path) == "given"
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_generated_secret_key_is_persisted_and_reused(tmp_path):
+    first = environment.secret_key({}, tmp_path / "data")
+    assert len(first) >= 50
+    assert environment.secret_key({}, tmp_path / "data") == first
+    assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_workers_starting_together_agree_on_one_secret_key(tmp_path):
+    keys, barrier = [], threading.Barrier(16)
+
+    def worker():
+        barrier.wait()
+        keys.append(environment.secret_key({}, tmp_path))
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(keys) == 16
+    assert len(set(keys)) == 1
+    assert os.listdir(tmp_path) == ["secret_key"]
+
+
+def test_empty_secret_key_file_is_an_error(tmp_path):
+    (tmp_path / "secret_key").write_text("")
+    with pytest.raises(ImproperlyConfigured, match="empty"):
+        environment.secret_key({}, tmp_path)
