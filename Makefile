@@ -1,0 +1,41 @@
+# The two commands: `make run` serves the site, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+HOST ?= 127.0.0.1
+PORT ?= 8000
+BIN := $(VENV)/bin
+
+.PHONY: run test lint format check clean
+
+$(BIN)/python:
+	$(PYTHON) scripts/make_venv.py $(VENV)
+
+$(VENV)/.run-deps: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	touch $@ $(VENV)/.run-deps
+
+run: $(VENV)/.run-deps
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py ensureadmin
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py forge.wsgi:application
+
+test: $(VENV)/.dev-deps
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-deps
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: $(VENV)/.dev-deps
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+check: $(VENV)/.run-deps
+	$(BIN)/python manage.py check --deploy --fail-level ERROR
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
