@@ -76,8 +76,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
-# Serve the admin's assets straight from the apps: no collectstatic step for `make run`.
-WHITENOISE_USE_FINDERS = True
+# `make run` collects static files here; WhiteNoise serves them from gunicorn.
 
 STORAGES = {
     "default": {

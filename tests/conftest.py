@@ -1,11 +1,14 @@
 """Shared fixtures: users, organisations and a content store on a temporary directory."""
 
+import io
+
 import pytest
 from django.db import connection
 
 from packages_core.content_store import ContentStore
 from packages_core.models import Membership
-from packages_core.services import owners
+from packages_core.services import owners, versions
+from packages_core.services.blobs import store_blob
 
 
 @pytest.fixture(autouse=True)
@@ -19,6 +22,12 @@ def package_storage(settings, tmp_path):
         },
     }
     return tmp_path / "packages"
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Users made in tests hash their passwords cheaply; real hashing costs ~0.2 s each."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -59,3 +68,21 @@ def reader_of(org):
 
 def on_postgresql() -> bool:
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def blob(db, store):
+    """A small blob stored through the blob service."""
+    return store_blob(io.BytesIO(b"layer bytes"), store=store).blob
+
+
+@pytest.fixture
+def package(alice):
+    """A container package in alice's owner."""
+    return versions.get_or_create_package(alice.package_owner, "container", "web")
+
+
+@pytest.fixture
+def version(package, alice):
+    """A published version of `package`."""
+    return versions.create_version(package, "1.0", creator=alice)
