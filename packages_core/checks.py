@@ -48,7 +48,11 @@ def check_storage(app_configs=None, **kwargs):
                 id="packages.E001",
             )
         ]
-    if config.get("BACKEND") in S3_BACKENDS and not config.get("OPTIONS", {}).get("bucket_name"):
+    # django-storages also takes the bucket from its global AWS_STORAGE_BUCKET_NAME.
+    bucket = config.get("OPTIONS", {}).get("bucket_name") or getattr(
+        settings, "AWS_STORAGE_BUCKET_NAME", None
+    )
+    if config.get("BACKEND") in S3_BACKENDS and not bucket:
         return [
             checks.Error(
                 f"STORAGES[{alias!r}] uses S3 without a bucket_name.",

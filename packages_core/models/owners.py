@@ -61,13 +61,18 @@ class Owner(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(Lower("name"), name="packages_owner_unique_lower_name"),
+            models.UniqueConstraint(
+                Lower("name"),
+                name="packages_owner_unique_lower_name",
+                violation_error_message="This name is already taken (names ignore case).",
+            ),
             models.CheckConstraint(
                 condition=(
                     models.Q(kind="user", user__isnull=False)
                     | models.Q(kind="org", user__isnull=True)
                 ),
                 name="packages_owner_user_iff_kind_user",
+                violation_error_message="A user owner needs its user; an organisation has none.",
             ),
             models.CheckConstraint(
                 condition=models.Q(visibility__in=["public", "limited", "private"]),
@@ -101,7 +106,11 @@ class Membership(models.Model):
     class Meta:
         ordering = ["owner__name", "user_id"]
         constraints = [
-            models.UniqueConstraint(fields=["owner", "user"], name="packages_membership_unique"),
+            models.UniqueConstraint(
+                fields=["owner", "user"],
+                name="packages_membership_unique",
+                violation_error_message="This user is already a member.",
+            ),
             models.CheckConstraint(
                 condition=models.Q(role__in=["read", "write", "admin"]),
                 name="packages_membership_role_valid",

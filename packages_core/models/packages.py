@@ -37,7 +37,11 @@ class Package(models.Model):
         ordering = ["owner__name", "type", "name"]
         constraints = [
             models.UniqueConstraint(
-                "owner", "type", Lower("name"), name="packages_package_unique_lower_name"
+                "owner",
+                "type",
+                Lower("name"),
+                name="packages_package_unique_lower_name",
+                violation_error_message="The owner already has a package of this name.",
             ),
         ]
 
@@ -71,7 +75,10 @@ class PackageVersion(models.Model):
         ordering = ["package_id", "-created"]
         constraints = [
             models.UniqueConstraint(
-                "package", Lower("version"), name="packages_version_unique_lower_version"
+                "package",
+                Lower("version"),
+                name="packages_version_unique_lower_version",
+                violation_error_message="The package already has this version.",
             ),
         ]
         indexes = [models.Index(fields=["package", "is_internal", "created"])]

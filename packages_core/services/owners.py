@@ -59,7 +59,8 @@ def ensure_user_owner(user) -> Owner:
     if owner is not None:
         return owner
     base = get_adapter().owner_name_for_user(user)
-    candidates = [base] + [f"{base[:36]}-{n}" for n in range(2, 100)]
+    stem = base[:36].rstrip("._-") or "user"
+    candidates = [base] + [f"{stem}-{n}" for n in range(2, 100)]
     for name in candidates:
         if name.lower() in RESERVED_OWNER_NAMES or Owner.objects.named(name).exists():
             continue

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from packages_core.conf import packages_settings
@@ -44,18 +45,24 @@ def create_access_token(
     scopes = parse_scopes(scopes)
     if expires_in_days is not None and expires_in_days <= 0:
         raise InvalidInput("Expiry must be a positive number of days.")
-    if AccessToken.objects.filter(user=user, name=name).exists():
-        raise NameTaken(f"{user.get_username()} already has a token named {name!r}.")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(30)
     expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
-    token = AccessToken.objects.create(
-        user=user,
-        name=name,
-        token_hash=hash_token(secret),
-        token_prefix=secret[: len(TOKEN_PREFIX) + 4],
-        scopes=scopes,
-        expires_at=expires_at,
-    )
+    taken = NameTaken(f"{user.get_username()} already has a token named {name!r}.")
+    if AccessToken.objects.filter(user=user, name=name).exists():
+        raise taken
+    try:
+        with transaction.atomic():
+            token = AccessToken.objects.create(
+                user=user,
+                name=name,
+                token_hash=hash_token(secret),
+                token_prefix=secret[: len(TOKEN_PREFIX) + 4],
+                scopes=scopes,
+                expires_at=expires_at,
+            )
+    except IntegrityError:
+        # The same name was given by a concurrent request; secrets never collide.
+        raise taken from None
     return token, secret
 
 

@@ -1,0 +1,661 @@
+"""The Django admin for the package domain: owners, tokens, packages, blobs, uploads, limits."""
+
+from __future__ import annotations
+
+import uuid
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Q
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
+
+from packages_core.content_store import ContentStore
+from packages_core.exceptions import PackagesError
+from packages_core.models import (
+    AccessToken,
+    BlobUpload,
+    CleanupRule,
+    Membership,
+    Owner,
+    OwnerQuota,
+    Package,
+    PackageBlob,
+    PackageFile,
+    PackageProperty,
+    PackageVersion,
+)
+from packages_core.models.limits import UNLIMITED
+from packages_core.models.tokens import Scope
+from packages_core.services import owners as owner_services
+from packages_core.services import tokens as token_services
+from packages_core.services import versions as version_services
+
+# Foreign keys to the host's user model use raw ids, not autocomplete: autocomplete
+# needs the user model registered in this admin site with search_fields, and a host's
+# custom user model may not be.
+USER_SEARCH_FIELD = f"user__{get_user_model().USERNAME_FIELD}"
+
+# How many files a blob's page lists under "referenced by".
+BLOB_REFERENCES_SHOWN = 20
+
+
+# Filters and display helpers shared by several admins.
+
+
+class PackageTypeFilter(admin.SimpleListFilter):
+    """Filter by package type, offering the types that packages actually have.
+
+    The choices come from the (small) package table, not from a DISTINCT over the
+    (possibly huge) table being listed.
+    """
+
+    title = "package type"
+    parameter_name = "package_type"
+    lookup = "package__type"
+
+    def lookups(self, request, model_admin):
+        types = Package.objects.order_by("type").values_list("type", flat=True).distinct()
+        return [(type_, type_) for type_ in types]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(**{self.lookup: self.value()})
+        return queryset
+
+
+class OwnPackageTypeFilter(PackageTypeFilter):
+    lookup = "type"
+
+
+class VersionPackageTypeFilter(PackageTypeFilter):
+    lookup = "version__package__type"
+
+
+def describe_limit(value: int | None, *, as_size: bool = False) -> str:
+    """A quota value as people read it: site default, unlimited, or the amount."""
+    if value is None:
+        return "site default"
+    if value == UNLIMITED:
+        return "unlimited"
+    return filesizeformat(value) if as_size else str(value)
+
+
+def admin_link(obj, label=None) -> str:
+    """A link to the object's change page in the default admin site."""
+    opts = obj._meta
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, label if label is not None else obj)
+
+
+def without_digest_algorithm(search_term: str) -> str:
+    """Let people paste `sha256:<hex>` where the column holds only the hex."""
+    return search_term.replace("sha256:", "").strip()
+
+
+# Owners, memberships, quotas and cleanup rules.
+
+
+class OwnerForm(forms.ModelForm):
+    """Checks the owner's name by the service rules and that only user owners have a user."""
+
+    class Meta:
+        model = Owner
+        fields = ["name", "kind", "user", "visibility", "description"]
+
+    def clean_name(self):
+        name = self.cleaned_data["name"]
+        if name.lower() != (self.instance.name or "").lower():
+            try:
+                owner_services.check_owner_name(name)
+            except PackagesError as exc:
+                raise ValidationError(str(exc)) from exc
+        return name
+
+    def clean(self):
+        cleaned_data = super().clean()
+        # On the change page kind is read-only, so it is not in the form's data.
+        kind = cleaned_data.get("kind", self.instance.kind)
+        user = cleaned_data.get("user")
+        if kind == Owner.Kind.USER and user is None and "user" not in self.errors:
+            self.add_error("user", "An owner of kind 'user' needs its user.")
+        elif kind == Owner.Kind.ORG and user is not None:
+            self.add_error("user", "An organisation has no user; leave this empty.")
+        return cleaned_data
+
+
+class MembershipInlineFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        if self.instance.kind == Owner.Kind.ORG:
+            return
+        for form in self.forms:
+            if form.cleaned_data and not form.cleaned_data.get("DELETE"):
+                raise ValidationError("Only organisations have members.")
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    formset = MembershipInlineFormSet
+    fields = ["user", "role", "created"]
+    readonly_fields = ["created"]
+    raw_id_fields = ["user"]
+    extra = 0
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
+
+
+class OwnerQuotaInline(admin.StackedInline):
+    model = OwnerQuota
+    extra = 0
+
+
+@admin.register(Owner)
+class OwnerAdmin(admin.ModelAdmin):
+    form = OwnerForm
+    list_display = ["name", "kind", "visibility", "user", "package_count", "created"]
+    list_filter = ["kind", "visibility"]
+    list_select_related = ["user"]
+    search_fields = ["name", USER_SEARCH_FIELD]
+    raw_id_fields = ["user"]
+    date_hierarchy = "created"
+    fields = ["name", "kind", "user", "visibility", "description", "created"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(package_count=Count("packages"))
+
+    @admin.display(description="packages", ordering="package_count")
+    def package_count(self, obj):
+        return obj.package_count
+
+    def get_readonly_fields(self, request, obj=None):
+        # A user owner cannot become an organisation or the other way round: the
+        # memberships, tokens and access rules of the one make no sense for the other.
+        return ["created"] if obj is None else ["kind", "created"]
+
+    def get_inlines(self, request, obj):
+        # On the add page the kind is not chosen yet; the formset refuses members
+        # for a user owner.
+        if obj is None or obj.is_org:
+            return [MembershipInline, OwnerQuotaInline]
+        return [OwnerQuotaInline]
+
+    def delete_model(self, request, obj):
+        delete_owners([obj])
+
+    def delete_queryset(self, request, queryset):
+        delete_owners(queryset)
+
+
+def delete_owners(owners) -> None:
+    """Delete owners; their packages go through the service, which drops their properties."""
+    with transaction.atomic():
+        for owner in owners:
+            for package in owner.packages.all():
+                version_services.remove_package(package)
+            owner.delete()
+
+
+class MembershipForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ["owner", "user", "role"]
+
+    def clean_owner(self):
+        owner = self.cleaned_data["owner"]
+        if not owner.is_org:
+            raise ValidationError(f"{owner.name} is a user, not an organisation.")
+        return owner
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    form = MembershipForm
+    list_display = ["owner", "user", "role", "created"]
+    list_filter = ["role"]
+    list_select_related = ["owner", "user"]
+    search_fields = ["owner__name", USER_SEARCH_FIELD]
+    autocomplete_fields = ["owner"]
+    raw_id_fields = ["user"]
+
+
+@admin.register(OwnerQuota)
+class OwnerQuotaAdmin(admin.ModelAdmin):
+    list_display = ["owner", "versions_limit", "bytes_limit", "blob_bytes_limit"]
+    list_select_related = ["owner"]
+    search_fields = ["owner__name"]
+    autocomplete_fields = ["owner"]
+
+    @admin.display(description="max versions", ordering="max_versions")
+    def versions_limit(self, obj):
+        return describe_limit(obj.max_versions)
+
+    @admin.display(description="max total size", ordering="max_bytes")
+    def bytes_limit(self, obj):
+        return describe_limit(obj.max_bytes, as_size=True)
+
+    @admin.display(description="max blob size", ordering="max_blob_bytes")
+    def blob_bytes_limit(self, obj):
+        return describe_limit(obj.max_blob_bytes, as_size=True)
+
+
+@admin.register(CleanupRule)
+class CleanupRuleAdmin(admin.ModelAdmin):
+    list_display = [
+        "owner",
+        "type",
+        "enabled",
+        "keep_count",
+        "keep_pattern",
+        "remove_days",
+        "remove_pattern",
+        "updated",
+    ]
+    list_filter = ["enabled", "type"]
+    list_select_related = ["owner"]
+    search_fields = ["owner__name", "type"]
+    autocomplete_fields = ["owner"]
+    readonly_fields = ["created", "updated"]
+
+
+# Access tokens.
+
+
+class TokenStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        not_expired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        if self.value() == "active":
+            return queryset.filter(not_expired, revoked_at__isnull=True)
+        if self.value() == "expired":
+            return queryset.filter(revoked_at__isnull=True, expires_at__lte=now)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+def clean_scopes(scopes: list[str]) -> list[str]:
+    try:
+        return token_services.parse_scopes(scopes)
+    except PackagesError as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+class AccessTokenForm(forms.ModelForm):
+    """The change form: scopes as checkboxes instead of raw JSON."""
+
+    scopes = forms.MultipleChoiceField(choices=Scope.choices, widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = AccessToken
+        fields = ["user", "name", "scopes", "expires_at"]
+
+    def clean_scopes(self):
+        return clean_scopes(self.cleaned_data["scopes"])
+
+
+class AccessTokenCreationForm(forms.ModelForm):
+    """The add form; the admin hands its data to the token service, which makes the secret."""
+
+    scopes = forms.MultipleChoiceField(
+        choices=Scope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[Scope.READ_PACKAGE],
+    )
+    expires_in_days = forms.IntegerField(
+        min_value=1, required=False, help_text="Leave empty for a token that does not expire."
+    )
+
+    class Meta:
+        model = AccessToken
+        fields = ["user", "name", "scopes"]
+
+    def clean_scopes(self):
+        return clean_scopes(self.cleaned_data["scopes"])
+
+
+@admin.register(AccessToken)
+class AccessTokenAdmin(admin.ModelAdmin):
+    form = AccessTokenForm
+    add_form = AccessTokenCreationForm
+    list_display = [
+        "name",
+        "user",
+        "token_prefix",
+        "scope_list",
+        "active",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+        "created",
+    ]
+    list_filter = [TokenStatusFilter]
+    list_select_related = ["user"]
+    search_fields = ["name", USER_SEARCH_FIELD, "^token_prefix"]
+    raw_id_fields = ["user"]
+    date_hierarchy = "created"
+    actions = ["revoke_tokens"]
+    fields = [
+        "user",
+        "name",
+        "scopes",
+        "expires_at",
+        "token_prefix",
+        "token_hash",
+        "last_used_at",
+        "revoked_at",
+        "created",
+    ]
+    add_fields = ["user", "name", "scopes", "expires_in_days"]
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj):
+        return ", ".join(obj.scopes)
+
+    @admin.display(description="active", boolean=True)
+    def active(self, obj):
+        return obj.is_active()
+
+    def get_fields(self, request, obj=None):
+        return self.add_fields if obj is None else self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        # Revocation goes through the "Revoke selected tokens" action (the service).
+        return ["user", "token_prefix", "token_hash", "last_used_at", "revoked_at", "created"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = self.add_form
+        return super().get_form(request, obj, **kwargs)
+
+    def get_search_results(self, request, queryset, search_term):
+        """Searching for a whole secret finds its token (by hash), e.g. for a leaked token."""
+        term = search_term.strip()
+        if term.startswith(token_services.TOKEN_PREFIX) and " " not in term:
+            return queryset.filter(token_hash=token_services.hash_token(term)), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        token, secret = token_services.create_access_token(
+            form.cleaned_data["user"],
+            form.cleaned_data["name"],
+            form.cleaned_data["scopes"],
+            expires_in_days=form.cleaned_data["expires_in_days"],
+        )
+        # The admin goes on with `obj` (log entry, redirect): make it the stored token.
+        obj.pk = token.pk
+        obj.refresh_from_db()
+        obj._state.adding = False
+        messages.success(
+            request,
+            f"The secret of token “{token.name}” is {secret} — copy it now: "
+            "it is not stored and will not be shown again.",
+        )
+
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    def revoke_tokens(self, request, queryset):
+        revoked = 0
+        for token in queryset.filter(revoked_at__isnull=True):
+            token_services.revoke_token(token)
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
+
+
+# Packages, versions, files and properties.
+
+
+@admin.register(Package)
+class PackageAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "type", "version_count", "created"]
+    list_filter = [OwnPackageTypeFilter]
+    list_select_related = ["owner"]
+    search_fields = ["name", "owner__name"]
+    autocomplete_fields = ["owner"]
+    readonly_fields = ["created"]
+    date_hierarchy = "created"
+
+    def get_queryset(self, request):
+        published = Count("versions", filter=Q(versions__is_internal=False))
+        return super().get_queryset(request).annotate(version_count=published)
+
+    @admin.display(description="versions", ordering="version_count")
+    def version_count(self, obj):
+        """Published versions: internal (staging) versions are not counted."""
+        return obj.version_count
+
+    def delete_model(self, request, obj):
+        version_services.remove_package(obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for package in queryset:
+                version_services.remove_package(package)
+
+
+class PackageFileInline(admin.TabularInline):
+    """A version's files, to look at: files change only through pushes."""
+
+    model = PackageFile
+    fields = ["name", "composite_key", "is_lead", "blob", "blob_size", "created"]
+    readonly_fields = ["blob_size", "created"]
+    raw_id_fields = ["blob"]
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("blob")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="size")
+    def blob_size(self, obj):
+        return filesizeformat(obj.blob.size)
+
+
+@admin.register(PackageVersion)
+class PackageVersionAdmin(admin.ModelAdmin):
+    list_display = [
+        "version",
+        "package",
+        "owner",
+        "is_internal",
+        "download_count",
+        "creator",
+        "created",
+    ]
+    list_filter = ["is_internal", PackageTypeFilter]
+    list_select_related = ["package__owner", "creator"]
+    search_fields = ["version", "package__name", "package__owner__name"]
+    autocomplete_fields = ["package"]
+    raw_id_fields = ["creator"]
+    readonly_fields = ["download_count", "created", "updated"]
+    date_hierarchy = "created"
+    inlines = [PackageFileInline]
+    show_full_result_count = False
+
+    @admin.display(description="owner", ordering="package__owner__name")
+    def owner(self, obj):
+        return obj.package.owner
+
+    def delete_model(self, request, obj):
+        version_services.remove_version(obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for version in queryset:
+                version_services.remove_version(version)
+
+
+@admin.register(PackageFile)
+class PackageFileAdmin(admin.ModelAdmin):
+    list_display = ["name", "version", "blob", "blob_size", "is_lead", "created"]
+    list_filter = ["is_lead", VersionPackageTypeFilter]
+    list_select_related = ["version__package__owner", "blob"]
+    search_fields = ["name", "version__version", "version__package__name"]
+    raw_id_fields = ["version", "blob"]
+    readonly_fields = ["created"]
+    show_full_result_count = False
+
+    @admin.display(description="size", ordering="blob__size")
+    def blob_size(self, obj):
+        return filesizeformat(obj.blob.size)
+
+    def delete_model(self, request, obj):
+        version_services.remove_files([obj])
+
+    def delete_queryset(self, request, queryset):
+        version_services.remove_files(list(queryset))
+
+
+# Properties point at their object by type and id, not by foreign key.
+PROPERTY_TARGETS = {
+    PackageProperty.RefType.PACKAGE: Package,
+    PackageProperty.RefType.VERSION: PackageVersion,
+    PackageProperty.RefType.FILE: PackageFile,
+}
+
+
+@admin.register(PackageProperty)
+class PackagePropertyAdmin(admin.ModelAdmin):
+    list_display = ["name", "short_value", "ref_type", "target"]
+    list_filter = ["ref_type"]
+    search_fields = ["name"]
+    show_full_result_count = False
+
+    @admin.display(description="value")
+    def short_value(self, obj):
+        return Truncator(obj.value).chars(80)
+
+    @admin.display(description="attached to", ordering="ref_id")
+    def target(self, obj):
+        """A link to the object by id; no query per row, so it may point at a deleted one."""
+        model = PROPERTY_TARGETS.get(obj.ref_type)
+        label = f"{obj.get_ref_type_display()} #{obj.ref_id}"
+        if model is None:
+            return label
+        opts = model._meta
+        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.ref_id])
+        return format_html('<a href="{}">{}</a>', url, label)
+
+    def get_search_results(self, request, queryset, search_term):
+        """A number searches the id the properties are attached to."""
+        term = search_term.strip()
+        if term.isdigit():
+            return queryset.filter(ref_id=int(term)), False
+        return super().get_search_results(request, queryset, search_term)
+
+
+# Blobs and uploads: made only by the registry protocol, so the admin only looks.
+
+
+@admin.register(PackageBlob)
+class PackageBlobAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "human_size", "created"]
+    search_fields = ["^sha256"]
+    fields = ["sha256", "sha512", "size", "human_size", "storage_key", "created", "referenced_by"]
+    readonly_fields = fields
+    show_full_result_count = False
+
+    @admin.display(description="size", ordering="size")
+    def human_size(self, obj):
+        return filesizeformat(obj.size)
+
+    @admin.display(description=f"referenced by (first {BLOB_REFERENCES_SHOWN})")
+    def referenced_by(self, obj):
+        files = obj.files.select_related("version__package__owner")[:BLOB_REFERENCES_SHOWN]
+        links = format_html_join(
+            "", "<li>{}</li>", ((admin_link(f, f"{f.version} — {f.name}"),) for f in files)
+        )
+        return format_html("<ul>{}</ul>", links) if links else "nothing (garbage)"
+
+    def get_search_results(self, request, queryset, search_term):
+        search_term = without_digest_algorithm(search_term).lower()
+        return super().get_search_results(request, queryset, search_term)
+
+    def has_add_permission(self, request):
+        # Blobs come only from uploads, which hash the bytes they store.
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Garbage collection removes a blob with its stored bytes once nothing uses it.
+        return False
+
+
+@admin.register(BlobUpload)
+class BlobUploadAdmin(admin.ModelAdmin):
+    list_display = ["id", "owner", "image", "received", "creator", "created", "updated"]
+    list_select_related = ["owner", "creator"]
+    search_fields = ["owner__name", "image"]
+    readonly_fields = [
+        "id",
+        "owner",
+        "image",
+        "creator",
+        "bytes_received",
+        "storage_key",
+        "created",
+        "updated",
+    ]
+    fields = readonly_fields
+    date_hierarchy = "created"
+
+    @admin.display(description="received", ordering="bytes_received")
+    def received(self, obj):
+        return filesizeformat(obj.bytes_received)
+
+    def get_search_results(self, request, queryset, search_term):
+        """A whole upload id (as in an upload URL) finds that upload."""
+        try:
+            upload_id = uuid.UUID(search_term.strip())
+        except ValueError:
+            return super().get_search_results(request, queryset, search_term)
+        return queryset.filter(pk=upload_id), False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def delete_model(self, request, obj):
+        delete_uploads([obj])
+
+    def delete_queryset(self, request, queryset):
+        delete_uploads(queryset)
+
+
+def delete_uploads(uploads) -> None:
+    """Forget abandoned uploads; their staged bytes go once the rows are gone for good."""
+    store = ContentStore.default()
+    with transaction.atomic():
+        for upload in uploads:
+            key = upload.storage_key
+            upload.delete()
+            if key:
+                transaction.on_commit(lambda key=key: store.delete(key))

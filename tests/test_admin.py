@@ -1,0 +1,621 @@
+"""The Django admin of packages_core: every model listed, the forms' rules, the actions."""
+
+import io
+import re
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from packages_core.models import (
+    AccessToken,
+    BlobUpload,
+    CleanupRule,
+    Membership,
+    Owner,
+    OwnerQuota,
+    Package,
+    PackageBlob,
+    PackageFile,
+    PackageProperty,
+    PackageVersion,
+)
+from packages_core.services import blobs, properties, tokens, versions
+
+SECRET_PATTERN = re.compile(r"fgt_[A-Za-z0-9_-]{20,}")
+
+
+def changelist_url(model) -> str:
+    return reverse(f"admin:packages_core_{model._meta.model_name}_changelist")
+
+
+def add_url(model) -> str:
+    return reverse(f"admin:packages_core_{model._meta.model_name}_add")
+
+
+def change_url(obj) -> str:
+    return reverse(f"admin:packages_core_{obj._meta.model_name}_change", args=[obj.pk])
+
+
+def delete_url(obj) -> str:
+    return reverse(f"admin:packages_core_{obj._meta.model_name}_delete", args=[obj.pk])
+
+
+def listed(response) -> list:
+    """The objects on a changelist page."""
+    assert response.status_code == 200
+    return list(response.context["cl"].result_list)
+
+
+def inline_management_data(response, **total_forms) -> dict:
+    """Management-form data for every inline of an add/change page (no forms by default)."""
+    data = {}
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        prefix = formset.prefix
+        data[f"{prefix}-TOTAL_FORMS"] = str(total_forms.get(prefix, 0))
+        data[f"{prefix}-INITIAL_FORMS"] = str(formset.initial_form_count())
+        data[f"{prefix}-MIN_NUM_FORMS"] = "0"
+        data[f"{prefix}-MAX_NUM_FORMS"] = "1000"
+    return data
+
+
+def store_bytes(data: bytes) -> PackageBlob:
+    return blobs.store_blob(io.BytesIO(data)).blob
+
+
+@pytest.fixture
+def admin_client(client, site_admin):
+    client.force_login(site_admin)
+    return client
+
+
+@pytest.fixture
+def catalog(alice, org, store):
+    """One object of every packages_core model, made the way the site makes them."""
+    alice_owner = Owner.objects.get(user=alice)
+    blob = store_bytes(b"a layer")
+    package = versions.get_or_create_package(alice_owner, "container", "app")
+    version, _ = versions.get_or_create_version(package, "1.0", creator=alice)
+    file = versions.add_file(version, blob, f"sha256:{blob.sha256}", is_lead=True)
+    token, secret = tokens.create_access_token(alice, "ci", "read:package")
+    prop = properties.set_property(
+        PackageProperty.RefType.VERSION, version.pk, "container.image.type", "oci"
+    )
+    upload = BlobUpload.objects.create(
+        owner=alice_owner, image="app", creator=alice, storage_key="uploads/abc"
+    )
+    quota = OwnerQuota.objects.create(owner=org, max_bytes=10 * 1024**3, max_versions=-1)
+    rule = CleanupRule.objects.create(owner=org, type="container", keep_count=3)
+    return SimpleNamespace(
+        alice_owner=alice_owner,
+        org=org,
+        membership=Membership.objects.get(owner=org, user=alice),
+        token=token,
+        secret=secret,
+        package=package,
+        version=version,
+        file=file,
+        blob=blob,
+        property=prop,
+        upload=upload,
+        quota=quota,
+        rule=rule,
+    )
+
+
+CATALOG_OBJECTS = [
+    "alice_owner",
+    "membership",
+    "token",
+    "package",
+    "version",
+    "file",
+    "blob",
+    "property",
+    "upload",
+    "quota",
+    "rule",
+]
+
+
+# Registration and the pages of every model.
+
+
+def test_every_packages_core_model_is_registered():
+    models = set(apps.get_app_config("packages_core").get_models())
+    assert models == {model for model in models if admin.site.is_registered(model)}
+    assert len(models) == 11
+
+
+@pytest.mark.parametrize("name", CATALOG_OBJECTS)
+def test_changelist_lists_the_object(admin_client, catalog, name):
+    obj = getattr(catalog, name)
+    response = admin_client.get(changelist_url(type(obj)))
+    assert obj.pk in [row.pk for row in listed(response)]
+    assert change_url(obj) in response.content.decode()
+
+
+@pytest.mark.parametrize("name", CATALOG_OBJECTS)
+def test_change_page_opens(admin_client, catalog, name):
+    obj = getattr(catalog, name)
+    response = admin_client.get(change_url(obj))
+    assert response.status_code == 200
+    assert response.context["original"].pk == obj.pk
+
+
+@pytest.mark.parametrize("name", CATALOG_OBJECTS)
+def test_pages_need_a_staff_user(client, alice, catalog, name):
+    client.force_login(alice)
+    obj = getattr(catalog, name)
+    response = client.get(changelist_url(type(obj)))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+# Query counts: a longer list costs no more queries.
+
+
+def count_changelist_queries(client, model) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(changelist_url(model))
+    assert response.status_code == 200
+    return len(queries)
+
+
+def add_rows(catalog, alice, bob, numbers):
+    """More owners, packages, versions, files and tokens, each row with its own relations."""
+    for i in numbers:
+        owner = catalog.org if i % 2 else catalog.alice_owner
+        package = versions.get_or_create_package(owner, "container", f"img{i}")
+        version, _ = versions.get_or_create_version(package, f"v{i}", creator=bob)
+        versions.add_file(version, store_bytes(f"layer {i}".encode()), f"layer{i}")
+        tokens.create_access_token(bob if i % 2 else alice, f"token{i}", "write:package")
+        Owner.objects.create(name=f"team{i}", kind=Owner.Kind.ORG)
+
+
+@pytest.mark.parametrize("model", [Owner, Package, PackageVersion, PackageFile, AccessToken])
+def test_changelist_queries_do_not_grow_with_rows(admin_client, catalog, alice, bob, model):
+    add_rows(catalog, alice, bob, range(1))
+    few = count_changelist_queries(admin_client, model)
+    add_rows(catalog, alice, bob, range(1, 6))
+    assert count_changelist_queries(admin_client, model) == few
+
+
+# Owners.
+
+
+def test_owner_list_shows_kind_user_and_package_count(admin_client, catalog):
+    versions.get_or_create_package(catalog.alice_owner, "container", "second")
+    rows = {row.name: row for row in listed(admin_client.get(changelist_url(Owner)))}
+    assert rows["alice"].package_count == 2
+    assert rows["acme"].package_count == 0
+    assert rows["acme"].kind == Owner.Kind.ORG
+    assert rows["alice"].user.username == "alice"
+
+
+def test_owner_search_finds_by_name(admin_client, catalog):
+    response = admin_client.get(changelist_url(Owner), {"q": "acm"})
+    assert [row.name for row in listed(response)] == ["acme"]
+
+
+def test_owner_search_finds_by_username(admin_client, catalog, bob):
+    Owner.objects.filter(user=bob).update(name="robert")
+    response = admin_client.get(changelist_url(Owner), {"q": "bob"})
+    assert [row.name for row in listed(response)] == ["robert"]
+
+
+def test_owner_filter_by_kind(admin_client, catalog):
+    response = admin_client.get(changelist_url(Owner), {"kind__exact": "org"})
+    assert [row.name for row in listed(response)] == ["acme"]
+
+
+def owner_add_data(client, **fields) -> dict:
+    page = client.get(add_url(Owner))
+    assert page.status_code == 200
+    data = inline_management_data(page)
+    data.update({"name": "", "kind": "", "user": "", "visibility": "public", "description": ""})
+    data.update(fields)
+    return data
+
+
+def test_admin_creates_an_organisation_with_members(admin_client, bob):
+    data = owner_add_data(admin_client, name="newco", kind="org", visibility="private")
+    data.update(
+        {
+            "memberships-TOTAL_FORMS": "1",
+            "memberships-0-user": str(bob.pk),
+            "memberships-0-role": "admin",
+        }
+    )
+    response = admin_client.post(add_url(Owner), data)
+    assert response.status_code == 302, response.context["errors"]
+    org = Owner.objects.get(name="newco")
+    assert (org.kind, org.user, org.visibility) == ("org", None, "private")
+    assert list(org.memberships.values_list("user__username", "role")) == [("bob", "admin")]
+
+
+def test_user_owner_without_a_user_is_a_form_error(admin_client, db):
+    data = owner_add_data(admin_client, name="nobody", kind="user")
+    response = admin_client.post(add_url(Owner), data)
+    assert response.status_code == 200
+    assert "user" in response.context["adminform"].form.errors
+    assert not Owner.objects.filter(name="nobody").exists()
+
+
+def test_organisation_with_a_user_is_a_form_error(admin_client, bob):
+    Owner.objects.filter(user=bob).delete()
+    data = owner_add_data(admin_client, name="bobco", kind="org", user=str(bob.pk))
+    response = admin_client.post(add_url(Owner), data)
+    assert response.status_code == 200
+    assert "user" in response.context["adminform"].form.errors
+    assert not Owner.objects.filter(name="bobco").exists()
+
+
+def test_admin_links_a_user_owner_to_its_user(admin_client, bob):
+    Owner.objects.filter(user=bob).delete()
+    data = owner_add_data(admin_client, name="bobby", kind="user", user=str(bob.pk))
+    response = admin_client.post(add_url(Owner), data)
+    assert response.status_code == 302
+    assert Owner.objects.get(name="bobby").user == bob
+
+
+def test_user_owner_cannot_get_members(admin_client, alice, bob):
+    Owner.objects.filter(user=bob).delete()
+    data = owner_add_data(admin_client, name="bobby", kind="user", user=str(bob.pk))
+    data.update(
+        {
+            "memberships-TOTAL_FORMS": "1",
+            "memberships-0-user": str(alice.pk),
+            "memberships-0-role": "read",
+        }
+    )
+    response = admin_client.post(add_url(Owner), data)
+    assert response.status_code == 200
+    assert "Only organisations have members." in response.content.decode()
+    assert not Owner.objects.filter(name="bobby").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("ALICE", "already taken"), ("v2", "reserved"), ("-bad-", "not a valid name")],
+)
+def test_owner_name_follows_the_service_rules(admin_client, alice, name, message):
+    data = owner_add_data(admin_client, name=name, kind="org")
+    response = admin_client.post(add_url(Owner), data)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors["name"]
+    assert any(message in error for error in errors)
+
+
+def test_owner_can_be_edited_without_renaming(admin_client, catalog):
+    page = admin_client.get(change_url(catalog.org))
+    data = inline_management_data(page)
+    data.update({"name": "Acme", "user": "", "visibility": "limited", "description": "Tools"})
+    # The existing membership stays as it is.
+    data.update(
+        {
+            "memberships-0-id": str(catalog.membership.pk),
+            "memberships-0-owner": str(catalog.org.pk),
+            "memberships-0-user": str(catalog.membership.user_id),
+            "memberships-0-role": "admin",
+            "memberships-TOTAL_FORMS": "1",
+        }
+    )
+    response = admin_client.post(change_url(catalog.org), data)
+    assert response.status_code == 302, response.context["errors"]
+    catalog.org.refresh_from_db()
+    assert (catalog.org.name, catalog.org.visibility) == ("Acme", "limited")
+    assert catalog.org.kind == "org"
+
+
+def test_user_owner_page_has_no_member_inline(admin_client, catalog):
+    response = admin_client.get(change_url(catalog.alice_owner))
+    prefixes = [inline.formset.prefix for inline in response.context["inline_admin_formsets"]]
+    assert prefixes == ["quota"]
+    response = admin_client.get(change_url(catalog.org))
+    prefixes = [inline.formset.prefix for inline in response.context["inline_admin_formsets"]]
+    assert prefixes == ["memberships", "quota"]
+
+
+def test_deleting_an_owner_removes_its_package_properties(admin_client, catalog):
+    response = admin_client.post(delete_url(catalog.alice_owner), {"post": "yes"})
+    assert response.status_code == 302
+    assert not Package.objects.filter(pk=catalog.package.pk).exists()
+    assert not PackageProperty.objects.filter(pk=catalog.property.pk).exists()
+    # The blob stays for garbage collection.
+    assert PackageBlob.objects.filter(pk=catalog.blob.pk).exists()
+
+
+def test_membership_needs_an_organisation(admin_client, catalog, bob):
+    data = {"owner": str(catalog.alice_owner.pk), "user": str(bob.pk), "role": "read"}
+    response = admin_client.post(add_url(Membership), data)
+    assert response.status_code == 200
+    assert "owner" in response.context["adminform"].form.errors
+    data["owner"] = str(catalog.org.pk)
+    assert admin_client.post(add_url(Membership), data).status_code == 302
+    assert catalog.org.memberships.filter(user=bob, role="read").exists()
+
+
+def test_quota_list_reads_limits(admin_client, catalog):
+    content = admin_client.get(changelist_url(OwnerQuota)).content.decode()
+    assert "10.0\xa0GB" in content
+    assert "unlimited" in content
+    assert "site default" in content
+
+
+# Access tokens.
+
+
+def test_token_list_shows_active_state(admin_client, catalog, alice):
+    expired, _ = tokens.create_access_token(alice, "old", "read:package", expires_in_days=1)
+    AccessToken.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(1))
+    revoked, _ = tokens.create_access_token(alice, "gone", "read:package")
+    tokens.revoke_token(revoked)
+    model_admin = admin.site.get_model_admin(AccessToken)
+    rows = {row.name: row for row in listed(admin_client.get(changelist_url(AccessToken)))}
+    assert model_admin.active(rows["ci"]) is True
+    assert model_admin.active(rows["old"]) is False
+    assert model_admin.active(rows["gone"]) is False
+    response = admin_client.get(changelist_url(AccessToken), {"status": "active"})
+    assert [row.name for row in listed(response)] == ["ci"]
+    response = admin_client.get(changelist_url(AccessToken), {"status": "expired"})
+    assert [row.name for row in listed(response)] == ["old"]
+    response = admin_client.get(changelist_url(AccessToken), {"status": "revoked"})
+    assert [row.name for row in listed(response)] == ["gone"]
+
+
+def test_revoke_action_revokes_only_the_selected_tokens(admin_client, catalog, bob):
+    other, other_secret = tokens.create_access_token(bob, "keep", "read:package")
+    response = admin_client.post(
+        changelist_url(AccessToken),
+        {"action": "revoke_tokens", "_selected_action": [str(catalog.token.pk)]},
+    )
+    assert response.status_code == 302
+    catalog.token.refresh_from_db()
+    assert catalog.token.revoked_at is not None
+    assert tokens.authenticate_token(catalog.secret) is None
+    assert tokens.authenticate_token(other_secret) == other
+    assert "Revoked 1 token(s)." in [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def test_revoking_again_keeps_the_first_revocation_time(admin_client, catalog):
+    tokens.revoke_token(catalog.token)
+    first = catalog.token.revoked_at
+    admin_client.post(
+        changelist_url(AccessToken),
+        {"action": "revoke_tokens", "_selected_action": [str(catalog.token.pk)]},
+    )
+    catalog.token.refresh_from_db()
+    assert catalog.token.revoked_at == first
+
+
+def test_adding_a_token_shows_its_secret_once_and_stores_its_hash(admin_client, bob):
+    assert admin_client.get(add_url(AccessToken)).status_code == 200
+    response = admin_client.post(
+        add_url(AccessToken),
+        {"user": str(bob.pk), "name": "deploy", "scopes": ["write:package"]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    notes = [str(message) for message in response.context["messages"]]
+    shown = [match.group() for note in notes if (match := SECRET_PATTERN.search(note))]
+    assert len(shown) == 1, notes
+    secret = shown[0]
+    assert response.content.decode().count(secret) == 1
+    token = AccessToken.objects.get(user=bob, name="deploy")
+    assert token.token_hash == tokens.hash_token(secret)
+    assert secret.startswith(token.token_prefix)
+    assert token.scopes == ["write:package"]
+    assert token.expires_at is None
+    stored = AccessToken.objects.filter(pk=token.pk).values().get()
+    assert secret not in [str(value) for value in stored.values()]
+    assert tokens.authenticate_token(secret) == token
+    # The secret was a one-off message: the token's page does not show it again.
+    assert secret not in admin_client.get(change_url(token)).content.decode()
+
+
+def test_added_token_can_expire(admin_client, bob):
+    admin_client.post(
+        add_url(AccessToken),
+        {"user": str(bob.pk), "name": "short", "scopes": ["read:package"], "expires_in_days": "7"},
+    )
+    token = AccessToken.objects.get(user=bob, name="short")
+    assert timedelta(days=6) < token.expires_at - timezone.now() <= timedelta(days=7)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"name": "ci", "scopes": ["read:package"]}, "__all__"),
+        ({"name": "x", "scopes": []}, "scopes"),
+        ({"name": "x", "scopes": ["admin:site"]}, "scopes"),
+        ({"name": "x", "scopes": ["read:package"], "expires_in_days": "0"}, "expires_in_days"),
+    ],
+)
+def test_bad_token_input_is_a_form_error(admin_client, catalog, alice, fields, field):
+    before = AccessToken.objects.count()
+    response = admin_client.post(add_url(AccessToken), {"user": str(alice.pk), **fields})
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    assert AccessToken.objects.count() == before
+
+
+def test_token_hash_and_usage_are_read_only(admin_client, catalog):
+    token = catalog.token
+    original_hash = token.token_hash
+    response = admin_client.post(
+        change_url(token),
+        {
+            "name": "renamed",
+            "scopes": ["read:package", "write:package"],
+            "expires_at_0": "",
+            "expires_at_1": "",
+            "token_hash": "0" * 64,
+            "token_prefix": "fgt_xxxx",
+            "last_used_at": "2020-01-01 00:00",
+            "revoked_at": "2020-01-01 00:00",
+        },
+    )
+    assert response.status_code == 302, response.context["errors"]
+    token.refresh_from_db()
+    assert token.name == "renamed"
+    assert token.scopes == ["read:package", "write:package"]
+    assert token.token_hash == original_hash
+    assert token.last_used_at is None
+    assert token.revoked_at is None
+    assert tokens.authenticate_token(catalog.secret) == token
+
+
+def test_searching_a_whole_secret_finds_its_token(admin_client, catalog, alice):
+    tokens.create_access_token(alice, "other", "read:package")
+    response = admin_client.get(changelist_url(AccessToken), {"q": catalog.secret})
+    assert [row.pk for row in listed(response)] == [catalog.token.pk]
+
+
+# Packages, versions, files, properties.
+
+
+def test_package_list_counts_published_versions(admin_client, catalog):
+    versions.get_or_create_version(catalog.package, "2.0")
+    versions.get_or_create_version(catalog.package, "_staging", is_internal=True)
+    (row,) = listed(admin_client.get(changelist_url(Package)))
+    assert row.version_count == 2
+
+
+def test_package_filter_by_type(admin_client, catalog):
+    versions.get_or_create_package(catalog.org, "npm", "lib")
+    response = admin_client.get(changelist_url(Package), {"package_type": "npm"})
+    assert [row.name for row in listed(response)] == ["lib"]
+
+
+def test_version_filters(admin_client, catalog):
+    staging, _ = versions.get_or_create_version(catalog.package, "_s", is_internal=True)
+    chart = versions.get_or_create_package(catalog.org, "helm", "chart")
+    helm_version, _ = versions.get_or_create_version(chart, "0.1")
+    response = admin_client.get(changelist_url(PackageVersion), {"is_internal__exact": "1"})
+    assert [row.pk for row in listed(response)] == [staging.pk]
+    response = admin_client.get(changelist_url(PackageVersion), {"package_type": "helm"})
+    assert [row.pk for row in listed(response)] == [helm_version.pk]
+
+
+def test_version_page_lists_its_files_read_only(admin_client, catalog):
+    response = admin_client.get(change_url(catalog.version))
+    (inline,) = response.context["inline_admin_formsets"]
+    assert inline.formset.model is PackageFile
+    assert [form.instance.pk for form in inline.formset.forms] == [catalog.file.pk]
+    assert not inline.has_add_permission
+    assert not inline.has_change_permission
+    assert catalog.file.name in response.content.decode()
+
+
+def test_version_download_count_is_read_only(admin_client, catalog):
+    PackageVersion.objects.filter(pk=catalog.version.pk).update(download_count=5)
+    page = admin_client.get(change_url(catalog.version))
+    data = inline_management_data(page)
+    data.update(
+        {
+            "package": str(catalog.package.pk),
+            "version": "1.0",
+            "creator": "",
+            "metadata": '{"architecture": "amd64"}',
+            "download_count": "999",
+        }
+    )
+    response = admin_client.post(change_url(catalog.version), data)
+    assert response.status_code == 302, response.context["errors"]
+    catalog.version.refresh_from_db()
+    assert catalog.version.download_count == 5
+    assert catalog.version.metadata == {"architecture": "amd64"}
+
+
+def test_deleting_a_version_removes_its_files_and_properties(admin_client, catalog):
+    file_property = properties.set_property(
+        PackageProperty.RefType.FILE, catalog.file.pk, "container.mediatype", "x"
+    )
+    response = admin_client.post(delete_url(catalog.version), {"post": "yes"})
+    assert response.status_code == 302
+    assert not PackageFile.objects.filter(pk=catalog.file.pk).exists()
+    assert not PackageProperty.objects.filter(
+        pk__in=[catalog.property.pk, file_property.pk]
+    ).exists()
+
+
+def test_file_list_shows_readable_blob_size(admin_client, catalog):
+    big = store_bytes(b"x" * 3 * 1024 * 1024)
+    versions.add_file(catalog.version, big, "big")
+    content = admin_client.get(changelist_url(PackageFile)).content.decode()
+    assert "3.0\xa0MB" in content
+
+
+def test_property_links_to_what_it_is_attached_to(admin_client, catalog):
+    response = admin_client.get(changelist_url(PackageProperty))
+    assert change_url(catalog.version) in response.content.decode()
+    response = admin_client.get(changelist_url(PackageProperty), {"q": str(catalog.version.pk)})
+    assert [row.pk for row in listed(response)] == [catalog.property.pk]
+
+
+# Blobs and uploads.
+
+
+def test_blobs_cannot_be_added_changed_or_deleted_by_hand(admin_client, catalog):
+    assert admin_client.get(add_url(PackageBlob)).status_code == 403
+    before = PackageBlob.objects.count()
+    response = admin_client.post(
+        add_url(PackageBlob), {"size": "1", "sha256": "a" * 64, "sha512": "b" * 128}
+    )
+    assert response.status_code == 403
+    assert PackageBlob.objects.count() == before
+    assert admin_client.post(delete_url(catalog.blob), {"post": "yes"}).status_code == 403
+    response = admin_client.post(change_url(catalog.blob), {"size": "1"})
+    assert response.status_code == 403
+    catalog.blob.refresh_from_db()
+    assert catalog.blob.size == len(b"a layer")
+
+
+def test_blob_page_shows_hashes_size_and_users(admin_client, catalog):
+    content = admin_client.get(change_url(catalog.blob)).content.decode()
+    assert catalog.blob.sha256 in content
+    assert catalog.blob.sha512 in content
+    assert "7\xa0bytes" in content
+    assert change_url(catalog.file) in content
+
+
+def test_blob_search_accepts_a_digest(admin_client, catalog):
+    store_bytes(b"another layer")
+    prefix = f"sha256:{catalog.blob.sha256[:12]}"
+    response = admin_client.get(changelist_url(PackageBlob), {"q": prefix})
+    assert [row.pk for row in listed(response)] == [catalog.blob.pk]
+
+
+def test_uploads_are_view_only(admin_client, catalog):
+    assert admin_client.get(add_url(BlobUpload)).status_code == 403
+    response = admin_client.post(change_url(catalog.upload), {"bytes_received": "99"})
+    assert response.status_code == 403
+    catalog.upload.refresh_from_db()
+    assert catalog.upload.bytes_received == 0
+
+
+def test_upload_search_by_id(admin_client, catalog):
+    BlobUpload.objects.create(owner=catalog.org, image="other", storage_key="uploads/def")
+    response = admin_client.get(changelist_url(BlobUpload), {"q": str(catalog.upload.pk)})
+    assert [row.pk for row in listed(response)] == [catalog.upload.pk]
+
+
+def test_deleting_an_upload_drops_its_staged_bytes_after_commit(
+    admin_client, catalog, store, django_capture_on_commit_callbacks
+):
+    store.save(catalog.upload.storage_key, io.BytesIO(b"partial"))
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = admin_client.post(delete_url(catalog.upload), {"post": "yes"})
+    assert response.status_code == 302
+    assert len(callbacks) == 1
+    assert not BlobUpload.objects.filter(pk=catalog.upload.pk).exists()
+    assert not store.exists(catalog.upload.storage_key)
