@@ -1,8 +1,13 @@
 """The operator commands: createuser, createorg, addmember, createtoken, ensureadmin."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command, execute_from_command_line
+from django.core.management import CommandError, call_command
 
 from packages_core.models import AccessToken, Membership, Owner
 from packages_core.services.tokens import authenticate_token
@@ -11,22 +16,40 @@ pytestmark = pytest.mark.django_db
 
 
 def run(capsys, *argv):
-    """Run a command as `manage.py` would; return (exit code, stdout, stderr)."""
+    """Run a command in-process; return (exit code, stdout, error message).
+
+    `call_command` rather than `execute_from_command_line`: the latter closes every
+    database connection when it ends, which would end the test's transaction.
+    """
     try:
-        execute_from_command_line(["manage.py", *argv])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+        call_command(*argv)
+        code, message = 0, ""
+    except CommandError as exc:
+        code, message = exc.returncode, str(exc)
+    out, _ = capsys.readouterr()
+    return code, out, message
 
 
 def assert_fails_with(capsys, argv, message):
     code, out, err = run(capsys, *argv)
     assert code == 1
     assert out == ""
-    assert err.strip().count("\n") == 0, f"not one line: {err!r}"
+    assert "\n" not in err.strip(), f"not one line: {err!r}"
     assert message in err
+
+
+def test_a_failing_command_exits_1_with_one_line_on_stderr(tmp_path):
+    """The whole CLI path, in a child process with its own throwaway database."""
+    env = {**os.environ, "FORGE_DATA_DIR": str(tmp_path)}
+    env.pop("DATABASE_URL", None)
+    manage = [sys.executable, str(Path(__file__).parent.parent / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
+    result = subprocess.run(
+        [*manage, "createorg", "acme", "--owner", "nobody"], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == "CommandError: No user named 'nobody'.\n"
 
 
 def test_createuser_makes_a_user_with_an_owner_of_its_visibility(capsys):

@@ -1,0 +1,216 @@
+"""System checks on packages_core's settings: storage alias, PACKAGES keys, adapter, S3, WAL."""
+
+import pytest
+from django.core.checks import registry
+
+from forge import environment
+from packages_core import checks
+
+S3 = "storages.backends.s3.S3Storage"
+S3_BOTO3 = "storages.backends.s3boto3.S3Boto3Storage"
+
+# Changing DATABASES makes Django warn that the running connections do not follow;
+# the WAL check only reads the setting, so that is fine here.
+databases_overridden = pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+
+
+def ids(messages):
+    return [message.id for message in messages]
+
+
+def with_packages_storage(settings, config):
+    settings.STORAGES = {**settings.STORAGES, "packages": config}
+
+
+def test_packages_checks_are_registered():
+    registered = registry.registry.get_checks()
+
+    assert {checks.check_settings, checks.check_storage, checks.check_sqlite_wal} <= set(registered)
+
+
+def test_the_forge_settings_pass_the_settings_and_storage_checks():
+    assert checks.check_settings() + checks.check_storage() == []
+
+
+# Storage
+
+
+def test_a_missing_storage_alias_is_packages_e001(settings):
+    settings.STORAGES = {
+        alias: config for alias, config in settings.STORAGES.items() if alias != "packages"
+    }
+
+    assert ids(checks.check_storage()) == ["packages.E001"]
+
+
+def test_a_storage_alias_setting_naming_no_storage_is_packages_e001(settings):
+    settings.PACKAGES = {**settings.PACKAGES, "STORAGE_ALIAS": "blobs"}
+
+    messages = checks.check_storage()
+
+    assert ids(messages) == ["packages.E001"]
+    assert "'blobs'" in messages[0].msg
+
+
+def test_a_storage_alias_setting_naming_a_storage_passes(settings):
+    settings.PACKAGES = {**settings.PACKAGES, "STORAGE_ALIAS": "blobs"}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "blobs": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    }
+
+    assert checks.check_storage() == []
+
+
+@pytest.mark.parametrize("backend", [S3, S3_BOTO3])
+def test_s3_storage_without_a_bucket_name_is_packages_e004(settings, backend):
+    with_packages_storage(settings, {"BACKEND": backend, "OPTIONS": {"region_name": "eu-west-1"}})
+
+    assert ids(checks.check_storage()) == ["packages.E004"]
+
+
+def test_s3_storage_without_options_is_packages_e004(settings):
+    with_packages_storage(settings, {"BACKEND": S3})
+
+    assert ids(checks.check_storage()) == ["packages.E004"]
+
+
+@pytest.mark.parametrize("backend", [S3, S3_BOTO3])
+def test_s3_storage_with_a_bucket_name_passes(settings, backend):
+    with_packages_storage(settings, {"BACKEND": backend, "OPTIONS": {"bucket_name": "blobs"}})
+
+    assert checks.check_storage() == []
+
+
+def test_s3_storage_with_the_bucket_in_aws_storage_bucket_name_passes(settings):
+    # django-storages falls back to settings.AWS_STORAGE_BUCKET_NAME when OPTIONS
+    # has no bucket_name, so such a site is configured correctly.
+    settings.AWS_STORAGE_BUCKET_NAME = "blobs"
+    with_packages_storage(settings, {"BACKEND": S3, "OPTIONS": {}})
+
+    assert checks.check_storage() == []
+
+
+def test_the_forge_s3_storage_settings_pass(settings):
+    config = environment.package_storage(
+        {"FORGE_STORAGE": "s3", "FORGE_S3_BUCKET": "blobs"}, data_path=None
+    )
+    with_packages_storage(settings, config)
+
+    assert checks.check_storage() == []
+
+
+# PACKAGES keys and the adapter
+
+
+def test_an_unknown_packages_key_is_packages_e002(settings):
+    settings.PACKAGES = {**settings.PACKAGES, "STORAGE_ALAIS": "packages"}
+
+    messages = checks.check_settings()
+
+    assert ids(messages) == ["packages.E002"]
+    assert "STORAGE_ALAIS" in messages[0].msg
+
+
+def test_known_packages_keys_pass(settings):
+    settings.PACKAGES = {
+        "STORAGE_ALIAS": "packages",
+        "UPLOAD_PREFIX": "uploads",
+        "REQUIRE_SIGNIN_VIEW": True,
+        "ACCESS_ADAPTER": "packages_core.adapter.AccessAdapter",
+        "TOKEN_LAST_USED_RESOLUTION": 0,
+        "QUOTA_OWNER_VERSIONS": 10,
+        "QUOTA_OWNER_BYTES": -1,
+        "QUOTA_BLOB_BYTES": -1,
+    }
+
+    assert checks.check_settings() == []
+
+
+def test_no_packages_setting_at_all_passes(settings):
+    del settings.PACKAGES
+
+    assert checks.check_settings() == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "packages_core.adapter.NoSuchAdapter",
+        "packages_core.no_such_module.AccessAdapter",
+        "not-a-dotted-path",
+    ],
+)
+def test_an_access_adapter_path_that_does_not_import_is_packages_e003(settings, path):
+    settings.PACKAGES = {**settings.PACKAGES, "ACCESS_ADAPTER": path}
+
+    assert ids(checks.check_settings()) == ["packages.E003"]
+
+
+# SQLite in WAL mode
+
+
+@databases_overridden
+def test_sqlite_without_an_init_command_is_packages_w001(settings, tmp_path):
+    settings.DATABASES = {
+        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "db")}
+    }
+
+    assert ids(checks.check_sqlite_wal()) == ["packages.W001"]
+
+
+@databases_overridden
+def test_sqlite_with_an_init_command_that_is_not_wal_is_packages_w001(settings, tmp_path):
+    settings.DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(tmp_path / "db"),
+            "OPTIONS": {"init_command": "PRAGMA synchronous=NORMAL;"},
+        }
+    }
+
+    assert ids(checks.check_sqlite_wal()) == ["packages.W001"]
+
+
+@databases_overridden
+def test_each_sqlite_database_without_wal_gets_a_warning(settings, tmp_path):
+    settings.DATABASES = {
+        "default": environment.database({}, tmp_path),
+        "archive": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "old")},
+    }
+
+    messages = checks.check_sqlite_wal()
+
+    assert ids(messages) == ["packages.W001"]
+    assert "'archive'" in messages[0].msg
+
+
+@databases_overridden
+def test_sqlite_with_the_forge_default_options_passes(settings, tmp_path):
+    settings.DATABASES = {"default": environment.database({}, tmp_path)}
+
+    assert checks.check_sqlite_wal() == []
+
+
+@databases_overridden
+def test_the_wal_init_command_is_recognised_in_any_case_and_spacing(settings, tmp_path):
+    settings.DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(tmp_path / "db"),
+            "OPTIONS": {"init_command": "pragma JOURNAL_MODE = wal"},
+        }
+    }
+
+    assert checks.check_sqlite_wal() == []
+
+
+@databases_overridden
+def test_postgresql_gets_no_wal_warning(settings):
+    settings.DATABASES = {
+        "default": environment.database(
+            {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/forge"}, None
+        )
+    }
+
+    assert checks.check_sqlite_wal() == []
