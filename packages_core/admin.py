@@ -16,7 +16,6 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
-from packages_core.content_store import ContentStore
 from packages_core.exceptions import PackagesError
 from packages_core.models import (
     AccessToken,
@@ -35,6 +34,7 @@ from packages_core.models.limits import UNLIMITED
 from packages_core.models.tokens import Scope
 from packages_core.services import owners as owner_services
 from packages_core.services import tokens as token_services
+from packages_core.services import uploads as upload_services
 from packages_core.services import versions as version_services
 
 # Foreign keys to the host's user model use raw ids, not autocomplete: autocomplete
@@ -195,12 +195,9 @@ class OwnerAdmin(admin.ModelAdmin):
 
 
 def delete_owners(owners) -> None:
-    """Delete owners; their packages go through the service, which drops their properties."""
     with transaction.atomic():
         for owner in owners:
-            for package in owner.packages.all():
-                version_services.remove_package(package)
-            owner.delete()
+            owner_services.remove_owner(owner)
 
 
 class MembershipForm(forms.ModelForm):
@@ -651,11 +648,6 @@ class BlobUploadAdmin(admin.ModelAdmin):
 
 
 def delete_uploads(uploads) -> None:
-    """Forget abandoned uploads; their staged bytes go once the rows are gone for good."""
-    store = ContentStore.default()
     with transaction.atomic():
         for upload in uploads:
-            key = upload.storage_key
-            upload.delete()
-            if key:
-                transaction.on_commit(lambda key=key: store.delete(key))
+            upload_services.discard_upload(upload)

@@ -10,6 +10,7 @@ from packages_core.adapter import get_adapter
 from packages_core.exceptions import InvalidInput, NameTaken, NotFound
 from packages_core.models import Membership, Owner
 from packages_core.models.owners import RESERVED_OWNER_NAMES, Visibility, validate_owner_name
+from packages_core.services.versions import remove_package
 
 
 def check_owner_name(name: str) -> None:
@@ -126,3 +127,11 @@ def set_membership(org: Owner, user, role: str) -> Membership:
         owner=org, user=user, defaults={"role": role}
     )
     return membership
+
+
+def remove_owner(owner: Owner) -> None:
+    """Delete an owner with its packages (through the service that drops their properties)."""
+    with transaction.atomic():
+        for package in owner.packages.all():
+            remove_package(package)
+        owner.delete()
