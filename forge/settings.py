@@ -88,6 +88,8 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+# Messages can carry a new access token's secret: keep them server-side, not in a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 PACKAGES = {
     "STORAGE_ALIAS": "packages",

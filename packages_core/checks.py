@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 
 from packages_core.conf import packages_settings
 
@@ -16,7 +17,10 @@ def register() -> None:
 
 def check_settings(app_configs=None, **kwargs):
     errors = []
-    unknown = packages_settings.unknown_keys()
+    try:
+        unknown = packages_settings.unknown_keys()
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), id="packages.E002")]
     if unknown:
         errors.append(
             checks.Error(

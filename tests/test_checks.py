@@ -214,3 +214,10 @@ def test_postgresql_gets_no_wal_warning(settings):
     }
 
     assert checks.check_sqlite_wal() == []
+
+
+def test_packages_setting_that_is_not_a_dict_is_reported_not_raised(settings):
+    settings.PACKAGES = ["STORAGE_ALIAS"]
+    errors = checks.check_settings()
+    assert [error.id for error in errors] == ["packages.E002"]
+    assert "must be a dict" in errors[0].msg
