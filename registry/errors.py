@@ -1,0 +1,107 @@
+"""OCI distribution errors: each exception knows its code, status and message.
+
+Views raise these; `render_error` is the one place that turns them into
+`{"errors": [{"code", "message", "detail"}]}` responses.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpResponse
+
+ERROR_CONTENT_TYPE = "application/json"
+
+
+class RegistryError(Exception):
+    """Base of every error the /v2 API answers with; subclasses set code and status."""
+
+    code = "UNKNOWN"
+    status = 500
+    message = "unknown error"
+
+    def __init__(self, message: str | None = None, *, detail=None, status: int | None = None):
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.detail = detail
+        if status is not None:
+            self.status = status
+
+
+class BlobUnknown(RegistryError):
+    code, status, message = "BLOB_UNKNOWN", 404, "blob unknown to registry"
+
+
+class BlobUploadInvalid(RegistryError):
+    code, status, message = "BLOB_UPLOAD_INVALID", 400, "blob upload invalid"
+
+
+class BlobUploadUnknown(RegistryError):
+    code, status, message = "BLOB_UPLOAD_UNKNOWN", 404, "blob upload unknown to registry"
+
+
+class DigestInvalid(RegistryError):
+    code, status, message = "DIGEST_INVALID", 400, "provided digest did not match uploaded content"
+
+
+class ManifestBlobUnknown(RegistryError):
+    code, status, message = (
+        "MANIFEST_BLOB_UNKNOWN",
+        404,
+        "manifest references a manifest or blob unknown to registry",
+    )
+
+
+class ManifestInvalid(RegistryError):
+    code, status, message = "MANIFEST_INVALID", 400, "manifest invalid"
+
+
+class ManifestUnknown(RegistryError):
+    code, status, message = "MANIFEST_UNKNOWN", 404, "manifest unknown to registry"
+
+
+class NameInvalid(RegistryError):
+    code, status, message = "NAME_INVALID", 400, "invalid repository name"
+
+
+class NameUnknown(RegistryError):
+    code, status, message = "NAME_UNKNOWN", 404, "repository name not known to registry"
+
+
+class SizeInvalid(RegistryError):
+    code, status, message = "SIZE_INVALID", 400, "provided length did not match content length"
+
+
+class Unauthorized(RegistryError):
+    code, status, message = "UNAUTHORIZED", 401, "authentication required"
+
+    def __init__(self, message: str | None = None, *, challenge: str = "", **kwargs):
+        super().__init__(message, **kwargs)
+        self.challenge = challenge
+
+
+class Denied(RegistryError):
+    code, status, message = "DENIED", 403, "requested access to the resource is denied"
+
+
+class Unsupported(RegistryError):
+    code, status, message = "UNSUPPORTED", 405, "the operation is unsupported"
+
+
+class RangeNotSatisfiable(BlobUploadInvalid):
+    status, message = 416, "requested range not satisfiable"
+
+
+def render_error(error: RegistryError, *, head: bool = False) -> HttpResponse:
+    """The JSON body (none for HEAD) and headers of an error response."""
+    entry = {"code": error.code, "message": error.message}
+    if error.detail is not None:
+        entry["detail"] = error.detail
+    body = b"" if head else json.dumps({"errors": [entry]}).encode()
+    response = HttpResponse(body, status=error.status, content_type=ERROR_CONTENT_TYPE)
+    if head:
+        response["Content-Length"] = "0"
+    challenge = getattr(error, "challenge", "")
+    if challenge:
+        response["WWW-Authenticate"] = challenge
+    return response
