@@ -105,4 +105,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.get("FORGE_LOG_LEVEL", "INFO")},
+    # 401 and 404 are the registry protocol's normal flow (clients probe, then sign
+    # in); gunicorn's access log has every request, so only log server errors here.
+    "loggers": {"django.request": {"level": "ERROR"}},
 }

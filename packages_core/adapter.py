@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from django.db.models import Q, QuerySet
+
 from packages_core.conf import packages_settings
 from packages_core.models import Membership, Owner
 from packages_core.models.owners import OWNER_NAME_MAX_LENGTH, Visibility
@@ -54,6 +56,20 @@ class AccessAdapter:
         if owner.is_org:
             return self.role_of(user, owner) is not None
         return owner.user_id == user.pk
+
+    def readable_owners(self, user) -> QuerySet[Owner]:
+        """Every owner `user` may read, as one query (for listings like the catalog)."""
+        if is_site_admin(user):
+            return Owner.objects.all()
+        if not is_signed_in(user):
+            if packages_settings.REQUIRE_SIGNIN_VIEW:
+                return Owner.objects.none()
+            return Owner.objects.filter(visibility=Visibility.PUBLIC)
+        return Owner.objects.filter(
+            Q(visibility__in=[Visibility.PUBLIC, Visibility.LIMITED])
+            | Q(user=user)
+            | Q(pk__in=Membership.objects.filter(user=user).values("owner_id"))
+        )
 
     def can_write(self, user, owner: Owner) -> bool:
         if is_site_admin(user):

@@ -116,6 +116,13 @@ class ContentStore:
                 os.unlink(draft)
             raise
 
+    def local_path(self, key: str) -> str | None:
+        """The file behind `key` on this machine, or None for remote storage."""
+        try:
+            return self.storage.path(key)
+        except NotImplementedError:
+            return None
+
     def open(self, key: str) -> BinaryIO:
         return self.storage.open(key, "rb")
 

@@ -20,10 +20,18 @@ class RegistryError(Exception):
     status = 500
     message = "unknown error"
 
-    def __init__(self, message: str | None = None, *, detail=None, status: int | None = None):
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        detail=None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message or self.message)
         self.message = message or self.message
         self.detail = detail
+        self.headers = dict(headers or {})
         if status is not None:
             self.status = status
 
@@ -77,7 +85,8 @@ class Unauthorized(RegistryError):
 
     def __init__(self, message: str | None = None, *, challenge: str = "", **kwargs):
         super().__init__(message, **kwargs)
-        self.challenge = challenge
+        if challenge:
+            self.headers["WWW-Authenticate"] = challenge
 
 
 class Denied(RegistryError):
@@ -88,8 +97,16 @@ class Unsupported(RegistryError):
     code, status, message = "UNSUPPORTED", 405, "the operation is unsupported"
 
 
-class RangeNotSatisfiable(BlobUploadInvalid):
-    status, message = 416, "requested range not satisfiable"
+class UploadRangeInvalid(BlobUploadInvalid):
+    """A chunk that does not start where the upload ends (416, with the upload's `Range`)."""
+
+    status, message = 416, "chunk does not continue the upload"
+
+
+class RangeNotSatisfiable(RegistryError):
+    """A download `Range` outside the blob; the spec names no code for it."""
+
+    code, status, message = "RANGE_NOT_SATISFIABLE", 416, "requested range not satisfiable"
 
 
 def render_error(error: RegistryError, *, head: bool = False) -> HttpResponse:
@@ -101,7 +118,6 @@ def render_error(error: RegistryError, *, head: bool = False) -> HttpResponse:
     response = HttpResponse(body, status=error.status, content_type=ERROR_CONTENT_TYPE)
     if head:
         response["Content-Length"] = "0"
-    challenge = getattr(error, "challenge", "")
-    if challenge:
-        response["WWW-Authenticate"] = challenge
+    for name, value in error.headers.items():
+        response[name] = value
     return response

@@ -1,11 +1,48 @@
-"""The /v2 routes; a host site mounts them at its root with one include()."""
+"""The /v2 routes; a host site mounts them at its root with one include().
 
-from django.urls import path
+Image names contain slashes, so the routes are regular expressions in which the
+image is the shortest run of path components before the endpoint's own suffix.
+Repeated slashes and a trailing slash are tolerated, as clients send both.
+"""
+
+from django.urls import re_path
 
 from registry import views
 
 app_name = "registry"
 
+OWNER = r"(?P<owner>[^/]+)"
+IMAGE = r"(?P<image>[^/].*?)"
+DIGEST = r"(?P<digest>[A-Za-z0-9_+.-]+:[A-Za-z0-9=_-]+)"
+
+
+def route(pattern: str) -> str:
+    """Anchor a pattern under v2/, letting every '/' stand for one or more."""
+    return r"^v2/+" + pattern.replace("/", "/+") + r"/*$"
+
+
 urlpatterns = [
-    path("v2/", views.ping, name="ping"),
+    re_path(r"^v2/*$", views.PingView.as_view(), name="ping"),
+    re_path(route("token"), views.TokenView.as_view(), name="token"),
+    re_path(route("_catalog"), views.CatalogView.as_view(), name="catalog"),
+    re_path(
+        route(f"{OWNER}/{IMAGE}/blobs/uploads/(?P<upload_id>[0-9a-fA-F-]+)"),
+        views.UploadView.as_view(),
+        name="upload",
+    ),
+    re_path(
+        route(f"{OWNER}/{IMAGE}/blobs/uploads"), views.UploadStartView.as_view(), name="uploads"
+    ),
+    re_path(route(f"{OWNER}/{IMAGE}/blobs/{DIGEST}"), views.BlobView.as_view(), name="blob"),
+    re_path(
+        route(f"{OWNER}/{IMAGE}/manifests/(?P<reference>[^/]+)"),
+        views.ManifestView.as_view(),
+        name="manifest",
+    ),
+    re_path(route(f"{OWNER}/{IMAGE}/tags/list"), views.TagListView.as_view(), name="tags"),
+    re_path(
+        route(f"{OWNER}/{IMAGE}/referrers/{DIGEST}"),
+        views.ReferrersView.as_view(),
+        name="referrers",
+    ),
 ]

@@ -1,14 +1,328 @@
-"""Views of the /v2 protocol."""
+"""The /v2 endpoints: each parses the request, calls a service and builds the response."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
 
 from django.http import HttpResponse
-from django.views.decorators.http import require_safe
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
 
-API_VERSION_HEADER = ("Docker-Distribution-Api-Version", "registry/2.0")
+from packages_core.adapter import get_adapter
+from packages_core.models import BlobUpload, Owner
+from packages_core.services import uploads
+from registry import images, serving
+from registry.authentication import ANONYMOUS, Identity, authenticate, challenge
+from registry.conf import registry_settings
+from registry.digests import Digest, parse_digest
+from registry.errors import (
+    BlobUnknown,
+    BlobUploadUnknown,
+    Denied,
+    DigestInvalid,
+    ManifestInvalid,
+    NameUnknown,
+    RegistryError,
+    Unauthorized,
+    Unsupported,
+    UploadRangeInvalid,
+    render_error,
+)
+from registry.names import check_image_name
+from registry.request_body import RequestBody
+
+API_VERSION_HEADER = "Docker-Distribution-Api-Version"
+API_VERSION = "registry/2.0"
+INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-@require_safe
-def ping(request):
-    """`GET /v2/`: tells clients this is a v2 registry."""
-    response = HttpResponse(b"{}", content_type="application/json")
-    response[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+@method_decorator(csrf_exempt, name="dispatch")
+class RegistryView(View):
+    """Authenticates, resolves the repository, checks access, renders RegistryErrors."""
+
+    # Whether the path names a repository (`<owner>/<image>`).
+    repository = True
+    identity: Identity = ANONYMOUS
+    owner: Owner
+    image: str
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            self.identity = authenticate(request, challenge=challenge(request))
+            if self.repository:
+                self.resolve(request, kwargs.pop("owner"), kwargs.pop("image"))
+            response = super().dispatch(request, *args, **kwargs)
+        except uploads.UploadOffsetMismatch as error:
+            response = render_error(
+                UploadRangeInvalid(str(error), headers={"Range": byte_range(error.expected)})
+            )
+        except RegistryError as error:
+            response = render_error(error, head=request.method == "HEAD")
+        response[API_VERSION_HEADER] = API_VERSION
+        return response
+
+    def resolve(self, request, owner_name: str, image: str) -> None:
+        """Find the owner and check the caller may do what the method asks there."""
+        self.image = check_image_name(image)
+        owner = Owner.objects.named(owner_name).first()
+        write = request.method in WRITE_METHODS
+        adapter = get_adapter()
+        allowed = owner is not None and (
+            adapter.can_write(self.identity.user, owner) and self.identity.may_write_packages()
+            if write
+            else adapter.can_read(self.identity.user, owner) and self.identity.may_read_packages()
+        )
+        if allowed:
+            self.owner = owner
+            return
+        if self.identity.is_anonymous:
+            raise Unauthorized(challenge=challenge(request))
+        if owner is None:
+            raise NameUnknown(f"no user or organisation named {owner_name!r}")
+        raise Denied(
+            f"{self.identity.user.get_username()} may not {'push to' if write else 'pull from'} "
+            f"{owner.name}/{image}"
+        )
+
+    @property
+    def creator(self):
+        """The user to record as having made something; None when anonymous."""
+        return None if self.identity.is_anonymous else self.identity.user
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        raise Unsupported(f"{request.method} is not supported here")
+
+    def repository_url(self, suffix: str) -> str:
+        return f"/v2/{self.owner.name.lower()}/{self.image}/{suffix}"
+
+
+class PingView(RegistryView):
+    repository = False
+
+    def get(self, request):
+        if self.identity.is_anonymous:
+            raise Unauthorized(challenge=challenge(request))
+        return HttpResponse(b"{}", content_type="application/json")
+
+
+class CatalogView(RegistryView):
+    repository = False
+    PAGE_SIZE = 100
+
+    def get(self, request):
+        n = query_int(request, "n")
+        n = self.PAGE_SIZE if n is None or n <= 0 or n > self.PAGE_SIZE else n
+        names = images.catalog(self.identity.user, n=n, last=request.GET.get("last", "").strip())
+        response = json_response({"repositories": names})
+        if len(names) == n:
+            query = urlencode({"n": n, "last": names[-1]})
+            response["Link"] = f'</v2/_catalog?{query}>; rel="next"'
+        return response
+
+
+class UploadStartView(RegistryView):
+    """`POST .../blobs/uploads/`: a cross-repo mount, a monolithic upload, or a new session."""
+
+    def post(self, request):
+        mount, source = request.GET.get("mount", "").strip(), request.GET.get("from", "").strip()
+        if mount and source:
+            blob = images.readable_blob_elsewhere(self.identity.user, parse_digest(mount), source)
+            if blob is not None:
+                images.stage_blob(self.owner, self.image, blob, creator=self.creator)
+                return blob_created(self, mount)
+        digest = request.GET.get("digest", "").strip()
+        if digest:
+            stored = serving.store_verified(RequestBody(request), parse_digest(digest))
+            images.stage_blob(self.owner, self.image, stored.blob, creator=self.creator)
+            return blob_created(self, digest)
+        upload = uploads.start_upload(self.owner, self.image, creator=self.creator)
+        return upload_response(self, upload, status=202)
+
+
+class UploadView(RegistryView):
+    """One upload session: status, append a chunk, finish, cancel."""
+
+    def find_upload(self, upload_id: str) -> BlobUpload:
+        try:
+            return BlobUpload.objects.get(pk=upload_id, owner=self.owner, image=self.image)
+        except (BlobUpload.DoesNotExist, ValueError, TypeError):
+            raise BlobUploadUnknown(detail={"uuid": upload_id}) from None
+
+    def get(self, request, upload_id):
+        return upload_response(self, self.find_upload(upload_id), status=204)
+
+    def patch(self, request, upload_id):
+        upload = self.find_upload(upload_id)
+        offset = parse_content_range(request.META.get("HTTP_CONTENT_RANGE", ""))
+        upload = uploads.append_to_upload(upload, RequestBody(request), offset=offset)
+        return upload_response(self, upload, status=202)
+
+    def put(self, request, upload_id):
+        upload = self.find_upload(upload_id)
+        raw_digest = request.GET.get("digest", "").strip()
+        if not raw_digest:
+            raise DigestInvalid("the digest query parameter is required to finish an upload")
+        digest = parse_digest(raw_digest)
+        body = RequestBody(request)
+        if not body.is_empty:
+            offset = parse_content_range(request.META.get("HTTP_CONTENT_RANGE", ""))
+            upload = uploads.append_to_upload(upload, body, offset=offset)
+        serving.check_digest(uploads.upload_digests(upload), digest)
+        stored = uploads.complete_upload(upload)
+        images.stage_blob(self.owner, self.image, stored.blob, creator=self.creator)
+        return blob_created(self, str(digest))
+
+    def delete(self, request, upload_id):
+        uploads.discard_upload(self.find_upload(upload_id))
+        return HttpResponse(status=204)
+
+
+class BlobView(RegistryView):
+    def head(self, request, digest):
+        blob = images.find_blob(self.owner, self.image, parse_blob_digest(digest))
+        return serving.blob_head(blob, digest)
+
+    def get(self, request, digest):
+        blob = images.find_blob(self.owner, self.image, parse_blob_digest(digest))
+        return serving.blob_response(request, blob, digest)
+
+    def delete(self, request, digest):
+        images.delete_blob(self.owner, self.image, parse_blob_digest(digest))
+        return HttpResponse(status=202)
+
+
+class ManifestView(RegistryView):
+    def head(self, request, reference):
+        found = images.find_manifest(self.owner, self.image, reference)
+        return serving.manifest_response(found, head=True)
+
+    def get(self, request, reference):
+        found = images.find_manifest(self.owner, self.image, reference)
+        response = serving.manifest_response(found, head=False)
+        images.count_download(found.version)
+        return response
+
+    def put(self, request, reference):
+        body = RequestBody(request).read_all(registry_settings.MAX_MANIFEST_SIZE)
+        if len(body) > registry_settings.MAX_MANIFEST_SIZE:
+            raise ManifestInvalid(
+                f"manifest exceeds the maximum size of {registry_settings.MAX_MANIFEST_SIZE} bytes",
+                status=413,
+            )
+        pushed = images.put_manifest(
+            self.owner,
+            self.image,
+            reference,
+            body,
+            request.META.get("CONTENT_TYPE"),
+            creator=self.creator,
+        )
+        response = HttpResponse(status=201)
+        response["Location"] = self.repository_url(f"manifests/{pushed.digest}")
+        response["Docker-Content-Digest"] = pushed.digest
+        if pushed.subject:
+            response["OCI-Subject"] = pushed.subject
+        return response
+
+    def delete(self, request, reference):
+        images.delete_manifest(self.owner, self.image, reference)
+        return HttpResponse(status=202)
+
+
+class TagListView(RegistryView):
+    def get(self, request):
+        package = images.require_package(self.owner, self.image)
+        n = query_int(request, "n")
+        if n is not None and n < 0:
+            n = None
+        tags = images.list_tags(package, n=n, last=request.GET.get("last", "").strip())
+        response = json_response({"name": f"{self.owner.name.lower()}/{self.image}", "tags": tags})
+        if n and len(tags) == n:
+            query = urlencode({"n": n, "last": tags[-1]})
+            response["Link"] = f'<{self.repository_url("tags/list")}?{query}>; rel="next"'
+        return response
+
+
+class ReferrersView(RegistryView):
+    def get(self, request, digest):
+        artifact_type = request.GET.get("artifactType", "").strip()
+        descriptors = images.referrers(
+            self.owner, self.image, parse_digest(digest), artifact_type=artifact_type
+        )
+        index = {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": descriptors}
+        response = json_response(index, content_type=INDEX_MEDIA_TYPE)
+        if artifact_type:
+            response["OCI-Filters-Applied"] = "artifactType"
+        return response
+
+
+class TokenView(RegistryView):
+    """`/v2/token` is the next piece of work; Docker falls back from POST to GET."""
+
+    repository = False
+
+    def post(self, request):
+        return HttpResponse(status=404)
+
+
+# Helpers shared by the views above.
+
+
+def json_response(data, *, status=200, content_type="application/json") -> HttpResponse:
+    return HttpResponse(json.dumps(data).encode(), status=status, content_type=content_type)
+
+
+def query_int(request, name: str) -> int | None:
+    raw = request.GET.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        return 0
+
+
+def byte_range(size: int) -> str:
+    """The `Range` header of an upload: the inclusive range received (0-0 when empty)."""
+    return f"0-{max(size - 1, 0)}"
+
+
+def blob_created(view: RegistryView, digest: str) -> HttpResponse:
+    response = HttpResponse(status=201)
+    response["Location"] = view.repository_url(f"blobs/{digest}")
+    response["Docker-Content-Digest"] = digest
     return response
+
+
+def upload_response(view: RegistryView, upload: BlobUpload, *, status: int) -> HttpResponse:
+    response = HttpResponse(status=status)
+    response["Location"] = view.repository_url(f"blobs/uploads/{upload.id}")
+    response["Range"] = byte_range(upload.bytes_received)
+    response["Docker-Upload-UUID"] = str(upload.id)
+    response["Content-Length"] = "0"
+    return response
+
+
+def parse_content_range(header: str) -> int | None:
+    """The start offset of a `Content-Range: <start>-<end>` chunk, or None without one."""
+    header = header.strip()
+    if not header:
+        return None
+    if header.lower().startswith("bytes"):
+        header = header[5:].lstrip(" =")
+    start, sep, end = header.partition("-")
+    end = end.split("/")[0]
+    if not sep or not start.isdigit() or not end.isdigit() or int(end) < int(start):
+        raise UploadRangeInvalid(f"invalid Content-Range {header!r}")
+    return int(start)
+
+
+def parse_blob_digest(raw: str) -> Digest:
+    """A blob path's digest; a malformed one names no blob (404, as Gitea answers)."""
+    try:
+        return parse_digest(raw)
+    except DigestInvalid as error:
+        raise BlobUnknown(error.message, detail={"digest": raw}) from None

@@ -49,6 +49,10 @@ class BlobUpload(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     bytes_received = models.PositiveBigIntegerField(default=0)
+    # Digests of the bytes received so far (hex, not hasher state): a PUT that
+    # finishes the upload with no more bytes, on any worker, needs no re-read.
+    received_sha256 = models.CharField(max_length=64, blank=True, editable=False)
+    received_sha512 = models.CharField(max_length=128, blank=True, editable=False)
     storage_key = models.CharField(max_length=255, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)

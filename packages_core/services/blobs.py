@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -26,13 +27,19 @@ def staging_key(name: str | None = None) -> str:
     return f"{packages_settings.UPLOAD_PREFIX}/{name or uuid.uuid4().hex}"
 
 
-def store_blob(stream: BinaryIO, *, store: ContentStore | None = None) -> StoredBlob:
+def store_blob(
+    stream: BinaryIO,
+    *,
+    store: ContentStore | None = None,
+    verify: Callable[[Digests], None] | None = None,
+) -> StoredBlob:
     """Store the bytes of `stream`, hashing them as they are written.
 
     The bytes go to a staging key first, because their digest is known only at
     the end; then they take their content-addressed key by a rename (or a
     server-side copy on S3). If the blob already exists the staged copy is
     dropped. Concurrent stores of the same bytes end with one row and one object.
+    `verify`, if given, sees the digests first; whatever it raises drops the bytes.
     """
     store = store or ContentStore.default()
     staged = staging_key()
@@ -43,6 +50,8 @@ def store_blob(stream: BinaryIO, *, store: ContentStore | None = None) -> Stored
         store.delete(staged)
         raise
     try:
+        if verify is not None:
+            verify(reader.digests())
         return adopt_staged_blob(staged, reader.digests(), store=store)
     except BaseException:
         store.delete(staged)

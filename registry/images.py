@@ -1,0 +1,400 @@
+"""Container images on the package domain: blobs, manifests, tags, catalog and referrers.
+
+An image is a `Package` of type "container". Each tag is a version holding the
+manifest file (the lead file, with a `Manifest` row) and one file per config or
+layer blob, named by digest. A manifest pushed by digest, or left behind when its
+tag moved, is a version named by that digest. Uploaded blobs wait in an internal
+staging version until a manifest takes them up.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Concat, Lower
+
+from packages_core.adapter import get_adapter
+from packages_core.content_store import ContentStore
+from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
+from packages_core.services import versions
+from packages_core.services.blobs import store_blob
+from packages_core.services.rows import get_or_create_unique
+from registry import manifests as manifest_format
+from registry.digests import Digest, looks_like_digest, parse_digest
+from registry.errors import (
+    BlobUnknown,
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestUnknown,
+    NameUnknown,
+    SizeInvalid,
+)
+from registry.metadata import image_metadata, index_metadata
+from registry.models import Manifest
+from registry.names import is_valid_tag
+
+CONTAINER = "container"
+# Neither a valid tag nor a digest, so it can never clash with a pushed reference.
+STAGING_VERSION = "~staging"
+MANIFEST_FILE_NAME = "manifest.json"
+# Configs are small JSON documents; a bigger one is not read for metadata.
+MAX_CONFIG_SIZE = 4 * 1024 * 1024
+
+
+def find_package(owner: Owner, image: str) -> Package | None:
+    return Package.objects.filter(owner=owner, type=CONTAINER).named(image).first()
+
+
+def require_package(owner: Owner, image: str) -> Package:
+    package = find_package(owner, image)
+    if package is None:
+        raise NameUnknown(f"repository {owner.name}/{image} not known to registry")
+    return package
+
+
+def _blob_filter(digest: Digest, prefix: str = "") -> Q:
+    """Match blobs by the digest's algorithm: we record both sha256 and sha512."""
+    return Q(**{f"{prefix}{digest.algorithm}": digest.hex})
+
+
+# Blobs
+
+
+def find_blob(owner: Owner, image: str, digest: Digest) -> PackageBlob:
+    """The blob, if this image references or staged it; BlobUnknown otherwise."""
+    package = find_package(owner, image)
+    blob = None
+    if package is not None:
+        blob = (
+            PackageBlob.objects.filter(_blob_filter(digest), files__version__package=package)
+            .order_by()
+            .first()
+        )
+    if blob is None:
+        raise BlobUnknown(
+            f"blob {digest} unknown to {owner.name}/{image}", detail={"digest": str(digest)}
+        )
+    return blob
+
+
+def stage_blob(owner: Owner, image: str, blob: PackageBlob, *, creator=None) -> None:
+    """Make an uploaded (or mounted) blob visible in the image until a manifest takes it up."""
+    package = versions.get_or_create_package(owner, CONTAINER, image)
+    staging, _ = versions.get_or_create_version(
+        package, STAGING_VERSION, creator=creator, is_internal=True
+    )
+    name = f"sha256:{blob.sha256}"
+    get_or_create_unique(
+        lambda: staging.files.filter(name=name).first(),
+        lambda: PackageFile.objects.create(version=staging, blob=blob, name=name),
+    )
+
+
+def readable_blob_elsewhere(user, digest: Digest, source: str) -> PackageBlob | None:
+    """For a cross-repository mount: the blob in `source` ("owner/image"), if `user` may read it."""
+    owner_name, _, image = source.partition("/")
+    owner = Owner.objects.named(owner_name).first() if image else None
+    if owner is None or not get_adapter().can_read(user, owner):
+        return None
+    try:
+        return find_blob(owner, image, digest)
+    except BlobUnknown:
+        return None
+
+
+def delete_blob(owner: Owner, image: str, digest: Digest) -> None:
+    """Forget a staged blob in this image.
+
+    Manifests that reference the blob keep it: deleting it from under them would
+    break their pulls. The bytes go when garbage collection finds nothing using them.
+    """
+    blob = find_blob(owner, image, digest)
+    staged = PackageFile.objects.filter(
+        version__package=require_package(owner, image),
+        version__version=STAGING_VERSION,
+        blob=blob,
+    )
+    versions.remove_files(list(staged))
+
+
+# Manifests
+
+
+@dataclass(frozen=True)
+class FoundManifest:
+    manifest: Manifest
+    blob: PackageBlob
+    version: PackageVersion
+
+
+def find_manifest(owner: Owner, image: str, reference: str) -> FoundManifest:
+    """The manifest a tag or digest names in this image; ManifestUnknown otherwise."""
+    package = find_package(owner, image)
+    unknown = ManifestUnknown(
+        f"manifest {reference} unknown to {owner.name}/{image}", detail={"reference": reference}
+    )
+    if package is None:
+        raise unknown
+    rows = Manifest.objects.filter(package=package).select_related("file__blob", "file__version")
+    if looks_like_digest(reference):
+        try:
+            digest = parse_digest(reference)
+        except DigestInvalid:
+            raise unknown from None
+        rows = rows.filter(_blob_filter(digest, "file__blob__"))
+    elif is_valid_tag(reference):
+        rows = rows.alias(lower_version=Lower("file__version__version")).filter(
+            lower_version=reference.lower(), file__version__is_internal=False
+        )
+    else:
+        raise unknown
+    row = rows.first()
+    if row is None:
+        raise unknown
+    return FoundManifest(manifest=row, blob=row.file.blob, version=row.file.version)
+
+
+def count_download(version: PackageVersion) -> None:
+    PackageVersion.objects.filter(pk=version.pk).update(download_count=F("download_count") + 1)
+
+
+@dataclass(frozen=True)
+class PushedManifest:
+    digest: str
+    subject: str
+
+
+def put_manifest(
+    owner: Owner,
+    image: str,
+    reference: str,
+    body: bytes,
+    content_type: str | None,
+    *,
+    creator=None,
+    store: ContentStore | None = None,
+) -> PushedManifest:
+    """Validate a manifest and file it under its tag (or digest) in one transaction."""
+    store = store or ContentStore.default()
+    if looks_like_digest(reference):
+        wanted = parse_digest(reference)
+        digest = Digest.of(body, wanted.algorithm)
+        if digest != wanted:
+            raise DigestInvalid(
+                f"manifest digest is {digest}, not {wanted}", detail={"digest": reference}
+            )
+        tag = None
+    elif is_valid_tag(reference):
+        digest, tag = Digest.of(body), reference
+    else:
+        raise ManifestInvalid(f"tag {reference!r} is invalid", detail={"tag": reference})
+    parsed = manifest_format.parse_manifest(body, content_type)
+    package = versions.get_or_create_package(owner, CONTAINER, image)
+    files = _referenced_files(owner, image, package, parsed, creator=creator, store=store)
+    metadata = _metadata(parsed, files, store)
+    manifest_blob = store_blob(io.BytesIO(body), store=store).blob
+
+    with transaction.atomic():
+        # One manifest write per image at a time: tags move without lost updates.
+        Package.objects.select_for_update().filter(pk=package.pk).first()
+        stored_type = (
+            Manifest.objects.filter(package=package, digest=str(digest))
+            .values_list("media_type", flat=True)
+            .first()
+        )
+        metadata["is_tagged"] = tag is not None
+        version, created = versions.get_or_create_version(
+            package, tag or str(digest), creator=creator, metadata=metadata
+        )
+        current = Manifest.objects.filter(file__version=version).first()
+        if current is not None and current.digest == str(digest):
+            return PushedManifest(str(digest), current.subject_digest)
+        if current is not None:
+            _retire(version, current)
+        lead = PackageFile.objects.create(
+            version=version, blob=manifest_blob, name=MANIFEST_FILE_NAME, is_lead=True
+        )
+        subject = parsed.subject.digest if parsed.subject else ""
+        Manifest.objects.create(
+            file=lead,
+            package=package,
+            digest=str(digest),
+            media_type=stored_type or parsed.media_type,
+            artifact_type=parsed.effective_artifact_type or "",
+            subject_digest=subject,
+            annotations=parsed.annotations or {},
+        )
+        PackageFile.objects.bulk_create(
+            PackageFile(version=version, blob=blob, name=name) for name, blob in files.items()
+        )
+        if not created:
+            version.metadata = metadata
+            version.creator = creator or version.creator
+            version.save(update_fields=["metadata", "creator", "updated"])
+    return PushedManifest(str(digest), subject)
+
+
+def _referenced_files(owner, image, package, parsed, *, creator, store) -> dict[str, PackageBlob]:
+    """The blobs a manifest needs, by file name; the errors the spec names if any is missing."""
+    if parsed.is_index:
+        children = {d.digest for d in parsed.manifests}
+        found = set(
+            Manifest.objects.filter(package=package, digest__in=children).values_list(
+                "digest", flat=True
+            )
+        )
+        for child in parsed.manifests:
+            if child.digest not in found:
+                raise ManifestBlobUnknown(
+                    f"manifest {child.digest} is not in {owner.name}/{image}",
+                    detail={"digest": child.digest},
+                )
+        return {}
+    needed = list(parsed.referenced_blobs)
+    hexes = {d.digest.partition(":")[2] for d in needed}
+    present = {
+        blob.sha256: blob
+        for blob in PackageBlob.objects.filter(
+            Q(sha256__in=hexes) | Q(sha512__in=hexes), files__version__package=package
+        ).distinct()
+    }
+    present.update({blob.sha512: blob for blob in list(present.values())})
+    files = {}
+    for descriptor in needed:
+        blob = present.get(descriptor.digest.partition(":")[2])
+        if blob is None and descriptor.digest == manifest_format.EMPTY_DIGEST:
+            # Clients may skip uploading the well-known empty config; we know its bytes.
+            blob = store_blob(io.BytesIO(manifest_format.EMPTY_CONTENT), store=store).blob
+            stage_blob(owner, image, blob, creator=creator)
+        if blob is None:
+            raise BlobUnknown(
+                f"blob {descriptor.digest} is not in {owner.name}/{image}",
+                detail={"digest": descriptor.digest},
+            )
+        if blob.size != descriptor.size:
+            raise SizeInvalid(
+                f"blob {descriptor.digest} has {blob.size} bytes, not {descriptor.size}",
+                detail={"digest": descriptor.digest, "size": descriptor.size},
+            )
+        files[descriptor.digest] = blob
+    return files
+
+
+def _metadata(parsed, files: dict[str, PackageBlob], store: ContentStore) -> dict:
+    if parsed.is_index:
+        return index_metadata(parsed)
+    config = None
+    blob = files.get(parsed.config.digest) if parsed.config else None
+    if blob is not None and blob.size <= MAX_CONFIG_SIZE:
+        with store.open(blob.storage_key) as handle:
+            config = handle.read()
+    return image_metadata(parsed, config)
+
+
+def _retire(version: PackageVersion, current: Manifest) -> None:
+    """A tag moves on: its old manifest stays pullable by digest, as an untagged version."""
+    untagged = version.package.versions.versioned(current.digest).first()
+    old_files = list(version.files.all())
+    if untagged is not None:
+        versions.remove_files(old_files)
+        return
+    metadata = {**version.metadata, "is_tagged": False}
+    untagged = PackageVersion.objects.create(
+        package=version.package,
+        version=current.digest,
+        creator=version.creator,
+        metadata=metadata,
+    )
+    PackageFile.objects.filter(pk__in=[f.pk for f in old_files]).update(version=untagged)
+
+
+def delete_manifest(owner: Owner, image: str, reference: str) -> None:
+    """Delete a tag, or by digest every version holding that manifest."""
+    package = find_package(owner, image)
+    unknown = ManifestUnknown(
+        f"manifest {reference} unknown to {owner.name}/{image}", detail={"reference": reference}
+    )
+    if package is None:
+        raise unknown
+    if looks_like_digest(reference):
+        digest = str(parse_digest(reference))
+        doomed = PackageVersion.objects.filter(
+            package=package, is_internal=False, files__manifest__digest=digest
+        ).distinct()
+    elif is_valid_tag(reference):
+        doomed = package.versions.versioned(reference).filter(is_internal=False)
+    else:
+        raise unknown
+    doomed = list(doomed)
+    if not doomed:
+        raise unknown
+    with transaction.atomic():
+        for version in doomed:
+            versions.remove_version(version)
+
+
+# Listings
+
+
+def list_tags(package: Package, *, n: int | None, last: str) -> list[str]:
+    """Tag names of the image, lowercase and sorted, after `last`, at most `n`."""
+    if n == 0:
+        return []
+    tags = (
+        package.versions.filter(is_internal=False)
+        .exclude(version__contains=":")
+        .annotate(tag=Lower("version"))
+        .order_by("tag")
+    )
+    if last:
+        tags = tags.filter(tag__gt=last.lower())
+    tags = tags.values_list("tag", flat=True)
+    return list(tags[:n] if n is not None else tags)
+
+
+def catalog(user, *, n: int, last: str) -> list[str]:
+    """Repository names with a real (not staging) version, that `user` may read."""
+    names = (
+        Package.objects.filter(
+            type=CONTAINER,
+            owner__in=get_adapter().readable_owners(user),
+            versions__is_internal=False,
+        )
+        .annotate(full_name=Concat(Lower("owner__name"), Value("/"), Lower("name")))
+        .order_by("full_name")
+        .values_list("full_name", flat=True)
+        .distinct()
+    )
+    if last:
+        names = names.filter(full_name__gt=last.lower())
+    return list(names[:n])
+
+
+def referrers(owner: Owner, image: str, subject: Digest, *, artifact_type: str = "") -> list[dict]:
+    """OCI descriptors of the manifests whose `subject` is `subject`, each once."""
+    package = find_package(owner, image)
+    if package is None:
+        return []
+    rows = (
+        Manifest.objects.filter(package=package, subject_digest=str(subject))
+        .select_related("file__blob")
+        .order_by("digest", "file_id")
+    )
+    if artifact_type:
+        rows = rows.filter(artifact_type=artifact_type)
+    descriptors, seen = [], set()
+    for row in rows:
+        if row.digest in seen:
+            continue
+        seen.add(row.digest)
+        descriptor = {"mediaType": row.media_type, "digest": row.digest, "size": row.file.blob.size}
+        if row.artifact_type:
+            descriptor["artifactType"] = row.artifact_type
+        if row.annotations:
+            descriptor["annotations"] = row.annotations
+        descriptors.append(descriptor)
+    return descriptors

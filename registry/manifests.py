@@ -1,0 +1,383 @@
+"""Manifest bodies: parse and validate OCI / Docker image manifests and indexes."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+from registry.digests import parse_digest
+from registry.errors import DigestInvalid, ManifestInvalid, Unsupported
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_SCHEMA1_MANIFEST = "application/vnd.docker.distribution.manifest.v1+json"
+DOCKER_SCHEMA1_SIGNED_MANIFEST = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+
+OCI_IMAGE_CONFIG = "application/vnd.oci.image.config.v1+json"
+DOCKER_IMAGE_CONFIG = "application/vnd.docker.container.image.v1+json"
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
+
+# The OCI "empty" blob: artifacts without a config point at it.
+OCI_EMPTY = "application/vnd.oci.empty.v1+json"
+EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+EMPTY_SIZE = 2
+EMPTY_CONTENT = b"{}"
+
+DOCKER_FOREIGN_LAYER = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+OCI_NONDISTRIBUTABLE_LAYER = "application/vnd.oci.image.layer.nondistributable.v1.tar"
+OCI_NONDISTRIBUTABLE_LAYER_GZIP = OCI_NONDISTRIBUTABLE_LAYER + "+gzip"
+OCI_NONDISTRIBUTABLE_LAYER_ZSTD = OCI_NONDISTRIBUTABLE_LAYER + "+zstd"
+
+IMAGE_MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
+INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
+SUPPORTED_TYPES = IMAGE_MANIFEST_TYPES | INDEX_TYPES
+SCHEMA1_TYPES = frozenset({DOCKER_SCHEMA1_MANIFEST, DOCKER_SCHEMA1_SIGNED_MANIFEST})
+IMAGE_CONFIG_TYPES = frozenset({OCI_IMAGE_CONFIG, DOCKER_IMAGE_CONFIG})
+FOREIGN_LAYER_TYPES = frozenset(
+    {
+        DOCKER_FOREIGN_LAYER,
+        OCI_NONDISTRIBUTABLE_LAYER,
+        OCI_NONDISTRIBUTABLE_LAYER_GZIP,
+        OCI_NONDISTRIBUTABLE_LAYER_ZSTD,
+    }
+)
+
+# Content-Types that say nothing about the manifest's kind, so the body's mediaType decides.
+GENERIC_CONTENT_TYPES = frozenset({"", "application/json", "application/octet-stream", "*/*"})
+
+MAX_MANIFEST_SIZE = 10 * 1024 * 1024
+
+# Descriptor sizes are int64 in the image spec.
+MAX_DESCRIPTOR_SIZE = 2**63 - 1
+
+# RFC 6838 media type syntax, as the image spec's JSON schema writes it.
+MEDIA_TYPE_PATTERN = re.compile(
+    r"\A[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\Z"
+)
+
+SCHEMA1_MESSAGE = (
+    "only manifest schema version 2 is supported; "
+    "Docker image manifest schema 1 is deprecated, push with a current client"
+)
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """A reference to content by media type, digest and size (OCI descriptor)."""
+
+    media_type: str
+    digest: str
+    size: int
+    annotations: dict = field(default_factory=dict)
+    artifact_type: str = ""
+    platform: dict | None = None
+    urls: tuple[str, ...] = ()
+
+    @property
+    def is_foreign(self) -> bool:
+        """A non-distributable layer that clients fetch from its URLs, not from us."""
+        return self.media_type.lower() in FOREIGN_LAYER_TYPES and bool(self.urls)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated image manifest or index."""
+
+    media_type: str
+    schema_version: int = 2
+    config: Descriptor | None = None
+    layers: tuple[Descriptor, ...] = ()
+    manifests: tuple[Descriptor, ...] = ()
+    subject: Descriptor | None = None
+    artifact_type: str = ""
+    annotations: dict = field(default_factory=dict)
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES
+
+    @property
+    def referenced_blobs(self) -> tuple[Descriptor, ...]:
+        """Config and layers that must exist in the repository, each (digest, size) once.
+
+        Foreign layers with URLs live elsewhere; the same layer listed twice
+        (or an artifact whose config and layer are both the empty blob) is one blob.
+        """
+        if self.is_index or self.config is None:
+            return ()
+        seen: set[tuple[str, int]] = set()
+        blobs = []
+        for descriptor in (self.config, *self.layers):
+            key = (descriptor.digest, descriptor.size)
+            if descriptor.is_foreign or key in seen:
+                continue
+            seen.add(key)
+            blobs.append(descriptor)
+        return tuple(blobs)
+
+    @property
+    def effective_artifact_type(self) -> str:
+        """The artifactType the referrers API lists: explicit, else an image's config type."""
+        if self.artifact_type:
+            return self.artifact_type
+        if not self.is_index and self.config is not None:
+            return self.config.media_type
+        return ""
+
+    def descriptor(self, digest: str, size: int) -> Descriptor:
+        """This manifest as a descriptor, the way the referrers API lists it."""
+        return Descriptor(
+            media_type=self.media_type,
+            digest=digest,
+            size=size,
+            annotations=dict(self.annotations),
+            artifact_type=self.effective_artifact_type,
+        )
+
+
+EMPTY_DESCRIPTOR = Descriptor(media_type=OCI_EMPTY, digest=EMPTY_DIGEST, size=EMPTY_SIZE)
+
+
+def parse_manifest(body: bytes, content_type: str | None) -> Manifest:
+    """Validate a pushed manifest body; ManifestInvalid (or Unsupported, 501) when it is not."""
+    document = _load_document(body)
+    _check_schema_version(document)
+    media_type = _resolve_media_type(document, content_type)
+    if media_type in INDEX_TYPES:
+        return _parse_index(document, media_type)
+    return _parse_image_manifest(document, media_type)
+
+
+def descriptor_json(d: Descriptor) -> dict:
+    """The OCI descriptor object for `d`, optional fields only when set."""
+    out: dict = {"mediaType": d.media_type, "digest": d.digest, "size": d.size}
+    if d.artifact_type:
+        out["artifactType"] = d.artifact_type
+    if d.annotations:
+        out["annotations"] = dict(d.annotations)
+    if d.urls:
+        out["urls"] = list(d.urls)
+    if d.platform:
+        out["platform"] = dict(d.platform)
+    return out
+
+
+def _load_document(body: bytes) -> dict:
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise ManifestInvalid("manifest body must be bytes")
+    body = bytes(body)
+    if len(body) > MAX_MANIFEST_SIZE:
+        raise ManifestInvalid("manifest exceeds the maximum size of 10 MiB", status=413)
+    if not body.strip():
+        raise ManifestInvalid("manifest body is empty")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ManifestInvalid("manifest is not UTF-8 encoded JSON") from None
+    try:
+        document = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise ManifestInvalid("manifest JSON is nested too deeply") from None
+    # ValueError also covers integers beyond Python's digit limit.
+    except ValueError as exc:
+        raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ManifestInvalid("manifest must be a JSON object")
+    return document
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    # A key given twice could be read one way by us and another way by a client.
+    document = {}
+    for key, value in pairs:
+        if key in document:
+            raise ValueError(f"duplicate key {_shown(key)}")
+        document[key] = value
+    return document
+
+
+def _check_schema_version(document: dict) -> None:
+    version = document.get("schemaVersion")
+    # type() rather than isinstance(): JSON true must not pass as 1, nor 2.0 as 2.
+    if type(version) is not int or version != 2:
+        raise Unsupported(SCHEMA1_MESSAGE, status=501)
+
+
+def _resolve_media_type(document: dict, content_type: str | None) -> str:
+    header = _bare_media_type(content_type)
+    if header in GENERIC_CONTENT_TYPES:
+        header = ""
+    declared = document.get("mediaType")
+    if declared is not None and not isinstance(declared, str):
+        raise ManifestInvalid("mediaType must be a string")
+    declared = (declared or "").lower()
+    if header and declared and header != declared:
+        raise ManifestInvalid(
+            f"Content-Type {_shown(header)} does not match the manifest's mediaType "
+            f"{_shown(declared)}"
+        )
+    media_type = header or declared or _inferred_media_type(document)
+    if media_type in SCHEMA1_TYPES:
+        raise Unsupported(SCHEMA1_MESSAGE, status=501)
+    if media_type not in SUPPORTED_TYPES:
+        raise ManifestInvalid(
+            f"unsupported manifest media type {_shown(media_type)}; expected one of "
+            + ", ".join(sorted(SUPPORTED_TYPES))
+        )
+    return media_type
+
+
+def _bare_media_type(content_type: str | None) -> str:
+    if not isinstance(content_type, str):
+        return ""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _inferred_media_type(document: dict) -> str:
+    if "manifests" in document:
+        return OCI_INDEX
+    if "config" in document:
+        return OCI_MANIFEST
+    raise ManifestInvalid(
+        "manifest has no mediaType, and neither config nor manifests to tell its kind"
+    )
+
+
+def _parse_image_manifest(document: dict, media_type: str) -> Manifest:
+    # An image manifest that also lists manifests reads as an index to some clients
+    # (CVE-2021-41190); refuse the ambiguity.
+    if document.get("manifests") is not None:
+        raise ManifestInvalid("an image manifest must not have manifests; is it an index?")
+    if "config" not in document:
+        raise ManifestInvalid("an image manifest needs a config descriptor")
+    return Manifest(
+        media_type=media_type,
+        schema_version=2,
+        config=_descriptor(document["config"], "config"),
+        layers=_descriptor_list(document, "layers"),
+        subject=_optional_descriptor(document.get("subject"), "subject"),
+        artifact_type=_optional_media_type(document.get("artifactType"), "artifactType"),
+        annotations=_annotations(document.get("annotations"), "annotations"),
+    )
+
+
+def _parse_index(document: dict, media_type: str) -> Manifest:
+    # The mirror image of the check above.
+    if document.get("config") is not None or document.get("layers") is not None:
+        raise ManifestInvalid("an index must not have config or layers; is it an image manifest?")
+    return Manifest(
+        media_type=media_type,
+        schema_version=2,
+        manifests=_descriptor_list(document, "manifests"),
+        subject=_optional_descriptor(document.get("subject"), "subject"),
+        artifact_type=_optional_media_type(document.get("artifactType"), "artifactType"),
+        annotations=_annotations(document.get("annotations"), "annotations"),
+    )
+
+
+def _descriptor_list(document: dict, key: str) -> tuple[Descriptor, ...]:
+    if key not in document:
+        raise ManifestInvalid(f"manifest needs a {key} list")
+    value = document[key]
+    # Go encodes a nil slice as null, so Go clients may send null for "no entries".
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ManifestInvalid(f"{key} must be a list of descriptors")
+    return tuple(_descriptor(item, f"{key}[{i}]") for i, item in enumerate(value))
+
+
+def _optional_descriptor(value, where: str) -> Descriptor | None:
+    return None if value is None else _descriptor(value, where)
+
+
+def _descriptor(value, where: str) -> Descriptor:
+    if not isinstance(value, dict):
+        raise ManifestInvalid(f"{where} must be a descriptor object")
+    media_type = value.get("mediaType")
+    if not isinstance(media_type, str) or not MEDIA_TYPE_PATTERN.match(media_type):
+        raise ManifestInvalid(f"{where}.mediaType must be a media type such as type/subtype")
+    return Descriptor(
+        media_type=media_type,
+        digest=_digest(value.get("digest"), f"{where}.digest"),
+        size=_size(value.get("size"), f"{where}.size"),
+        annotations=_annotations(value.get("annotations"), f"{where}.annotations"),
+        artifact_type=_optional_media_type(value.get("artifactType"), f"{where}.artifactType"),
+        platform=_platform(value.get("platform"), f"{where}.platform"),
+        urls=_urls(value.get("urls"), f"{where}.urls"),
+    )
+
+
+def _digest(value, where: str) -> str:
+    if not isinstance(value, str):
+        raise ManifestInvalid(f"{where} must be a digest string", detail={"field": where})
+    try:
+        parse_digest(value)
+    except DigestInvalid as exc:
+        # parse_digest quotes the value; keep a megabyte of junk out of the error body.
+        reason = exc.message if len(value) <= 200 else "not a digest"
+        raise ManifestInvalid(f"{where} is invalid: {reason}", detail={"field": where}) from None
+    return value
+
+
+def _size(value, where: str) -> int:
+    if type(value) is not int or not 0 <= value <= MAX_DESCRIPTOR_SIZE:
+        raise ManifestInvalid(f"{where} must be a non-negative integer", detail={"field": where})
+    return value
+
+
+def _optional_media_type(value, where: str) -> str:
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or not MEDIA_TYPE_PATTERN.match(value):
+        raise ManifestInvalid(f"{where} must be a media type such as type/subtype")
+    return value
+
+
+def _annotations(value, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ManifestInvalid(f"{where} must map strings to strings")
+    return dict(value)
+
+
+def _platform(value, where: str) -> dict | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ManifestInvalid(f"{where} must be an object")
+    for key in ("os", "architecture"):
+        if not isinstance(value.get(key), str):
+            raise ManifestInvalid(f"{where}.{key} must be a string")
+    for key in ("variant", "os.version"):
+        if key in value and not isinstance(value[key], str):
+            raise ManifestInvalid(f"{where}.{key} must be a string")
+    for key in ("os.features", "features"):
+        if key in value and not _is_string_list(value[key]):
+            raise ManifestInvalid(f"{where}.{key} must be a list of strings")
+    return dict(value)
+
+
+def _urls(value, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not _is_string_list(value):
+        raise ManifestInvalid(f"{where} must be a list of strings")
+    return tuple(value)
+
+
+def _is_string_list(value) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _shown(value: str, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,37 @@
+"""What the registry keeps beside the package domain: manifests, indexed for lookups."""
+
+from django.db import models
+
+from packages_core.models import Package, PackageFile
+
+
+class Manifest(models.Model):
+    """A manifest file of a container version, with what pulls and referrers need.
+
+    Gitea keeps these as free-form properties; a table of its own lets the referrers
+    API find manifests by `subject` through an index, and a manifest GET read its
+    media type in the same query that finds the file.
+    """
+
+    file = models.OneToOneField(
+        PackageFile, on_delete=models.CASCADE, primary_key=True, related_name="manifest"
+    )
+    package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="+")
+    digest = models.CharField(max_length=200)
+    media_type = models.CharField(max_length=255)
+    artifact_type = models.CharField(max_length=255, blank=True)
+    subject_digest = models.CharField(max_length=200, blank=True)
+    annotations = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["package", "digest"]),
+            models.Index(
+                fields=["package", "subject_digest"],
+                name="registry_manifest_subject",
+                condition=~models.Q(subject_digest=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.digest

@@ -1,0 +1,29 @@
+"""Repository names and tags: what the /v2 paths may contain (Gitea's patterns)."""
+
+from __future__ import annotations
+
+import re
+
+from registry.errors import NameInvalid
+
+# Path components after the owner, lowercase, separated by single '.', '_' or '-'.
+IMAGE_NAME_PATTERN = re.compile(
+    r"\A[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*\Z"
+)
+TAG_PATTERN = re.compile(r"\A[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}\Z")
+MAX_NAME_LENGTH = 255
+
+
+def check_image_name(image: str) -> str:
+    """The image part of a repository name (after the owner), or NameInvalid."""
+    if len(image) > MAX_NAME_LENGTH or not IMAGE_NAME_PATTERN.match(image):
+        raise NameInvalid(
+            f"invalid repository name {image!r}: use lowercase letters, digits and "
+            "single '.', '_' or '-' between them, with '/' between components",
+            detail={"name": image},
+        )
+    return image
+
+
+def is_valid_tag(reference: str) -> bool:
+    return TAG_PATTERN.match(reference) is not None

@@ -1,0 +1,62 @@
+"""Reading request bodies as streams, straight from the WSGI input.
+
+Django's `request.body` would hold a whole layer in memory, and its request stream
+reads a body without Content-Length as empty, which loses the chunked uploads that
+podman and buildah send. gunicorn de-chunks `wsgi.input` for us; we bound it by
+Content-Length when there is one, and otherwise read it to its end.
+"""
+
+from __future__ import annotations
+
+from registry.errors import BlobUploadInvalid, SizeInvalid
+
+READ_SIZE = 1024 * 1024
+
+
+class RequestBody:
+    """A read-only, single-pass file-like view of a request's body."""
+
+    def __init__(self, request):
+        environ = request.META
+        self._input = environ["wsgi.input"]
+        raw_length = environ.get("CONTENT_LENGTH") or ""
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if raw_length and not chunked:
+            try:
+                self.length = int(raw_length)
+            except ValueError:
+                raise BlobUploadInvalid(f"bad Content-Length {raw_length!r}") from None
+            if self.length < 0:
+                raise BlobUploadInvalid(f"bad Content-Length {raw_length!r}")
+        else:
+            self.length = None if chunked else 0
+        self.received = 0
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the request says it has no body (no length, not chunked)."""
+        return self.length == 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = READ_SIZE
+        if self.length is not None:
+            size = min(size, self.length - self.received)
+            if size <= 0:
+                return b""
+        data = self._input.read(size)
+        if not data and self.length is not None and self.received < self.length:
+            raise SizeInvalid(f"request body ended after {self.received} of {self.length} bytes")
+        self.received += len(data)
+        return data
+
+    def read_all(self, limit: int) -> bytes:
+        """The whole body, for small documents; None-free, at most `limit` + 1 bytes."""
+        parts, total = [], 0
+        while total <= limit:
+            data = self.read(min(READ_SIZE, limit + 1 - total))
+            if not data:
+                break
+            parts.append(data)
+            total += len(data)
+        return b"".join(parts)
