@@ -6,8 +6,9 @@ import os
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 
 # Threads let one process stream several large uploads and downloads at once; the
-# worker heartbeat is separate from requests, so a long push is not cut off.
-worker_class = "gthread"
+# worker heartbeat is separate from requests, so a long push is not cut off. The
+# worker is gunicorn's gthread with a fast answer to TLS on this plain-HTTP port.
+worker_class = "forge.gunicorn_worker.ForgeThreadWorker"
 workers = int(os.environ.get("FORGE_WORKERS", min(2 * multiprocessing.cpu_count() + 1, 8)))
 threads = int(os.environ.get("FORGE_THREADS", 4))
 timeout = 120

@@ -77,6 +77,10 @@ def authenticate(request, *, challenge: str) -> Identity:
     if credentials is None:
         raise Unauthorized("unsupported or malformed Authorization header", challenge=challenge)
     username, secret = credentials
+    if not username and not secret:
+        # containers/image answers a Basic challenge with empty credentials when it
+        # has none: that is an anonymous request, not a failed sign-in.
+        return ANONYMOUS
     if secret.startswith(TOKEN_PREFIX):
         # The token alone says who this is; docker and CI tools insist on some
         # user name beside it, and any is accepted, as Gitea and GitHub do.

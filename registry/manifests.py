@@ -181,16 +181,22 @@ def _load_document(body: bytes) -> dict:
         document = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except RecursionError:
         raise ManifestInvalid("manifest JSON is nested too deeply") from None
-    # ValueError also covers integers beyond Python's digit limit.
-    except ValueError as exc:
+    except (json.JSONDecodeError, _NotPlainJSON) as exc:
         raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from None
+    # The one other ValueError: an integer past Python's digit limit.
+    except ValueError:
+        raise ManifestInvalid("manifest has a number too long to read") from None
     if not isinstance(document, dict):
         raise ManifestInvalid("manifest must be a JSON object")
     return document
 
 
+class _NotPlainJSON(ValueError):
+    """JSON that Python's parser accepts but a strict reader would not."""
+
+
 def _reject_constant(name: str):
-    raise ValueError(f"{name} is not a JSON value")
+    raise _NotPlainJSON(f"{name} is not a JSON value")
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
@@ -198,7 +204,7 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
     document = {}
     for key, value in pairs:
         if key in document:
-            raise ValueError(f"duplicate key {_shown(key)}")
+            raise _NotPlainJSON(f"duplicate key {_shown(key)}")
         document[key] = value
     return document
 
