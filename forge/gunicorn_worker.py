@@ -1,6 +1,10 @@
-"""gunicorn's threaded worker, answering TLS handshakes on a plain-HTTP port at once.
+"""gunicorn's threaded worker, tuned for a registry: big socket reads, quick TLS refusal.
 
-podman, skopeo and buildah try HTTPS first even with `--tls-verify=false`, and fall
+Layers arrive as request bodies of hundreds of megabytes. gunicorn reads sockets 8 KiB
+at a time and joins the pieces in Python, which caps uploads well below what the
+disk and the hashing can take; reading up to RECV_SIZE per call lifts that cap.
+
+podman, skopeo and buildah also try HTTPS first even with `--tls-verify=false`, and fall
 back to HTTP only when that fails. A plain gunicorn reads the TLS ClientHello as the
 start of an HTTP request and waits for the rest, so every client command would stall
 for Go's 10 s TLS handshake timeout. Like Go's own HTTP server, we spot the handshake
@@ -12,6 +16,7 @@ import socket
 
 from gunicorn.workers.gthread import ThreadWorker
 
+RECV_SIZE = 1024 * 1024
 TLS_HANDSHAKE_RECORD = 0x16
 NOT_TLS_ANSWER = (
     b"HTTP/1.0 400 Bad Request\r\nConnection: close\r\n\r\n"
@@ -36,4 +41,7 @@ class ForgeThreadWorker(ThreadWorker):
             with contextlib.suppress(OSError):
                 conn.sock.sendall(NOT_TLS_ANSWER)
             return (False, conn)
+        unreader = getattr(conn.parser, "unreader", None)
+        if unreader is not None and getattr(unreader, "mxchunk", RECV_SIZE) < RECV_SIZE:
+            unreader.mxchunk = RECV_SIZE
         return super().handle(conn)

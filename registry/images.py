@@ -132,14 +132,18 @@ class FoundManifest:
 
 
 def find_manifest(owner: Owner, image: str, reference: str) -> FoundManifest:
-    """The manifest a tag or digest names in this image; ManifestUnknown otherwise."""
-    package = find_package(owner, image)
+    """The manifest a tag or digest names in this image; ManifestUnknown otherwise.
+
+    One query: a manifest HEAD is the most frequent request a registry gets.
+    """
     unknown = ManifestUnknown(
         f"manifest {reference} unknown to {owner.name}/{image}", detail={"reference": reference}
     )
-    if package is None:
-        raise unknown
-    rows = Manifest.objects.filter(package=package).select_related("file__blob", "file__version")
+    rows = (
+        Manifest.objects.alias(image=Lower("package__name"))
+        .filter(package__owner=owner, package__type=CONTAINER, image=image.lower())
+        .select_related("file__blob", "file__version")
+    )
     if looks_like_digest(reference):
         try:
             digest = parse_digest(reference)
@@ -147,8 +151,8 @@ def find_manifest(owner: Owner, image: str, reference: str) -> FoundManifest:
             raise unknown from None
         rows = rows.filter(_blob_filter(digest, "file__blob__"))
     elif is_valid_tag(reference):
-        rows = rows.alias(lower_version=Lower("file__version__version")).filter(
-            lower_version=reference.lower(), file__version__is_internal=False
+        rows = rows.alias(tag=Lower("file__version__version")).filter(
+            tag=reference.lower(), file__version__is_internal=False
         )
     else:
         raise unknown
