@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlencode
 
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -148,7 +149,7 @@ class UploadView(RegistryView):
     def find_upload(self, upload_id: str) -> BlobUpload:
         try:
             return BlobUpload.objects.get(pk=upload_id, owner=self.owner, image=self.image)
-        except (BlobUpload.DoesNotExist, ValueError, TypeError):
+        except (BlobUpload.DoesNotExist, ValidationError, ValueError):
             raise BlobUploadUnknown(detail={"uuid": upload_id}) from None
 
     def get(self, request, upload_id):
