@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import uuid
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from django.core.files import File
 from django.core.files.storage import Storage, storages
 
 from packages_core.conf import packages_settings
+from packages_core.hashing import BlobHasher, Digests
 
 CHUNK_SIZE = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Digests:
-    """What hashing a stream produced."""
-
-    size: int
-    sha256: str
-    sha512: str
 
 
 class HashingReader:
@@ -35,9 +25,11 @@ class HashingReader:
     def __init__(self, stream: BinaryIO, limit: int | None = None):
         self._stream = stream
         self._limit = limit
-        self._sha256 = hashlib.sha256()
-        self._sha512 = hashlib.sha512()
-        self.size = 0
+        self._hasher = BlobHasher()
+
+    @property
+    def size(self) -> int:
+        return self._hasher.size
 
     def read(self, size: int = -1) -> bytes:
         if self._limit is not None:
@@ -47,13 +39,11 @@ class HashingReader:
             size = remaining if size is None or size < 0 else min(size, remaining)
         data = self._stream.read(size)
         if data:
-            self._sha256.update(data)
-            self._sha512.update(data)
-            self.size += len(data)
+            self._hasher.update(data)
         return data
 
     def digests(self) -> Digests:
-        return Digests(self.size, self._sha256.hexdigest(), self._sha512.hexdigest())
+        return self._hasher.digests()
 
 
 class _StreamFile(File):

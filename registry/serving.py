@@ -10,7 +10,8 @@ import re
 
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 
-from packages_core.content_store import CHUNK_SIZE, ContentStore, Digests
+from packages_core.content_store import CHUNK_SIZE, ContentStore
+from packages_core.hashing import Digests
 from packages_core.models import PackageBlob
 from packages_core.services.blobs import StoredBlob, store_blob
 from registry.conf import registry_settings

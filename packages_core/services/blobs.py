@@ -10,7 +10,8 @@ from typing import BinaryIO
 from django.db import transaction
 
 from packages_core.conf import packages_settings
-from packages_core.content_store import ContentStore, Digests, HashingReader
+from packages_core.content_store import ContentStore, HashingReader
+from packages_core.hashing import Digests
 from packages_core.models import PackageBlob
 from packages_core.models.blobs import blob_key
 from packages_core.services.rows import get_or_create_unique

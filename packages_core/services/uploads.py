@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from django.db import transaction
 
-from packages_core.content_store import CHUNK_SIZE, ContentStore, Digests
+from packages_core.content_store import CHUNK_SIZE, ContentStore
 from packages_core.exceptions import InvalidInput
+from packages_core.hashing import BlobHasher, Digests
 from packages_core.models import BlobUpload, Owner
 from packages_core.services.blobs import StoredBlob, adopt_staged_blob, staging_key
 
@@ -38,29 +37,22 @@ class UploadOffsetMismatch(InvalidInput):
         self.expected = expected
 
 
-@dataclass
-class _Hashers:
-    offset: int
-    sha256: Any
-    sha512: Any
-
-
 class _HasherCache:
     """Per-process hashers of recent uploads, bounded so abandoned ones fall out."""
 
     def __init__(self, size: int = 256):
         self._size = size
-        self._items: OrderedDict[str, _Hashers] = OrderedDict()
+        self._items: OrderedDict[str, BlobHasher] = OrderedDict()
         self._lock = threading.Lock()
 
-    def take(self, upload_id: str, offset: int) -> _Hashers | None:
+    def take(self, upload_id: str, offset: int) -> BlobHasher | None:
         with self._lock:
-            hashers = self._items.pop(upload_id, None)
-        return hashers if hashers is not None and hashers.offset == offset else None
+            hasher = self._items.pop(upload_id, None)
+        return hasher if hasher is not None and hasher.size == offset else None
 
-    def put(self, upload_id: str, hashers: _Hashers) -> None:
+    def put(self, upload_id: str, hasher: BlobHasher) -> None:
         with self._lock:
-            self._items[upload_id] = hashers
+            self._items[upload_id] = hasher
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
 
@@ -97,19 +89,18 @@ def append_to_upload(
         upload.refresh_from_db(fields=["bytes_received", "received_sha256", "received_sha512"])
         if offset is not None and offset != upload.bytes_received:
             raise UploadOffsetMismatch(upload.bytes_received, offset)
-        hashers = _hashers_for(upload, store)
+        hasher = _hasher_for(upload, store)
         if path is not None:
-            added = _append_local(path, upload.bytes_received, stream, hashers)
+            _append_local(path, upload.bytes_received, stream, hasher)
         else:
-            added = _append_piece(store, upload, stream, hashers)
-        upload.bytes_received += added
-        upload.received_sha256 = hashers.sha256.hexdigest()
-        upload.received_sha512 = hashers.sha512.hexdigest()
-        hashers.offset = upload.bytes_received
+            _append_piece(store, upload, stream, hasher)
+        digests = hasher.digests()
+        upload.bytes_received = digests.size
+        upload.received_sha256, upload.received_sha512 = digests.sha256, digests.sha512
         upload.save(
             update_fields=["bytes_received", "received_sha256", "received_sha512", "updated"]
         )
-        _hashers.put(str(upload.id), hashers)
+        _hashers.put(str(upload.id), hasher)
     return upload
 
 
@@ -118,11 +109,10 @@ def upload_digests(upload: BlobUpload, *, store: ContentStore | None = None) -> 
     cached = _hashers.take(str(upload.id), upload.bytes_received)
     if cached is not None:
         _hashers.put(str(upload.id), cached)
-        return Digests(upload.bytes_received, cached.sha256.hexdigest(), cached.sha512.hexdigest())
+        return cached.digests()
     if upload.received_sha256 and upload.received_sha512:
         return Digests(upload.bytes_received, upload.received_sha256, upload.received_sha512)
-    hashers = _rehash(upload, store or ContentStore.default())
-    return Digests(upload.bytes_received, hashers.sha256.hexdigest(), hashers.sha512.hexdigest())
+    return _rehash(upload, store or ContentStore.default()).digests()
 
 
 def complete_upload(upload: BlobUpload, *, store: ContentStore | None = None) -> StoredBlob:
@@ -168,19 +158,15 @@ def _append_lock(path: str | None):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _append_local(path: str, offset: int, stream: BinaryIO, hashers: _Hashers) -> int:
-    added = 0
+def _append_local(path: str, offset: int, stream: BinaryIO, hasher: BlobHasher) -> None:
     with open(path, "ab") as handle:
         # Bytes past `offset` are from an append that died before it was recorded.
         if handle.tell() != offset:
             handle.truncate(offset)
             handle.seek(offset)
         while data := stream.read(CHUNK_SIZE):
-            hashers.sha256.update(data)
-            hashers.sha512.update(data)
+            hasher.update(data)
             handle.write(data)
-            added += len(data)
-    return added
 
 
 # Remote storage: one object per piece, named by its offset.
@@ -199,23 +185,19 @@ def _piece_offsets(upload: BlobUpload, store: ContentStore) -> list[int]:
     return [offset for offset in offsets if offset < upload.bytes_received]
 
 
-def _append_piece(store: ContentStore, upload: BlobUpload, stream, hashers: _Hashers) -> int:
-    reader = _FeedingReader(stream, hashers)
-    store.save(_piece_key(upload, upload.bytes_received), reader)
-    return reader.size
+def _append_piece(store: ContentStore, upload: BlobUpload, stream, hasher: BlobHasher) -> None:
+    store.save(_piece_key(upload, upload.bytes_received), _FeedingReader(stream, hasher))
 
 
 class _FeedingReader:
-    """Feeds the upload's running hashers with every byte the storage reads."""
+    """Feeds the upload's running hasher with every byte the storage reads."""
 
-    def __init__(self, stream: BinaryIO, hashers: _Hashers):
-        self._stream, self._hashers, self.size = stream, hashers, 0
+    def __init__(self, stream: BinaryIO, hasher: BlobHasher):
+        self._stream, self._hasher = stream, hasher
 
     def read(self, size: int = -1) -> bytes:
         data = self._stream.read(size if size and size > 0 else CHUNK_SIZE)
-        self._hashers.sha256.update(data)
-        self._hashers.sha512.update(data)
-        self.size += len(data)
+        self._hasher.update(data)
         return data
 
 
@@ -257,25 +239,23 @@ class _Concatenation:
             self._current = None
 
 
-def _rehash(upload: BlobUpload, store: ContentStore) -> _Hashers:
+def _rehash(upload: BlobUpload, store: ContentStore) -> BlobHasher:
     """Hash the bytes received so far again: the fallback when no hasher survived."""
-    hashers = _Hashers(0, hashlib.sha256(), hashlib.sha512())
+    hasher = BlobHasher()
     if store.local_path(upload.storage_key) is not None:
         keys = [upload.storage_key] if upload.bytes_received else []
     else:
         keys = [_piece_key(upload, o) for o in _piece_offsets(upload, store)]
     stream = _Concatenation(store, keys)
-    while hashers.offset < upload.bytes_received:
-        data = stream.read(min(CHUNK_SIZE, upload.bytes_received - hashers.offset))
+    while hasher.size < upload.bytes_received:
+        data = stream.read(min(CHUNK_SIZE, upload.bytes_received - hasher.size))
         if not data:
-            raise InvalidInput(f"upload {upload.id} lost staged bytes after {hashers.offset}")
-        hashers.sha256.update(data)
-        hashers.sha512.update(data)
-        hashers.offset += len(data)
-    return hashers
+            raise InvalidInput(f"upload {upload.id} lost staged bytes after {hasher.size}")
+        hasher.update(data)
+    return hasher
 
 
-def _hashers_for(upload: BlobUpload, store: ContentStore) -> _Hashers:
+def _hasher_for(upload: BlobUpload, store: ContentStore) -> BlobHasher:
     cached = _hashers.take(str(upload.id), upload.bytes_received)
     return cached if cached is not None else _rehash(upload, store)
 
