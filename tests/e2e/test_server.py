@@ -1,0 +1,99 @@
+"""The live server itself: what gunicorn and the request streaming do on the wire."""
+
+import hashlib
+import http.client
+import os
+import socket
+import ssl
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+OWN_SERVER_ONLY = "E2E_REGISTRY_URL is set: these tests check our own server"
+
+
+@pytest.fixture
+def own_server(live_registry):
+    if live_registry.external:
+        pytest.skip(OWN_SERVER_ONLY)
+    return live_registry
+
+
+def test_a_tls_handshake_on_the_plain_port_fails_at_once(own_server):
+    """podman and skopeo try HTTPS first; a stalled handshake would cost them 10 s."""
+    parts = urlsplit(own_server.url)
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    started = time.monotonic()
+    with (
+        socket.create_connection((parts.hostname, parts.port), timeout=5) as raw,
+        pytest.raises(ssl.SSLError),
+    ):
+        context.wrap_socket(raw, server_hostname=parts.hostname)
+    assert time.monotonic() - started < 2
+
+
+def send_chunked(own_server, method: str, path: str, pieces: list[bytes]):
+    """A request with `Transfer-Encoding: chunked` and no Content-Length, as podman sends."""
+    parts = urlsplit(own_server.url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        connection.putrequest(method, path)
+        connection.putheader("Authorization", own_server.alice.basic_header)
+        connection.putheader("Transfer-Encoding", "chunked")
+        connection.putheader("Content-Type", "application/octet-stream")
+        connection.endheaders()
+        for piece in pieces:
+            connection.send(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+        connection.send(b"0\r\n\r\n")
+        response = connection.getresponse()
+        return response.status, dict(response.headers), response.read()
+    finally:
+        connection.close()
+
+
+def test_a_chunked_patch_without_length_stores_every_byte(own_server):
+    pieces = [os.urandom(n) for n in (1, 70_000, 1024 * 1024 + 3, 5)]
+    data = b"".join(pieces)
+    started = own_server.request(
+        "POST", "/v2/alice/streamed/blobs/uploads/", creds=own_server.alice
+    )
+    assert started.status == 202, started.body
+    location = started.headers["Location"]
+
+    status, headers, body = send_chunked(own_server, "PATCH", location, pieces)
+    assert status == 202, body
+    assert headers["Range"] == f"0-{len(data) - 1}"
+
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    finished = own_server.request(
+        "PUT", f"{location}?digest={digest}", creds=own_server.alice, body=b""
+    )
+    assert finished.status == 201, finished.body
+    pulled = own_server.request("GET", f"/v2/alice/streamed/blobs/{digest}", creds=own_server.alice)
+    assert pulled.status == 200
+    assert pulled.body == data
+
+
+def test_a_ranged_pull_through_the_server_returns_that_part(own_server):
+    data = os.urandom(300_000)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    pushed = own_server.request(
+        "POST",
+        f"/v2/alice/ranged/blobs/uploads/?digest={digest}",
+        creds=own_server.alice,
+        headers={"Content-Type": "application/octet-stream"},
+        body=data,
+    )
+    assert pushed.status == 201, pushed.body
+    part = own_server.request(
+        "GET",
+        f"/v2/alice/ranged/blobs/{digest}",
+        creds=own_server.alice,
+        headers={"Range": "bytes=1000-1999"},
+    )
+    assert part.status == 206
+    assert part.headers["Content-Range"] == f"bytes 1000-1999/{len(data)}"
+    assert part.body == data[1000:2000]
