@@ -103,6 +103,12 @@ class UploadRangeInvalid(BlobUploadInvalid):
     status, message = 416, "chunk does not continue the upload"
 
 
+class RouteUnknown(RegistryError):
+    """A /v2 path that is no endpoint; the spec names no code, so UNSUPPORTED with 404."""
+
+    code, status, message = "UNSUPPORTED", 404, "no such endpoint"
+
+
 class RangeNotSatisfiable(RegistryError):
     """A download `Range` outside the blob; the spec names no code for it."""
 

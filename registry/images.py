@@ -182,41 +182,45 @@ def put_manifest(
     creator=None,
     store: ContentStore | None = None,
 ) -> PushedManifest:
-    """Validate a manifest and file it under its tag (or digest) in one transaction."""
+    """Validate a manifest and file it under its tag (or digest) in one transaction.
+
+    Nothing is created for a manifest that is refused. Manifests are stored and found
+    by their sha256; one pushed by a sha512 digest is answered with that digest.
+    """
     store = store or ContentStore.default()
+    canonical = Digest.of(body)
     if looks_like_digest(reference):
         wanted = parse_digest(reference)
-        digest = Digest.of(body, wanted.algorithm)
-        if digest != wanted:
+        answered = Digest.of(body, wanted.algorithm)
+        if answered != wanted:
             raise DigestInvalid(
-                f"manifest digest is {digest}, not {wanted}", detail={"digest": reference}
+                f"manifest digest is {answered}, not {wanted}", detail={"digest": reference}
             )
         tag = None
     elif is_valid_tag(reference):
-        digest, tag = Digest.of(body), reference
+        answered, tag = canonical, reference
     else:
         raise ManifestInvalid(f"tag {reference!r} is invalid", detail={"tag": reference})
     parsed = manifest_format.parse_manifest(body, content_type)
-    package = versions.get_or_create_package(owner, CONTAINER, image)
-    files = _referenced_files(owner, image, package, parsed, creator=creator, store=store)
-    metadata = _metadata(parsed, files, store)
+    files = _referenced_files(owner, image, find_package(owner, image), parsed, store=store)
+    metadata = {**_metadata(parsed, files, store), "is_tagged": tag is not None}
     manifest_blob = store_blob(io.BytesIO(body), store=store).blob
 
     with transaction.atomic():
+        package = versions.get_or_create_package(owner, CONTAINER, image)
         # One manifest write per image at a time: tags move without lost updates.
         Package.objects.select_for_update().filter(pk=package.pk).first()
         stored_type = (
-            Manifest.objects.filter(package=package, digest=str(digest))
+            Manifest.objects.filter(package=package, digest=str(canonical))
             .values_list("media_type", flat=True)
             .first()
         )
-        metadata["is_tagged"] = tag is not None
         version, created = versions.get_or_create_version(
-            package, tag or str(digest), creator=creator, metadata=metadata
+            package, tag or str(canonical), creator=creator, metadata=metadata
         )
         current = Manifest.objects.filter(file__version=version).first()
-        if current is not None and current.digest == str(digest):
-            return PushedManifest(str(digest), current.subject_digest)
+        if current is not None and current.digest == str(canonical):
+            return PushedManifest(str(answered), current.subject_digest)
         if current is not None:
             _retire(version, current)
         lead = PackageFile.objects.create(
@@ -226,7 +230,7 @@ def put_manifest(
         Manifest.objects.create(
             file=lead,
             package=package,
-            digest=str(digest),
+            digest=str(canonical),
             media_type=stored_type or parsed.media_type,
             artifact_type=parsed.effective_artifact_type or "",
             subject_digest=subject,
@@ -239,41 +243,55 @@ def put_manifest(
             version.metadata = metadata
             version.creator = creator or version.creator
             version.save(update_fields=["metadata", "creator", "updated"])
-    return PushedManifest(str(digest), subject)
+    return PushedManifest(str(answered), subject)
 
 
-def _referenced_files(owner, image, package, parsed, *, creator, store) -> dict[str, PackageBlob]:
+def _hexes(digests) -> set[str]:
+    return {digest.partition(":")[2] for digest in digests}
+
+
+def _by_hex(blobs) -> dict[str, PackageBlob]:
+    """Blobs keyed by both their sha256 and sha512 hex, as digests may use either."""
+    found = {}
+    for blob in blobs:
+        found[blob.sha256] = found[blob.sha512] = blob
+    return found
+
+
+def _referenced_files(owner, image, package, parsed, *, store) -> dict[str, PackageBlob]:
     """The blobs a manifest needs, by file name; the errors the spec names if any is missing."""
     if parsed.is_index:
-        children = {d.digest for d in parsed.manifests}
-        found = set(
-            Manifest.objects.filter(package=package, digest__in=children).values_list(
-                "digest", flat=True
+        children = [d.digest for d in parsed.manifests]
+        manifests = (
+            PackageBlob.objects.filter(
+                Q(sha256__in=_hexes(children)) | Q(sha512__in=_hexes(children)),
+                files__manifest__package=package,
             )
+            if package is not None
+            else PackageBlob.objects.none()
         )
-        for child in parsed.manifests:
-            if child.digest not in found:
+        found = _by_hex(manifests)
+        for child in children:
+            if child.partition(":")[2] not in found:
                 raise ManifestBlobUnknown(
-                    f"manifest {child.digest} is not in {owner.name}/{image}",
-                    detail={"digest": child.digest},
+                    f"manifest {child} is not in {owner.name}/{image}", detail={"digest": child}
                 )
         return {}
     needed = list(parsed.referenced_blobs)
-    hexes = {d.digest.partition(":")[2] for d in needed}
-    present = {
-        blob.sha256: blob
-        for blob in PackageBlob.objects.filter(
+    hexes = _hexes(d.digest for d in needed)
+    present = _by_hex(
+        PackageBlob.objects.filter(
             Q(sha256__in=hexes) | Q(sha512__in=hexes), files__version__package=package
         ).distinct()
-    }
-    present.update({blob.sha512: blob for blob in list(present.values())})
+        if package is not None
+        else []
+    )
     files = {}
     for descriptor in needed:
         blob = present.get(descriptor.digest.partition(":")[2])
         if blob is None and descriptor.digest == manifest_format.EMPTY_DIGEST:
             # Clients may skip uploading the well-known empty config; we know its bytes.
             blob = store_blob(io.BytesIO(manifest_format.EMPTY_CONTENT), store=store).blob
-            stage_blob(owner, image, blob, creator=creator)
         if blob is None:
             raise BlobUnknown(
                 f"blob {descriptor.digest} is not in {owner.name}/{image}",
@@ -325,9 +343,14 @@ def delete_manifest(owner: Owner, image: str, reference: str) -> None:
     if package is None:
         raise unknown
     if looks_like_digest(reference):
-        digest = str(parse_digest(reference))
+        try:
+            digest = parse_digest(reference)
+        except DigestInvalid:
+            raise unknown from None
         doomed = PackageVersion.objects.filter(
-            package=package, is_internal=False, files__manifest__digest=digest
+            Q(files__manifest__isnull=False) & _blob_filter(digest, "files__blob__"),
+            package=package,
+            is_internal=False,
         ).distinct()
     elif is_valid_tag(reference):
         doomed = package.versions.versioned(reference).filter(is_internal=False)

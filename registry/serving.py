@@ -15,7 +15,7 @@ from packages_core.hashing import Digests
 from packages_core.models import PackageBlob
 from packages_core.services.blobs import StoredBlob, store_blob
 from registry.conf import registry_settings
-from registry.digests import Digest
+from registry.digests import Digest, looks_like_digest
 from registry.errors import BlobUnknown, DigestInvalid, RangeNotSatisfiable
 from registry.images import FoundManifest
 
@@ -120,10 +120,12 @@ def read_span(handle, length: int):
         handle.close()
 
 
-def manifest_response(found: FoundManifest, *, head: bool) -> HttpResponse:
+def manifest_response(found: FoundManifest, reference: str, *, head: bool) -> HttpResponse:
+    """The manifest as stored; `Docker-Content-Digest` is the digest asked for, if one was."""
     if head:
         response = HttpResponse(content_type=found.manifest.media_type)
     else:
         with ContentStore.default().open(found.blob.storage_key) as handle:
             response = HttpResponse(handle.read(), content_type=found.manifest.media_type)
-    return content_headers(response, found.manifest.digest, found.blob.size)
+    digest = reference if looks_like_digest(reference) else found.manifest.digest
+    return content_headers(response, digest, found.blob.size)

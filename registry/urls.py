@@ -13,7 +13,9 @@ app_name = "registry"
 
 OWNER = r"(?P<owner>[^/]+)"
 IMAGE = r"(?P<image>[^/].*?)"
-DIGEST = r"(?P<digest>[A-Za-z0-9_+.-]+:[A-Za-z0-9=_-]+)"
+# Loose on purpose: the views answer a malformed digest or id with the spec's error.
+DIGEST = r"(?P<digest>[^/]+)"
+UPLOAD_ID = r"(?P<upload_id>[^/]+)"
 
 
 def route(pattern: str) -> str:
@@ -26,7 +28,7 @@ urlpatterns = [
     re_path(route("token"), views.TokenView.as_view(), name="token"),
     re_path(route("_catalog"), views.CatalogView.as_view(), name="catalog"),
     re_path(
-        route(f"{OWNER}/{IMAGE}/blobs/uploads/(?P<upload_id>[0-9a-fA-F-]+)"),
+        route(f"{OWNER}/{IMAGE}/blobs/uploads/{UPLOAD_ID}"),
         views.UploadView.as_view(),
         name="upload",
     ),
@@ -45,4 +47,5 @@ urlpatterns = [
         views.ReferrersView.as_view(),
         name="referrers",
     ),
+    re_path(r"^v2/.*$", views.UnknownRouteView.as_view(), name="unknown"),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from urllib.parse import urlencode
 
@@ -26,6 +27,7 @@ from registry.errors import (
     ManifestInvalid,
     NameUnknown,
     RegistryError,
+    RouteUnknown,
     Unauthorized,
     Unsupported,
     UploadRangeInvalid,
@@ -130,7 +132,12 @@ class UploadStartView(RegistryView):
     def post(self, request):
         mount, source = request.GET.get("mount", "").strip(), request.GET.get("from", "").strip()
         if mount and source:
-            blob = images.readable_blob_elsewhere(self.identity.user, parse_digest(mount), source)
+            # A mount that cannot be done, for whatever reason, is a new session.
+            blob = None
+            with contextlib.suppress(DigestInvalid):
+                blob = images.readable_blob_elsewhere(
+                    self.identity.user, parse_digest(mount), source
+                )
             if blob is not None:
                 images.stage_blob(self.owner, self.image, blob, creator=self.creator)
                 return blob_created(self, mount)
@@ -198,11 +205,11 @@ class BlobView(RegistryView):
 class ManifestView(RegistryView):
     def head(self, request, reference):
         found = images.find_manifest(self.owner, self.image, reference)
-        return serving.manifest_response(found, head=True)
+        return serving.manifest_response(found, reference, head=True)
 
     def get(self, request, reference):
         found = images.find_manifest(self.owner, self.image, reference)
-        response = serving.manifest_response(found, head=False)
+        response = serving.manifest_response(found, reference, head=False)
         images.count_download(found.version)
         return response
 
@@ -258,6 +265,20 @@ class ReferrersView(RegistryView):
         if artifact_type:
             response["OCI-Filters-Applied"] = "artifactType"
         return response
+
+
+class UnknownRouteView(RegistryView):
+    """Any other /v2 path: a JSON 404 with the API header, like every /v2 answer."""
+
+    repository = False
+
+    def dispatch(self, request, *args, **kwargs):
+        return super().dispatch(request)
+
+    def get(self, request):
+        raise RouteUnknown(f"no /v2 endpoint at {request.path}")
+
+    head = post = put = patch = delete = get
 
 
 class TokenView(RegistryView):
