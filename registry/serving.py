@@ -10,6 +10,7 @@ import re
 
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 
+from packages_core.connections import release_db_connections
 from packages_core.content_store import CHUNK_SIZE, ContentStore
 from packages_core.hashing import Digests
 from packages_core.models import PackageBlob
@@ -18,6 +19,7 @@ from registry.conf import registry_settings
 from registry.digests import Digest, looks_like_digest
 from registry.errors import BlobUnknown, DigestInvalid, RangeNotSatisfiable
 from registry.images import FoundManifest
+from registry.request_body import RequestBody
 
 BLOB_CONTENT_TYPE = "application/octet-stream"
 RANGE_PATTERN = re.compile(r"\Abytes=(\d*)-(\d*)\Z")
@@ -32,9 +34,13 @@ def check_digest(digests: Digests, wanted: Digest) -> None:
         )
 
 
-def store_verified(stream, wanted: Digest, *, store: ContentStore | None = None) -> StoredBlob:
-    """Store a whole blob from a stream, refusing it unless it has the promised digest."""
-    return store_blob(stream, store=store, verify=lambda digests: check_digest(digests, wanted))
+def store_verified(stream: RequestBody, wanted: Digest) -> StoredBlob:
+    """Store a whole blob from a request, refusing it unless it has the promised digest."""
+    return store_blob(
+        stream,
+        verify=lambda digests: check_digest(digests, wanted),
+        expected_bytes=stream.length,
+    )
 
 
 def content_headers(response: HttpResponse, digest: str, size: int) -> HttpResponse:
@@ -66,6 +72,7 @@ def blob_response(request, blob: PackageBlob, digest: str) -> HttpResponse:
         handle = store.open(blob.storage_key)
     except FileNotFoundError:
         raise BlobUnknown(f"blob {digest} is missing from storage") from None
+    release_db_connections(blob.size if span is None else span[1] - span[0] + 1)
     if span is None:
         # FileResponse hands a real file to the server's sendfile().
         response = FileResponse(handle, content_type=BLOB_CONTENT_TYPE)

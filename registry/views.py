@@ -165,7 +165,8 @@ class UploadView(RegistryView):
     def patch(self, request, upload_id):
         upload = self.find_upload(upload_id)
         offset = parse_content_range(request.META.get("HTTP_CONTENT_RANGE", ""))
-        upload = uploads.append_to_upload(upload, RequestBody(request), offset=offset)
+        body = RequestBody(request)
+        upload = uploads.append_to_upload(upload, body, offset=offset, expected_bytes=body.length)
         return upload_response(self, upload, status=202)
 
     def put(self, request, upload_id):
@@ -177,7 +178,9 @@ class UploadView(RegistryView):
         body = RequestBody(request)
         if not body.is_empty:
             offset = parse_content_range(request.META.get("HTTP_CONTENT_RANGE", ""))
-            upload = uploads.append_to_upload(upload, body, offset=offset)
+            upload = uploads.append_to_upload(
+                upload, body, offset=offset, expected_bytes=body.length
+            )
         serving.check_digest(uploads.upload_digests(upload), digest)
         stored = uploads.complete_upload(upload)
         images.stage_blob(self.owner, self.image, stored.blob, creator=self.creator)

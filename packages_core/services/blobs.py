@@ -10,6 +10,7 @@ from typing import BinaryIO
 from django.db import transaction
 
 from packages_core.conf import packages_settings
+from packages_core.connections import release_db_connections
 from packages_core.content_store import ContentStore, HashingReader
 from packages_core.hashing import Digests
 from packages_core.models import PackageBlob
@@ -33,6 +34,7 @@ def store_blob(
     *,
     store: ContentStore | None = None,
     verify: Callable[[Digests], None] | None = None,
+    expected_bytes: int | None = 0,
 ) -> StoredBlob:
     """Store the bytes of `stream`, hashing them as they are written.
 
@@ -41,10 +43,13 @@ def store_blob(
     server-side copy on S3). If the blob already exists the staged copy is
     dropped. Concurrent stores of the same bytes end with one row and one object.
     `verify`, if given, sees the digests first; whatever it raises drops the bytes.
+    A stream of `expected_bytes` (None: unknown) that is large is read without
+    holding a database connection.
     """
     store = store or ContentStore.default()
     staged = staging_key()
     reader = HashingReader(stream)
+    release_db_connections(expected_bytes)
     try:
         store.save(staged, reader)
     except BaseException:

@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 from django.db import transaction
 
+from packages_core.connections import release_db_connections
 from packages_core.content_store import CHUNK_SIZE, ContentStore
 from packages_core.exceptions import InvalidInput
 from packages_core.hashing import BlobHasher, Digests
@@ -76,12 +77,14 @@ def append_to_upload(
     stream: BinaryIO,
     *,
     offset: int | None = None,
+    expected_bytes: int | None = None,
     store: ContentStore | None = None,
 ) -> BlobUpload:
     """Add the bytes of `stream` to the upload; returns the updated upload.
 
     `offset`, when given, must be where the upload ends (UploadOffsetMismatch
-    otherwise). Concurrent appends to one upload take turns on a file lock.
+    otherwise). Concurrent appends to one upload take turns on a file lock. No
+    transaction is open while the bytes arrive.
     """
     store = store or ContentStore.default()
     path = store.local_path(upload.storage_key)
@@ -90,6 +93,7 @@ def append_to_upload(
         if offset is not None and offset != upload.bytes_received:
             raise UploadOffsetMismatch(upload.bytes_received, offset)
         hasher = _hasher_for(upload, store)
+        release_db_connections(expected_bytes)
         if path is not None:
             _append_local(path, upload.bytes_received, stream, hasher)
         else:
