@@ -107,10 +107,10 @@ def database(env: Mapping[str, str], data_path: Path) -> dict:
             raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from exc
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
-    else:
-        # Reuse connections across requests; health checks drop ones the server closed.
-        config.setdefault("CONN_MAX_AGE", 60)
-        config["CONN_HEALTH_CHECKS"] = True
+    # Reuse connections across requests: opening one (and, on SQLite, its PRAGMAs)
+    # costs more than a manifest HEAD. Health checks drop ones the server closed.
+    config["CONN_MAX_AGE"] = config.get("CONN_MAX_AGE") or 60
+    config["CONN_HEALTH_CHECKS"] = True
     return config
 
 

@@ -46,6 +46,8 @@ def test_default_database_is_sqlite_in_the_data_dir_with_wal_and_busy_timeout():
     assert "journal_mode=WAL" in config["OPTIONS"]["init_command"]
     assert config["OPTIONS"]["timeout"] >= 5
     assert config["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    # Reconnecting (and re-running the PRAGMAs) per request doubles a manifest HEAD.
+    assert config["CONN_MAX_AGE"] > 0
 
 
 def test_database_url_selects_postgresql():
