@@ -28,6 +28,8 @@ from packages_core.models import (
     PackageVersion,
 )
 from packages_core.services import blobs, properties, tokens, versions
+from packages_core.services import owners as owner_services
+from registry import images
 
 SECRET_PATTERN = re.compile(r"fgt_[A-Za-z0-9_-]{20,}")
 
@@ -619,3 +621,18 @@ def test_deleting_an_upload_drops_its_staged_bytes_after_commit(
     assert len(callbacks) == 1
     assert not BlobUpload.objects.filter(pk=catalog.upload.pk).exists()
     assert not store.exists(catalog.upload.storage_key)
+
+
+def test_manifest_changelist_lists_pushed_manifests_read_only(admin_client):
+    mallory = owner_services.create_user("mallory", password="pw")
+    body = (
+        b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",'
+        b'"config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":'
+        b'"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",'
+        b'"size":2},"layers":[]}'
+    )
+    pushed = images.put_manifest(mallory.package_owner, "art", "v1", body, None)
+    response = admin_client.get("/admin/registry/manifest/")
+    assert response.status_code == 200
+    assert pushed.digest in response.content.decode()
+    assert admin_client.get("/admin/registry/manifest/add/").status_code == 403
