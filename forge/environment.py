@@ -55,6 +55,20 @@ def get_bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}.")
 
 
+def get_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    """Read a whole number of at least `minimum`."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}.") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}.")
+    return value
+
+
 def get_list(env: Mapping[str, str], name: str, default: list[str]) -> list[str]:
     """Read a comma-separated variable, dropping blanks."""
     raw = env.get(name)

@@ -98,6 +98,20 @@ PACKAGES = {
 
 REGISTRY = {
     "EXTERNAL_URL": EXTERNAL_URL,
+    "TOKEN_LIFETIME": environment.get_int(env, "FORGE_TOKEN_LIFETIME", 3600, minimum=60),
+    "SIGNIN_FAILURE_LIMIT": environment.get_int(env, "FORGE_SIGNIN_FAILURE_LIMIT", 10),
+    "SIGNIN_FAILURE_WINDOW": environment.get_int(
+        env, "FORGE_SIGNIN_FAILURE_WINDOW", 300, minimum=1
+    ),
+}
+
+# Shared by every gunicorn worker: failed sign-in counts and checked passwords.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(DATA_DIR / "cache"),
+        "OPTIONS": {"MAX_ENTRIES": 10000},
+    }
 }
 
 LOGGING = {

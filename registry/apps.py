@@ -7,3 +7,8 @@ class RegistryConfig(AppConfig):
     name = "registry"
     verbose_name = "Container registry"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from registry import checks
+
+        checks.register()

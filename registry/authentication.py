@@ -1,7 +1,9 @@
-"""Who is calling: HTTP Basic credentials (a password or an access token) on /v2 routes.
+"""Who is calling, and what may they do: Basic credentials or a Bearer token on /v2 routes.
 
-`authenticate()` returns an `Identity`; the Bearer token flow adds another
-credential kind here without the views changing.
+Basic credentials are a password or an access token (as the password). A Bearer token
+comes from `/v2/token` (registry/tokens.py) and allows exactly the access it grants.
+Either way `authenticate()` returns an `Identity`, and views ask it whether an action
+on a repository is allowed.
 """
 
 from __future__ import annotations
@@ -11,29 +13,42 @@ import binascii
 import hashlib
 import hmac
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import authenticate as django_authenticate
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
-from django.core.cache import cache
+from django.core.cache import caches
 
 from packages_core.models import AccessToken
 from packages_core.models.tokens import Scope
 from packages_core.services.tokens import TOKEN_PREFIX, authenticate_token
+from registry import throttling, tokens
+from registry.conf import registry_settings
 from registry.errors import Unauthorized
+
+PASSWORD_CACHE_SECONDS = 300
 
 
 @dataclass(frozen=True)
 class Identity:
-    """A caller: a user (maybe anonymous) and, when it signed in with one, its token."""
+    """A caller: a user (maybe anonymous), the access token it signed in with, and,
+    for a Bearer token, the access that token grants (None: no limit beyond the rules).
+    """
 
     user: object = field(default_factory=AnonymousUser)
     token: AccessToken | None = None
+    access: dict[str, frozenset[str]] | None = None
+    catalog: bool = True
 
     @property
     def is_anonymous(self) -> bool:
         return not self.user.is_authenticated
+
+    @property
+    def is_bearer(self) -> bool:
+        return self.access is not None
 
     def token_allows(self, scope: str) -> bool:
         """Access tokens narrow what their user may do; passwords do not."""
@@ -45,14 +60,40 @@ class Identity:
     def may_write_packages(self) -> bool:
         return self.token_allows(Scope.WRITE_PACKAGE)
 
+    def grants(self, repository: str, action: str) -> bool:
+        """Whether the credentials cover `action` on `repository` ("owner/image")."""
+        if self.access is None:
+            return True
+        return tokens.permits(self.access.get(repository.lower(), frozenset()), action)
+
 
 ANONYMOUS = Identity()
-PASSWORD_CACHE_SECONDS = 300
 
 
-def challenge(request) -> str:
-    """The WWW-Authenticate value that tells clients how to sign in."""
-    return 'Basic realm="container registry"'
+def external_base(request) -> str:
+    """scheme://host of the site as clients reach it: the configured external URL's
+    origin (the registry lives at the root even under a sub-path), else the request's.
+    """
+    configured = registry_settings.EXTERNAL_URL
+    if configured:
+        parts = urlsplit(configured)
+        return f"{parts.scheme}://{parts.netloc}"
+    return f"{request.scheme}://{request.get_host()}"
+
+
+def service_name(request) -> str:
+    """The `service` of challenges and the audience of tokens: the host clients use."""
+    return urlsplit(external_base(request)).netloc
+
+
+def challenge(request, scope: str = "", *, error: str = "") -> str:
+    """The WWW-Authenticate value that sends clients to the token endpoint."""
+    value = f'Bearer realm="{external_base(request)}/v2/token",service="{service_name(request)}"'
+    if scope:
+        value += f',scope="{scope}"'
+    if error:
+        value += f',error="{error}"'
+    return value
 
 
 def parse_basic(header: str) -> tuple[str, str] | None:
@@ -68,30 +109,53 @@ def parse_basic(header: str) -> tuple[str, str] | None:
     return (username, password) if sep else None
 
 
-def authenticate(request, *, challenge: str) -> Identity:
-    """The caller's identity; Unauthorized (with `challenge`) for bad credentials."""
+def authenticate(request, *, scope: str = "") -> Identity:
+    """The caller's identity; Unauthorized (with a challenge for `scope`) for bad
+    credentials, TooManyRequests after repeated failed sign-ins.
+    """
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if not header:
         return ANONYMOUS
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        try:
+            bearer = tokens.verify(value.strip(), service=service_name(request))
+        except tokens.InvalidToken as exc:
+            raise Unauthorized(
+                f"invalid token: {exc}", challenge=challenge(request, scope, error="invalid_token")
+            ) from None
+        return Identity(
+            user=bearer.user, token=bearer.token, access=bearer.access, catalog=bearer.catalog
+        )
     credentials = parse_basic(header)
     if credentials is None:
-        raise Unauthorized("unsupported or malformed Authorization header", challenge=challenge)
-    username, secret = credentials
+        raise Unauthorized(
+            "unsupported or malformed Authorization header", challenge=challenge(request, scope)
+        )
+    return authenticate_basic(request, *credentials, scope=scope)
+
+
+def authenticate_basic(request, username: str, secret: str, *, scope: str = "") -> Identity:
     if not username and not secret:
-        # containers/image answers a Basic challenge with empty credentials when it
-        # has none: that is an anonymous request, not a failed sign-in.
+        # containers/image answers a challenge with empty credentials when it has
+        # none: that is an anonymous request, not a failed sign-in.
         return ANONYMOUS
+    throttling.check(request, username)
     if secret.startswith(TOKEN_PREFIX):
         # The token alone says who this is; docker and CI tools insist on some
         # user name beside it, and any is accepted, as Gitea and GitHub do.
         token = authenticate_token(secret)
-        if token is None:
-            raise Unauthorized("invalid, expired or revoked access token", challenge=challenge)
-        return Identity(user=token.user, token=token)
-    user = check_password(request, username, secret)
-    if user is None:
-        raise Unauthorized("invalid username or password", challenge=challenge)
-    return Identity(user=user)
+        identity = Identity(user=token.user, token=token) if token is not None else None
+        failure = "invalid, expired or revoked access token"
+    else:
+        user = check_password(request, username, secret)
+        identity = Identity(user=user) if user is not None else None
+        failure = "invalid username or password"
+    if identity is None:
+        throttling.record_failure(request, username)
+        raise Unauthorized(failure, challenge=challenge(request, scope))
+    throttling.record_success(request, username)
+    return identity
 
 
 def check_password(request, username: str, password: str):
@@ -102,12 +166,11 @@ def check_password(request, username: str, password: str):
     an HMAC of the credentials. The user's current password hash is part of the
     check, so a changed password stops working at once.
     """
-    key = (
-        "registry:basic:"
-        + hmac.new(
-            settings.SECRET_KEY.encode(), f"{username}\0{password}".encode(), hashlib.sha256
-        ).hexdigest()
-    )
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"{username}\0{password}".encode(), hashlib.sha256
+    ).hexdigest()
+    key = f"registry:basic:{digest}"
+    cache = caches[registry_settings.THROTTLE_CACHE]
     cached = cache.get(key)
     if cached is not None:
         user_pk, password_hash = cached

@@ -12,6 +12,16 @@ DEFAULTS = {
     "REDIRECT_BLOBS": True,
     # How long a redirect URL stays valid, in seconds.
     "REDIRECT_EXPIRY": 300,
+    # Lifetime of Bearer tokens from /v2/token, in seconds. Clients fetch a new one
+    # when it runs out; a request that started in time finishes however long it takes.
+    "TOKEN_LIFETIME": 3600,
+    # Failed Basic sign-ins allowed from one client (per user name) within the window,
+    # in seconds, before it gets 429; 0 turns throttling off.
+    "SIGNIN_FAILURE_LIMIT": 10,
+    "SIGNIN_FAILURE_WINDOW": 300,
+    # The cache that counts failures and remembers checked passwords; the server's
+    # workers must share it.
+    "THROTTLE_CACHE": "default",
 }
 
 registry_settings = AppSettings("REGISTRY", DEFAULTS)

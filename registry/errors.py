@@ -93,6 +93,10 @@ class Denied(RegistryError):
     code, status, message = "DENIED", 403, "requested access to the resource is denied"
 
 
+class TooManyRequests(RegistryError):
+    code, status, message = "TOOMANYREQUESTS", 429, "too many requests"
+
+
 class Unsupported(RegistryError):
     code, status, message = "UNSUPPORTED", 405, "the operation is unsupported"
 

@@ -13,10 +13,11 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from packages_core.adapter import get_adapter
+from packages_core.conf import packages_settings
 from packages_core.models import BlobUpload, Owner
 from packages_core.services import uploads
-from registry import images, serving
-from registry.authentication import ANONYMOUS, Identity, authenticate, challenge
+from registry import images, serving, tokens
+from registry.authentication import ANONYMOUS, Identity, authenticate, challenge, service_name
 from registry.conf import registry_settings
 from registry.digests import Digest, parse_digest
 from registry.errors import (
@@ -39,7 +40,13 @@ from registry.request_body import RequestBody
 API_VERSION_HEADER = "Docker-Distribution-Api-Version"
 API_VERSION = "registry/2.0"
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The token action each method needs, and the scope actions a challenge asks for.
+METHOD_ACTIONS = {"POST": "push", "PUT": "push", "PATCH": "push", "DELETE": "delete"}
+ACTION_SCOPES = {"pull": "pull", "push": "pull,push", "delete": "delete"}
+
+
+def action_of(request) -> str:
+    return METHOD_ACTIONS.get(request.method, "pull")
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -54,7 +61,8 @@ class RegistryView(View):
 
     def dispatch(self, request, *args, **kwargs):
         try:
-            self.identity = authenticate(request, challenge=challenge(request))
+            self.scope = self.challenge_scope(request, kwargs)
+            self.identity = authenticate(request, scope=self.scope)
             if self.repository:
                 self.resolve(request, kwargs.pop("owner"), kwargs.pop("image"))
             response = super().dispatch(request, *args, **kwargs)
@@ -67,28 +75,48 @@ class RegistryView(View):
         response[API_VERSION_HEADER] = API_VERSION
         return response
 
+    def challenge_scope(self, request, kwargs) -> str:
+        """The token scope a client needs for this request, named in challenges."""
+        if not self.repository:
+            return ""
+        repository = f"{kwargs['owner'].lower()}/{kwargs['image']}"
+        return f"repository:{repository}:{ACTION_SCOPES[action_of(request)]}"
+
     def resolve(self, request, owner_name: str, image: str) -> None:
         """Find the owner and check the caller may do what the method asks there."""
         self.image = check_image_name(image)
         owner = Owner.objects.named(owner_name).first()
-        write = request.method in WRITE_METHODS
+        action = action_of(request)
         adapter = get_adapter()
-        allowed = owner is not None and (
-            adapter.can_write(self.identity.user, owner) and self.identity.may_write_packages()
-            if write
-            else adapter.can_read(self.identity.user, owner) and self.identity.may_read_packages()
+        identity = self.identity
+        by_rules = owner is not None and (
+            adapter.can_read(identity.user, owner) and identity.may_read_packages()
+            if action == tokens.PULL
+            else adapter.can_write(identity.user, owner) and identity.may_write_packages()
         )
-        if allowed:
+        if by_rules and identity.grants(f"{owner.name}/{self.image}", action):
             self.owner = owner
             return
-        if self.identity.is_anonymous:
-            raise Unauthorized(challenge=challenge(request))
+        if by_rules:
+            # Allowed, but not with this token: say which scope to get. (A 403 with a
+            # challenge, because oras-py fetches a new token only after a 403.)
+            raise Denied(
+                f"the token does not grant {action} on {owner.name.lower()}/{self.image}",
+                headers={
+                    "WWW-Authenticate": challenge(request, self.scope, error="insufficient_scope")
+                },
+            )
+        if identity.is_anonymous:
+            raise Unauthorized(challenge=challenge(request, self.scope))
         if owner is None:
             raise NameUnknown(f"no user or organisation named {owner_name!r}")
-        raise Denied(
-            f"{self.identity.user.get_username()} may not {'push to' if write else 'pull from'} "
-            f"{owner.name}/{image}"
-        )
+        verb = "pull from" if action == tokens.PULL else "push to"
+        raise Denied(f"{identity.user.get_username()} may not {verb} {owner.name}/{image}")
+
+    def require_site_access(self, request) -> None:
+        """Anonymous callers may look around unless the site requires signing in."""
+        if self.identity.is_anonymous and packages_settings.REQUIRE_SIGNIN_VIEW:
+            raise Unauthorized(challenge=challenge(request, self.scope))
 
     @property
     def creator(self):
@@ -103,11 +131,16 @@ class RegistryView(View):
 
 
 class PingView(RegistryView):
+    """`GET /v2/`: 200 with credentials (a Bearer token, even an anonymous one), else
+    401 with the challenge that starts the token flow.
+    """
+
     repository = False
 
     def get(self, request):
-        if self.identity.is_anonymous:
+        if self.identity.is_anonymous and not self.identity.is_bearer:
             raise Unauthorized(challenge=challenge(request))
+        self.require_site_access(request)
         return HttpResponse(b"{}", content_type="application/json")
 
 
@@ -115,7 +148,18 @@ class CatalogView(RegistryView):
     repository = False
     PAGE_SIZE = 100
 
+    def challenge_scope(self, request, kwargs) -> str:
+        return "registry:catalog:*"
+
     def get(self, request):
+        self.require_site_access(request)
+        if not self.identity.catalog:
+            raise Denied(
+                "the token does not grant the catalog",
+                headers={
+                    "WWW-Authenticate": challenge(request, self.scope, error="insufficient_scope")
+                },
+            )
         n = query_int(request, "n")
         n = self.PAGE_SIZE if n is None or n <= 0 or n > self.PAGE_SIZE else n
         names = images.catalog(self.identity.user, n=n, last=request.GET.get("last", "").strip())
@@ -134,10 +178,11 @@ class UploadStartView(RegistryView):
         if mount and source:
             # A mount that cannot be done, for whatever reason, is a new session.
             blob = None
-            with contextlib.suppress(DigestInvalid):
-                blob = images.readable_blob_elsewhere(
-                    self.identity.user, parse_digest(mount), source
-                )
+            if self.identity.grants(source, tokens.PULL) and self.identity.may_read_packages():
+                with contextlib.suppress(DigestInvalid):
+                    blob = images.readable_blob_elsewhere(
+                        self.identity.user, parse_digest(mount), source
+                    )
             if blob is not None:
                 images.stage_blob(self.owner, self.image, blob, creator=self.creator)
                 return blob_created(self, mount)
@@ -285,11 +330,29 @@ class UnknownRouteView(RegistryView):
 
 
 class TokenView(RegistryView):
-    """`/v2/token` is the next piece of work; Docker falls back from POST to GET."""
+    """`GET /v2/token`: Basic credentials (or none) in, a Bearer token out."""
 
     repository = False
 
+    def get(self, request):
+        self.require_site_access(request)
+        identity = self.identity
+        requested = tokens.parse_scopes(request.GET.getlist("scope"))
+        granted = tokens.grant(identity.user, identity.token, requested)
+        issued = tokens.issue(identity.user, identity.token, granted, service=service_name(request))
+        response = json_response(
+            {
+                "token": issued.token,
+                "access_token": issued.token,
+                "expires_in": issued.expires_in,
+                "issued_at": issued.issued_at.isoformat().replace("+00:00", "Z"),
+            }
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
     def post(self, request):
+        # The OAuth2 form of the endpoint; Docker falls back to GET on 404.
         return HttpResponse(status=404)
 
 

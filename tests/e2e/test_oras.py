@@ -3,6 +3,7 @@
 import functools
 import hashlib
 import json
+import re
 
 import pytest
 
@@ -46,9 +47,8 @@ def oras_client(oras, live_registry, docker_config):
     class Client(oras.client.OrasClient):
         do_request = oras.client.OrasClient.do_request.__wrapped__
 
-    # The server answers Basic challenges for now; oras-py's default backend expects
-    # the Bearer token flow.
-    client = Client(hostname=live_registry.host, insecure=True, auth_backend="basic")
+    # oras-py's default auth backend: the Bearer token flow.
+    client = Client(hostname=live_registry.host, insecure=True)
     client.session.request = functools.partial(client.session.request, timeout=REQUEST_TIMEOUT)
     creds = live_registry.alice
     if creds is not None:
@@ -59,6 +59,18 @@ def oras_client(oras, live_registry, docker_config):
             config_path=docker_config,
         )
     return client
+
+
+def test_ping_challenge_is_a_bearer_realm_oras_py_can_follow(live_registry):
+    """oras-py's default (token) auth reads realm="..." as a URL and fetches a token there."""
+    if live_registry.external:
+        pytest.skip("E2E_REGISTRY_URL is set: the external reference registry has no auth")
+    answer = live_registry.request("GET", "/v2/")
+    assert answer.status == 401, (answer.status, answer.body[:500])
+    challenge = answer.headers.get("WWW-Authenticate") or ""
+    assert challenge.startswith("Bearer "), challenge
+    realm = dict(re.findall(r'(\w+)="([^"]*)"', challenge)).get("realm", "")
+    assert realm == f"{live_registry.url}/v2/token", challenge
 
 
 def fetch_manifest(live_registry, repository, reference) -> bytes:

@@ -1,0 +1,88 @@
+"""System checks for the registry's settings and mounting (ids registry.E0xx / W0xx)."""
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from django.urls import NoReverseMatch, reverse
+
+from registry.conf import registry_settings
+
+LOCAL_CACHES = ("django.core.cache.backends.locmem.LocMemCache",)
+
+
+def register() -> None:
+    checks.register(check_settings)
+    checks.register(check_mounted_at_root, checks.Tags.urls)
+    # What only matters in production is checked by `manage.py check --deploy`.
+    checks.register(check_deployment, deploy=True)
+
+
+def check_settings(app_configs=None, **kwargs):
+    try:
+        unknown = registry_settings.unknown_keys()
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), id="registry.E002")]
+    problems = []
+    if unknown:
+        problems.append(
+            checks.Error(
+                f"Unknown key(s) in settings.REGISTRY: {', '.join(unknown)}.",
+                hint="See registry/conf.py for the settings and their defaults.",
+                id="registry.E002",
+            )
+        )
+    if registry_settings.THROTTLE_CACHE not in settings.CACHES:
+        problems.append(
+            checks.Error(
+                f"REGISTRY['THROTTLE_CACHE'] names the cache {registry_settings.THROTTLE_CACHE!r}, "
+                "which is not in settings.CACHES.",
+                id="registry.E003",
+            )
+        )
+    return problems
+
+
+def check_deployment(app_configs=None, **kwargs):
+    problems = []
+    if not registry_settings.EXTERNAL_URL:
+        problems.append(
+            checks.Warning(
+                "REGISTRY['EXTERNAL_URL'] is not set; the token realm is taken from each "
+                "request's Host header.",
+                hint="Set it (FORGE_EXTERNAL_URL in the forge site) to the URL clients use.",
+                id="registry.W001",
+            )
+        )
+    alias = registry_settings.THROTTLE_CACHE
+    if settings.CACHES.get(alias, {}).get("BACKEND", "") in LOCAL_CACHES:
+        problems.append(
+            checks.Warning(
+                f"The {alias!r} cache is private to each process, so failed sign-ins are "
+                "counted per worker.",
+                hint="Use a cache the workers share (file-based, database, Redis, memcached).",
+                id="registry.W002",
+            )
+        )
+    return problems
+
+
+def check_mounted_at_root(app_configs=None, **kwargs):
+    try:
+        ping = reverse("registry:ping")
+    except NoReverseMatch:
+        return [
+            checks.Error(
+                "The registry URLs are not installed.",
+                hint='Add path("", include("registry.urls")) to the root URLconf.',
+                id="registry.E001",
+            )
+        ]
+    if ping.rstrip("/") != "/v2":
+        return [
+            checks.Error(
+                f"The registry is mounted at {ping}; Docker clients only look at /v2/.",
+                hint='Include registry.urls at the root: path("", include("registry.urls")).',
+                id="registry.E001",
+            )
+        ]
+    return []

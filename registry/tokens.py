@@ -1,0 +1,183 @@
+"""Bearer tokens for the Docker token flow: scopes asked for, access granted, JWTs signed.
+
+A client that meets a `WWW-Authenticate: Bearer realm=...` challenge asks the realm
+(`GET /v2/token?service=...&scope=repository:owner/image:pull,push`) for a token,
+with Basic credentials or none. The token grants the intersection of what was asked
+and what the caller may do, recorded in an `access` claim as in Docker's token
+specification; requests carrying it are allowed exactly that.
+
+Tokens are JWTs made with djangorestframework-simplejwt's TokenBackend, signed with
+a key derived from the site's SECRET_KEY: the same on every worker and after a
+restart, and different from any other JWT the host site signs.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
+from django.utils.crypto import salted_hmac
+from rest_framework_simplejwt.backends import TokenBackend
+from rest_framework_simplejwt.exceptions import TokenBackendError
+
+from packages_core.adapter import get_adapter
+from packages_core.models import AccessToken, Owner
+from packages_core.models.tokens import Scope
+from registry.conf import registry_settings
+from registry.names import IMAGE_NAME_PATTERN
+
+ALGORITHM = "HS256"
+ISSUER = "forge-registry"
+REPOSITORY = "repository"
+REGISTRY = "registry"
+CATALOG = "catalog"
+ALL_ACTIONS = "*"
+PULL, PUSH, DELETE = "pull", "push", "delete"
+
+
+class InvalidToken(Exception):
+    """A Bearer token that is malformed, forged, expired, for another service, or revoked."""
+
+
+@dataclass(frozen=True)
+class Access:
+    """One entry of a token's `access` claim: what may be done to one resource."""
+
+    type: str
+    name: str
+    actions: frozenset[str]
+
+    def as_claim(self) -> dict:
+        return {"type": self.type, "name": self.name, "actions": sorted(self.actions)}
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_in: int
+    issued_at: datetime
+
+
+def parse_scopes(values: list[str]) -> list[Access]:
+    """`type:name:actions` scopes, as query parameters may give them (repeated, or
+    space-separated in one). Unparseable ones are ignored: they grant nothing.
+    """
+    found = []
+    for value in values:
+        for scope in value.split():
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            if kind and name and actions:
+                found.append(Access(kind, name, frozenset(a for a in actions.split(",") if a)))
+    return found
+
+
+def grant(user, token: AccessToken | None, requested: list[Access]) -> list[Access]:
+    """What of `requested` the caller may have: the rules of the access adapter,
+    narrowed by the scopes of the access token the caller signed in with.
+    """
+    adapter = get_adapter()
+    granted = []
+    for ask in requested:
+        if ask.type == REGISTRY and ask.name == CATALOG:
+            # Everyone may list; the listing shows only what the caller may read.
+            allowed = frozenset({ALL_ACTIONS}) if ALL_ACTIONS in ask.actions else frozenset()
+        elif ask.type == REPOSITORY:
+            allowed = _repository_actions(adapter, user, token, ask)
+        else:
+            allowed = frozenset()
+        if allowed:
+            granted.append(Access(ask.type, ask.name, allowed))
+    return granted
+
+
+def _repository_actions(adapter, user, token, ask: Access) -> frozenset[str]:
+    owner_name, _, image = ask.name.partition("/")
+    if not image or not IMAGE_NAME_PATTERN.match(image):
+        return frozenset()
+    owner = Owner.objects.named(owner_name).first()
+    if owner is None:
+        return frozenset()
+    wanted = {PULL, PUSH, DELETE} if ALL_ACTIONS in ask.actions else set(ask.actions)
+    may_read = token is None or token.allows(Scope.READ_PACKAGE)
+    may_write = token is None or token.allows(Scope.WRITE_PACKAGE)
+    allowed = set()
+    if PULL in wanted and may_read and adapter.can_read(user, owner):
+        allowed.add(PULL)
+    if wanted & {PUSH, DELETE} and may_write and adapter.can_write(user, owner):
+        allowed |= wanted & {PUSH, DELETE}
+    return frozenset(allowed)
+
+
+def _backend(service: str) -> TokenBackend:
+    key = salted_hmac("forge.registry.tokens", "signing key", algorithm="sha256").hexdigest()
+    return TokenBackend(ALGORITHM, signing_key=key, audience=service, issuer=ISSUER, leeway=30)
+
+
+def issue(user, token: AccessToken | None, access: list[Access], *, service: str) -> IssuedToken:
+    """A signed token for `user` (anonymous when not signed in) granting `access`."""
+    now = datetime.now(timezone.utc)
+    lifetime = int(registry_settings.TOKEN_LIFETIME)
+    payload = {
+        "iss": ISSUER,
+        "aud": service,
+        "sub": user.get_username() if user.is_authenticated else "",
+        "iat": int(now.timestamp()),
+        "nbf": int(now.timestamp()),
+        "exp": int(now.timestamp()) + lifetime,
+        "jti": secrets.token_urlsafe(16),
+        "access": [entry.as_claim() for entry in access],
+        "uid": user.pk if user.is_authenticated else None,
+        # Requests re-check the access token, so revoking it ends its Bearer tokens too.
+        "tid": token.pk if token is not None else None,
+    }
+    return IssuedToken(_backend(service).encode(payload), lifetime, now)
+
+
+@dataclass(frozen=True)
+class Bearer:
+    """What a verified token says: who, through which access token, allowed to do what."""
+
+    user: object
+    token: AccessToken | None
+    access: dict[str, frozenset[str]]
+    catalog: bool
+
+
+def verify(raw: str, *, service: str) -> Bearer:
+    """The caller behind a token; InvalidToken unless it is ours, current and still valid."""
+    try:
+        claims = _backend(service).decode(raw)
+    except TokenBackendError as exc:
+        raise InvalidToken(str(exc)) from None
+    user = AnonymousUser()
+    if claims.get("uid") is not None:
+        user = get_user_model().objects.filter(pk=claims["uid"], is_active=True).first()
+        if user is None:
+            raise InvalidToken("the token's user is gone or inactive")
+    token = None
+    if claims.get("tid") is not None:
+        token = AccessToken.objects.filter(pk=claims["tid"], user=user).first()
+        if token is None or not token.is_active():
+            raise InvalidToken("the access token this was issued for is revoked or expired")
+    access: dict[str, frozenset[str]] = {}
+    catalog = False
+    for entry in claims.get("access") or []:
+        if not isinstance(entry, dict):
+            continue
+        actions = frozenset(a for a in entry.get("actions") or [] if isinstance(a, str))
+        if entry.get("type") == REPOSITORY and isinstance(entry.get("name"), str):
+            access[entry["name"].lower()] = access.get(entry["name"].lower(), frozenset()) | actions
+        elif entry.get("type") == REGISTRY and entry.get("name") == CATALOG:
+            catalog = catalog or ALL_ACTIONS in actions
+    return Bearer(user=user, token=token, access=access, catalog=catalog)
+
+
+def permits(actions: frozenset[str], action: str) -> bool:
+    """Whether granted `actions` cover `action` ('*' covers all; delete goes with push)."""
+    if ALL_ACTIONS in actions or action in actions:
+        return True
+    return action == DELETE and PUSH in actions
