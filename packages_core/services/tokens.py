@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from datetime import timedelta
 
@@ -70,9 +71,13 @@ def authenticate_token(secret: str) -> AccessToken | None:
     """The active token with this secret, its last use recorded; None if there is none."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    token = AccessToken.objects.select_related("user").filter(token_hash=hash_token(secret)).first()
+    presented = hash_token(secret)
+    token = AccessToken.objects.select_related("user").filter(token_hash=presented).first()
     now = timezone.now()
-    if token is None or not token.is_active(now) or not token.user.is_active:
+    # The index finds the row; the comparison that decides is constant-time.
+    if token is None or not hmac.compare_digest(token.token_hash, presented):
+        return None
+    if not token.is_active(now) or not token.user.is_active:
         return None
     resolution = timedelta(seconds=packages_settings.TOKEN_LAST_USED_RESOLUTION)
     if token.last_used_at is None or now - token.last_used_at >= resolution:
