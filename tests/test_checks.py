@@ -5,6 +5,7 @@ from django.core.checks import registry
 
 from forge import environment
 from packages_core import checks
+from registry import checks as registry_checks
 
 S3 = "storages.backends.s3.S3Storage"
 S3_BOTO3 = "storages.backends.s3boto3.S3Boto3Storage"
@@ -221,3 +222,37 @@ def test_packages_setting_that_is_not_a_dict_is_reported_not_raised(settings):
     errors = checks.check_settings()
     assert [error.id for error in errors] == ["packages.E002"]
     assert "must be a dict" in errors[0].msg
+
+
+def test_registry_checks_pass_with_the_forge_settings():
+    assert registry_checks.check_settings() == []
+    assert registry_checks.check_mounted_at_root() == []
+
+
+def test_unknown_registry_setting_is_an_error(settings):
+    settings.REGISTRY = {"EXTERNL_URL": "https://x"}
+    assert [e.id for e in registry_checks.check_settings()] == ["registry.E002"]
+
+
+def test_throttle_cache_that_does_not_exist_is_an_error(settings):
+    settings.REGISTRY = {"THROTTLE_CACHE": "nowhere"}
+    assert [e.id for e in registry_checks.check_settings()] == ["registry.E003"]
+
+
+def test_deploy_check_warns_without_external_url_and_with_a_per_process_cache(settings):
+    settings.REGISTRY = {}
+    ids = [e.id for e in registry_checks.check_deployment()]
+    assert ids == ["registry.W001", "registry.W002"]  # conftest gives tests a LocMemCache
+    settings.REGISTRY = {"EXTERNAL_URL": "https://cr.example.com"}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": "/tmp/forge-check-cache",
+        }
+    }
+    assert registry_checks.check_deployment() == []
+
+
+def test_registry_not_at_the_root_is_an_error(settings):
+    settings.ROOT_URLCONF = "tests.urls_under_prefix"
+    assert [e.id for e in registry_checks.check_mounted_at_root()] == ["registry.E001"]

@@ -1,0 +1,73 @@
+"""Repeated failed sign-ins from one client are throttled with 429 and Retry-After."""
+
+import time
+
+import pytest
+from registry_helpers import ALICE, BOB, assert_error, basic_auth
+
+pytestmark = pytest.mark.django_db
+
+WRONG = basic_auth("alice", "not-her-password")
+
+
+@pytest.fixture
+def limit(settings):
+    settings.REGISTRY = {"SIGNIN_FAILURE_LIMIT": 3, "SIGNIN_FAILURE_WINDOW": 60}
+    return 3
+
+
+def fail(client, times, auth=WRONG, address="10.0.0.1"):
+    for _ in range(times):
+        assert client.get("/v2/", REMOTE_ADDR=address, **auth).status_code == 401
+
+
+def test_failures_up_to_the_limit_are_401_then_429_with_retry_after(client, alice, limit):
+    fail(client, limit)
+    response = client.get("/v2/", REMOTE_ADDR="10.0.0.1", **WRONG)
+    assert_error(response, 429, "TOOMANYREQUESTS")
+    assert 1 <= int(response["Retry-After"]) <= 61
+
+
+def test_once_throttled_even_the_right_password_waits(client, alice, limit):
+    fail(client, limit)
+    assert client.get("/v2/", REMOTE_ADDR="10.0.0.1", **ALICE).status_code == 429
+
+
+def test_other_clients_and_other_users_are_unaffected(client, alice, bob, limit):
+    fail(client, limit)
+    assert client.get("/v2/", REMOTE_ADDR="10.0.0.2", **ALICE).status_code == 200
+    assert client.get("/v2/", REMOTE_ADDR="10.0.0.1", **BOB).status_code == 200
+
+
+def test_a_successful_sign_in_resets_the_count(client, alice, limit):
+    fail(client, limit - 1)
+    assert client.get("/v2/", REMOTE_ADDR="10.0.0.1", **ALICE).status_code == 200
+    fail(client, limit - 1)
+    assert client.get("/v2/", REMOTE_ADDR="10.0.0.1", **ALICE).status_code == 200
+
+
+def test_guessing_across_many_names_from_one_address_is_throttled_too(client, alice, limit):
+    for n in range(limit * 5):
+        fail(client, 1, auth=basic_auth(f"user{n}", "guess"))
+    assert client.get("/v2/", REMOTE_ADDR="10.0.0.1", **ALICE).status_code == 429
+
+
+def test_the_window_ends(client, alice, settings, monkeypatch):
+    settings.REGISTRY = {"SIGNIN_FAILURE_LIMIT": 2, "SIGNIN_FAILURE_WINDOW": 60}
+    fail(client, 2)
+    assert client.get("/v2/", REMOTE_ADDR="10.0.0.1", **ALICE).status_code == 429
+    later = time.time() + 61
+    monkeypatch.setattr("registry.throttling.time.time", lambda: later)
+    assert client.get("/v2/", REMOTE_ADDR="10.0.0.1", **ALICE).status_code == 200
+
+
+def test_the_token_endpoint_is_throttled_as_well(client, alice, limit):
+    for _ in range(limit):
+        assert client.get("/v2/token", REMOTE_ADDR="10.0.0.1", **WRONG).status_code == 401
+    assert_error(client.get("/v2/token", REMOTE_ADDR="10.0.0.1", **WRONG), 429, "TOOMANYREQUESTS")
+
+
+def test_a_limit_of_zero_turns_throttling_off(client, alice, settings):
+    settings.REGISTRY = {"SIGNIN_FAILURE_LIMIT": 0}
+    fail(client, 20)
+    assert client.get("/v2/", REMOTE_ADDR="10.0.0.1", **ALICE).status_code == 200
