@@ -7,7 +7,7 @@ Repeated slashes and a trailing slash are tolerated, as clients send both.
 
 from django.urls import re_path
 
-from registry import views
+from registry.views import base, content, listings, tokens, uploads
 
 app_name = "registry"
 
@@ -24,28 +24,28 @@ def route(pattern: str) -> str:
 
 
 urlpatterns = [
-    re_path(r"^v2/*$", views.PingView.as_view(), name="ping"),
-    re_path(route("token"), views.TokenView.as_view(), name="token"),
-    re_path(route("_catalog"), views.CatalogView.as_view(), name="catalog"),
+    re_path(r"^v2/*$", base.PingView.as_view(), name="ping"),
+    re_path(route("token"), tokens.TokenView.as_view(), name="token"),
+    re_path(route("_catalog"), listings.CatalogView.as_view(), name="catalog"),
     re_path(
         route(f"{OWNER}/{IMAGE}/blobs/uploads/{UPLOAD_ID}"),
-        views.UploadView.as_view(),
+        uploads.UploadView.as_view(),
         name="upload",
     ),
     re_path(
-        route(f"{OWNER}/{IMAGE}/blobs/uploads"), views.UploadStartView.as_view(), name="uploads"
+        route(f"{OWNER}/{IMAGE}/blobs/uploads"), uploads.UploadStartView.as_view(), name="uploads"
     ),
-    re_path(route(f"{OWNER}/{IMAGE}/blobs/{DIGEST}"), views.BlobView.as_view(), name="blob"),
+    re_path(route(f"{OWNER}/{IMAGE}/blobs/{DIGEST}"), content.BlobView.as_view(), name="blob"),
     re_path(
         route(f"{OWNER}/{IMAGE}/manifests/(?P<reference>[^/]+)"),
-        views.ManifestView.as_view(),
+        content.ManifestView.as_view(),
         name="manifest",
     ),
-    re_path(route(f"{OWNER}/{IMAGE}/tags/list"), views.TagListView.as_view(), name="tags"),
+    re_path(route(f"{OWNER}/{IMAGE}/tags/list"), listings.TagListView.as_view(), name="tags"),
     re_path(
         route(f"{OWNER}/{IMAGE}/referrers/{DIGEST}"),
-        views.ReferrersView.as_view(),
+        listings.ReferrersView.as_view(),
         name="referrers",
     ),
-    re_path(r"^v2/.*$", views.UnknownRouteView.as_view(), name="unknown"),
+    re_path(r"^v2/.*$", base.UnknownRouteView.as_view(), name="unknown"),
 ]

@@ -1,0 +1,60 @@
+"""Whether a caller may do an action on a repository, and how to tell them when not.
+
+The rules are the access adapter's (Gitea's by default), narrowed by the scopes of an
+access token and, for a Bearer token, by the access it grants.
+"""
+
+from __future__ import annotations
+
+from packages_core.adapter import get_adapter
+from packages_core.models import Owner
+from registry.authentication import Identity, challenge
+from registry.errors import Denied, NameUnknown, Unauthorized
+from registry.tokens import DELETE, PULL, PUSH
+
+# The token action each method needs, and the scope actions a challenge asks for.
+METHOD_ACTIONS = {"POST": PUSH, "PUT": PUSH, "PATCH": PUSH, "DELETE": DELETE}
+SCOPE_ACTIONS = {PULL: "pull", PUSH: "pull,push", DELETE: "delete"}
+
+
+def action_of(method: str) -> str:
+    return METHOD_ACTIONS.get(method, PULL)
+
+
+def repository_scope(owner_name: str, image: str, action: str) -> str:
+    """The scope a challenge names for `action` on a repository."""
+    return f"repository:{owner_name.lower()}/{image}:{SCOPE_ACTIONS[action]}"
+
+
+def insufficient_scope(request, scope: str, message: str) -> Denied:
+    """Allowed, but not with this token: say which scope to get. A 403 with a
+    challenge, because oras-py fetches a new token only after a 403.
+    """
+    return Denied(
+        message,
+        headers={"WWW-Authenticate": challenge(request, scope, error="insufficient_scope")},
+    )
+
+
+def authorize(request, identity: Identity, owner_name: str, image: str, action: str) -> Owner:
+    """The owner, if `identity` may do `action` on `owner_name/image`; else the error to send."""
+    owner = Owner.objects.named(owner_name).first()
+    adapter = get_adapter()
+    by_rules = owner is not None and (
+        adapter.can_read(identity.user, owner) and identity.may_read_packages()
+        if action == PULL
+        else adapter.can_write(identity.user, owner) and identity.may_write_packages()
+    )
+    scope = repository_scope(owner_name, image, action)
+    if by_rules and identity.grants(f"{owner.name}/{image}", action):
+        return owner
+    if by_rules:
+        raise insufficient_scope(
+            request, scope, f"the token does not grant {action} on {owner.name.lower()}/{image}"
+        )
+    if identity.is_anonymous:
+        raise Unauthorized(challenge=challenge(request, scope))
+    if owner is None:
+        raise NameUnknown(f"no user or organisation named {owner_name!r}")
+    verb = "pull from" if action == PULL else "push to"
+    raise Denied(f"{identity.user.get_username()} may not {verb} {owner.name}/{image}")

@@ -1,0 +1,132 @@
+"""What every /v2 view shares: authentication, access checks, error rendering, headers."""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from packages_core.conf import packages_settings
+from packages_core.models import Owner
+from packages_core.services import uploads
+from registry import access
+from registry.authentication import ANONYMOUS, Identity, authenticate, challenge
+from registry.errors import (
+    RegistryError,
+    RouteUnknown,
+    Unauthorized,
+    Unsupported,
+    UploadRangeInvalid,
+    render_error,
+)
+from registry.names import check_image_name
+
+API_VERSION_HEADER = "Docker-Distribution-Api-Version"
+API_VERSION = "registry/2.0"
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class RegistryView(View):
+    """Authenticates, resolves the repository, checks access, renders RegistryErrors."""
+
+    # Whether the path names a repository (`<owner>/<image>`).
+    repository = True
+    identity: Identity = ANONYMOUS
+    owner: Owner
+    image: str
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            self.scope = self.challenge_scope(request, kwargs)
+            self.identity = authenticate(request, scope=self.scope)
+            if self.repository:
+                self.resolve(request, kwargs.pop("owner"), kwargs.pop("image"))
+            response = super().dispatch(request, *args, **kwargs)
+        except uploads.UploadOffsetMismatch as error:
+            response = render_error(
+                UploadRangeInvalid(str(error), headers={"Range": byte_range(error.expected)})
+            )
+        except RegistryError as error:
+            response = render_error(error, head=request.method == "HEAD")
+        response[API_VERSION_HEADER] = API_VERSION
+        return response
+
+    def challenge_scope(self, request, kwargs) -> str:
+        """The token scope a client needs for this request, named in challenges."""
+        if not self.repository:
+            return ""
+        return access.repository_scope(
+            kwargs["owner"], kwargs["image"], access.action_of(request.method)
+        )
+
+    def resolve(self, request, owner_name: str, image: str) -> None:
+        """Find the owner and check the caller may do what the method asks there."""
+        self.image = check_image_name(image)
+        action = access.action_of(request.method)
+        self.owner = access.authorize(request, self.identity, owner_name, self.image, action)
+
+    def require_site_access(self, request) -> None:
+        """Anonymous callers may look around unless the site requires signing in."""
+        if self.identity.is_anonymous and packages_settings.REQUIRE_SIGNIN_VIEW:
+            raise Unauthorized(challenge=challenge(request, self.scope))
+
+    @property
+    def creator(self):
+        """The user to record as having made something; None when anonymous."""
+        return None if self.identity.is_anonymous else self.identity.user
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        raise Unsupported(f"{request.method} is not supported here")
+
+    def repository_url(self, suffix: str) -> str:
+        return f"/v2/{self.owner.name.lower()}/{self.image}/{suffix}"
+
+
+class PingView(RegistryView):
+    """`GET /v2/`: 200 with credentials (a Bearer token, even an anonymous one), else
+    401 with the challenge that starts the token flow.
+    """
+
+    repository = False
+
+    def get(self, request):
+        if self.identity.is_anonymous and not self.identity.is_bearer:
+            raise Unauthorized(challenge=challenge(request))
+        self.require_site_access(request)
+        return HttpResponse(b"{}", content_type="application/json")
+
+
+class UnknownRouteView(RegistryView):
+    """Any other /v2 path: a JSON 404 with the API header, like every /v2 answer."""
+
+    repository = False
+
+    def dispatch(self, request, *args, **kwargs):
+        return super().dispatch(request)
+
+    def get(self, request):
+        raise RouteUnknown(f"no /v2 endpoint at {request.path}")
+
+    head = post = put = patch = delete = get
+
+
+def json_response(data, *, status=200, content_type="application/json") -> HttpResponse:
+    return HttpResponse(json.dumps(data).encode(), status=status, content_type=content_type)
+
+
+def query_int(request, name: str) -> int | None:
+    raw = request.GET.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        return 0
+
+
+def byte_range(size: int) -> str:
+    """The `Range` header of an upload: the inclusive range received (0-0 when empty)."""
+    return f"0-{max(size - 1, 0)}"

@@ -1,0 +1,72 @@
+"""Blobs and manifests: HEAD, GET, PUT and DELETE by digest or tag."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+
+from registry import images, serving
+from registry.conf import registry_settings
+from registry.digests import Digest, parse_digest
+from registry.errors import BlobUnknown, DigestInvalid, ManifestInvalid
+from registry.request_body import RequestBody
+from registry.views.base import RegistryView
+
+
+class BlobView(RegistryView):
+    def head(self, request, digest):
+        blob = images.find_blob(self.owner, self.image, parse_blob_digest(digest))
+        return serving.blob_head(blob, digest)
+
+    def get(self, request, digest):
+        blob = images.find_blob(self.owner, self.image, parse_blob_digest(digest))
+        return serving.blob_response(request, blob, digest)
+
+    def delete(self, request, digest):
+        images.delete_blob(self.owner, self.image, parse_blob_digest(digest))
+        return HttpResponse(status=202)
+
+
+class ManifestView(RegistryView):
+    def head(self, request, reference):
+        found = images.find_manifest(self.owner, self.image, reference)
+        return serving.manifest_response(found, reference, head=True)
+
+    def get(self, request, reference):
+        found = images.find_manifest(self.owner, self.image, reference)
+        response = serving.manifest_response(found, reference, head=False)
+        images.count_download(found.version)
+        return response
+
+    def put(self, request, reference):
+        body = RequestBody(request).read_all(registry_settings.MAX_MANIFEST_SIZE)
+        if len(body) > registry_settings.MAX_MANIFEST_SIZE:
+            raise ManifestInvalid(
+                f"manifest exceeds the maximum size of {registry_settings.MAX_MANIFEST_SIZE} bytes",
+                status=413,
+            )
+        pushed = images.put_manifest(
+            self.owner,
+            self.image,
+            reference,
+            body,
+            request.META.get("CONTENT_TYPE"),
+            creator=self.creator,
+        )
+        response = HttpResponse(status=201)
+        response["Location"] = self.repository_url(f"manifests/{pushed.digest}")
+        response["Docker-Content-Digest"] = pushed.digest
+        if pushed.subject:
+            response["OCI-Subject"] = pushed.subject
+        return response
+
+    def delete(self, request, reference):
+        images.delete_manifest(self.owner, self.image, reference)
+        return HttpResponse(status=202)
+
+
+def parse_blob_digest(raw: str) -> Digest:
+    """A blob path's digest; a malformed one names no blob (404, as Gitea answers)."""
+    try:
+        return parse_digest(raw)
+    except DigestInvalid as error:
+        raise BlobUnknown(error.message, detail={"digest": raw}) from None

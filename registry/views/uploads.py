@@ -1,0 +1,112 @@
+"""Blob uploads: starting (or mounting, or monolithic), appending, finishing, cancelling."""
+
+from __future__ import annotations
+
+import contextlib
+
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+
+from packages_core.models import BlobUpload
+from packages_core.services import uploads
+from registry import images, serving, tokens
+from registry.digests import parse_digest
+from registry.errors import BlobUploadUnknown, DigestInvalid, UploadRangeInvalid
+from registry.request_body import RequestBody
+from registry.views.base import RegistryView, byte_range
+
+
+class UploadStartView(RegistryView):
+    """`POST .../blobs/uploads/`: a cross-repo mount, a monolithic upload, or a new session."""
+
+    def post(self, request):
+        mount, source = request.GET.get("mount", "").strip(), request.GET.get("from", "").strip()
+        if mount and source:
+            # A mount that cannot be done, for whatever reason, is a new session.
+            blob = None
+            if self.identity.grants(source, tokens.PULL) and self.identity.may_read_packages():
+                with contextlib.suppress(DigestInvalid):
+                    blob = images.readable_blob_elsewhere(
+                        self.identity.user, parse_digest(mount), source
+                    )
+            if blob is not None:
+                images.stage_blob(self.owner, self.image, blob, creator=self.creator)
+                return blob_created(self, mount)
+        digest = request.GET.get("digest", "").strip()
+        if digest:
+            stored = serving.store_verified(RequestBody(request), parse_digest(digest))
+            images.stage_blob(self.owner, self.image, stored.blob, creator=self.creator)
+            return blob_created(self, digest)
+        upload = uploads.start_upload(self.owner, self.image, creator=self.creator)
+        return upload_response(self, upload, status=202)
+
+
+class UploadView(RegistryView):
+    """One upload session: status, append a chunk, finish, cancel."""
+
+    def find_upload(self, upload_id: str) -> BlobUpload:
+        try:
+            return BlobUpload.objects.get(pk=upload_id, owner=self.owner, image=self.image)
+        except (BlobUpload.DoesNotExist, ValidationError, ValueError):
+            raise BlobUploadUnknown(detail={"uuid": upload_id}) from None
+
+    def get(self, request, upload_id):
+        return upload_response(self, self.find_upload(upload_id), status=204)
+
+    def patch(self, request, upload_id):
+        upload = self.find_upload(upload_id)
+        offset = parse_content_range(request.META.get("HTTP_CONTENT_RANGE", ""))
+        body = RequestBody(request)
+        upload = uploads.append_to_upload(upload, body, offset=offset, expected_bytes=body.length)
+        return upload_response(self, upload, status=202)
+
+    def put(self, request, upload_id):
+        upload = self.find_upload(upload_id)
+        raw_digest = request.GET.get("digest", "").strip()
+        if not raw_digest:
+            raise DigestInvalid("the digest query parameter is required to finish an upload")
+        digest = parse_digest(raw_digest)
+        body = RequestBody(request)
+        if not body.is_empty:
+            offset = parse_content_range(request.META.get("HTTP_CONTENT_RANGE", ""))
+            upload = uploads.append_to_upload(
+                upload, body, offset=offset, expected_bytes=body.length
+            )
+        serving.check_digest(uploads.upload_digests(upload), digest)
+        stored = uploads.complete_upload(upload)
+        images.stage_blob(self.owner, self.image, stored.blob, creator=self.creator)
+        return blob_created(self, str(digest))
+
+    def delete(self, request, upload_id):
+        uploads.discard_upload(self.find_upload(upload_id))
+        return HttpResponse(status=204)
+
+
+def blob_created(view: RegistryView, digest: str) -> HttpResponse:
+    response = HttpResponse(status=201)
+    response["Location"] = view.repository_url(f"blobs/{digest}")
+    response["Docker-Content-Digest"] = digest
+    return response
+
+
+def upload_response(view: RegistryView, upload: BlobUpload, *, status: int) -> HttpResponse:
+    response = HttpResponse(status=status)
+    response["Location"] = view.repository_url(f"blobs/uploads/{upload.id}")
+    response["Range"] = byte_range(upload.bytes_received)
+    response["Docker-Upload-UUID"] = str(upload.id)
+    response["Content-Length"] = "0"
+    return response
+
+
+def parse_content_range(header: str) -> int | None:
+    """The start offset of a `Content-Range: <start>-<end>` chunk, or None without one."""
+    header = header.strip()
+    if not header:
+        return None
+    if header.lower().startswith("bytes"):
+        header = header[5:].lstrip(" =")
+    start, sep, end = header.partition("-")
+    end = end.split("/")[0]
+    if not sep or not start.isdigit() or not end.isdigit() or int(end) < int(start):
+        raise UploadRangeInvalid(f"invalid Content-Range {header!r}")
+    return int(start)
