@@ -216,6 +216,9 @@ class LiveRegistry:
     users: dict[str, Credentials] = field(default_factory=dict)
     data_dir: Path | None = None
     log_path: Path | None = None
+    # The environment the server runs with: management commands run with it reach
+    # the server's database and data dir.
+    server_env: dict[str, str] | None = field(default=None, repr=False)
 
     @property
     def host(self) -> str:
@@ -226,6 +229,15 @@ class LiveRegistry:
         if self.external:
             return None
         return self.users[name]
+
+    def manage(self, *args: str) -> str:
+        """Run a manage.py command against the live server's database; its stdout.
+
+        Skips the test against an external registry, which has no database of ours.
+        """
+        if self.external or self.server_env is None:
+            pytest.skip("E2E_REGISTRY_URL is set: management commands need our own server")
+        return manage(list(args), self.server_env, failure="a management command failed")
 
     @property
     def alice(self) -> Credentials | None:
@@ -297,8 +309,10 @@ def answers_http(host: str, port: int) -> bool:
         connection.close()
 
 
-def manage(args: list[str], env: dict[str, str]) -> None:
-    """Run one manage.py command in the repo root; fail showing its output."""
+def manage(
+    args: list[str], env: dict[str, str], *, failure: str = "setting up the e2e server failed"
+) -> str:
+    """Run one manage.py command in the repo root; its stdout, or fail showing its output."""
     argv = [sys.executable, "manage.py", *args]
     result = subprocess.run(
         argv,
@@ -311,7 +325,8 @@ def manage(args: list[str], env: dict[str, str]) -> None:
         check=False,
     )
     if result.returncode != 0:
-        pytest.fail(f"setting up the e2e server failed\n{describe(result)}")
+        pytest.fail(f"{failure}\n{describe(result)}")
+    return result.stdout
 
 
 @contextlib.contextmanager
@@ -418,6 +433,7 @@ def live_registry(request, tmp_path_factory):
             users=dict(SEED_USERS),
             data_dir=data_dir,
             log_path=log_path,
+            server_env=env,
         )
 
 
