@@ -22,3 +22,24 @@ accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("FORGE_LOG_LEVEL", "info").lower()
 forwarded_allow_ips = os.environ.get("FORGE_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def on_starting(server):
+    """Run Django's system checks once, in the master, before any worker starts.
+
+    A misconfiguration (a missing S3 bucket, a bad setting) then stops the server at
+    start-up with the check's own message, instead of failing requests later.
+    """
+    import sys
+
+    import django
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "forge.settings")
+    django.setup()
+    try:
+        call_command("check", fail_level="ERROR")
+    except SystemCheckError as error:
+        print(error, file=sys.stderr)
+        sys.exit(1)

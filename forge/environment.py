@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from botocore.config import Config
 from django.core.exceptions import ImproperlyConfigured
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -36,10 +37,11 @@ S3_VARIABLES = {
     "FORGE_S3_BUCKET": "bucket_name",
     "FORGE_S3_ENDPOINT_URL": "endpoint_url",
     "FORGE_S3_REGION": "region_name",
-    "FORGE_S3_ACCESS_KEY_ID": "access_key",
-    "FORGE_S3_SECRET_ACCESS_KEY": "secret_key",
-    "FORGE_S3_ADDRESSING_STYLE": "addressing_style",
+    "FORGE_S3_ACCESS_KEY": "access_key",
+    "FORGE_S3_SECRET_KEY": "secret_key",
+    "FORGE_S3_PREFIX": "location",
 }
+ADDRESSING_STYLES = ("auto", "path", "virtual")
 
 
 def get_bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
@@ -129,7 +131,10 @@ def database(env: Mapping[str, str], data_path: Path) -> dict:
 
 
 def package_storage(env: Mapping[str, str], data_path: Path) -> dict:
-    """The STORAGES entry the content store writes blobs through."""
+    """The STORAGES entry the content store writes blobs through.
+
+    A missing bucket is left for the system check (packages.E004) to report.
+    """
     kind = env.get("FORGE_STORAGE", "fs").strip().lower() or "fs"
     if kind == "fs":
         return {
@@ -143,17 +148,44 @@ def package_storage(env: Mapping[str, str], data_path: Path) -> dict:
         for variable, option in S3_VARIABLES.items()
         if env.get(variable, "").strip()
     }
-    if "bucket_name" not in options:
-        raise ImproperlyConfigured("FORGE_STORAGE=s3 needs FORGE_S3_BUCKET.")
-    style = options.get("addressing_style")
-    if style is not None and style not in ("auto", "path", "virtual"):
+    if "location" in options:
+        options["location"] = options["location"].strip("/")
+    style = env.get("FORGE_S3_ADDRESSING_STYLE", "").strip() or "auto"
+    if style not in ADDRESSING_STYLES:
         raise ImproperlyConfigured(
             f"FORGE_S3_ADDRESSING_STYLE must be auto, path or virtual, not {style!r}."
         )
-    # Blobs are content-addressed: the same key always holds the same bytes, so
-    # overwriting is safe and saves django-storages a HEAD per save.
-    options.update({"file_overwrite": True, "default_acl": None, "querystring_auth": True})
+    options.update(
+        {
+            # Blobs are content-addressed: the same key always holds the same bytes,
+            # so overwriting is safe and saves django-storages a HEAD per save.
+            "file_overwrite": True,
+            "default_acl": None,
+            "querystring_auth": True,
+            # Fail fast on an unreachable endpoint instead of boto3's minute-long waits.
+            "client_config": Config(
+                s3={"addressing_style": style},
+                signature_version="s3v4",
+                connect_timeout=5,
+                read_timeout=60,
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
+        }
+    )
     return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
+def serving(env: Mapping[str, str]) -> dict:
+    """How blobs leave: REGISTRY settings for direct (presigned) URLs and X-Accel-Redirect.
+
+    The expiry is passed on as given; the registry's system check (registry.E004)
+    reports a value that is not a positive number of seconds.
+    """
+    return {
+        "SERVE_DIRECT": get_bool(env, "FORGE_SERVE_DIRECT", True),
+        "URL_EXPIRY": env.get("FORGE_S3_URL_EXPIRY", "").strip() or 300,
+        "ACCEL_REDIRECT_PREFIX": env.get("FORGE_ACCEL_REDIRECT_PREFIX", "").strip(),
+    }
 
 
 def secret_key(env: Mapping[str, str], data_path: Path) -> str:

@@ -98,6 +98,7 @@ PACKAGES = {
 
 REGISTRY = {
     "EXTERNAL_URL": EXTERNAL_URL,
+    **environment.serving(env),
     "TOKEN_LIFETIME": environment.get_int(env, "FORGE_TOKEN_LIFETIME", 3600, minimum=60),
     "SIGNIN_FAILURE_LIMIT": environment.get_int(env, "FORGE_SIGNIN_FAILURE_LIMIT", 10),
     "SIGNIN_FAILURE_WINDOW": environment.get_int(

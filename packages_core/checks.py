@@ -1,8 +1,10 @@
 """System checks for packages_core's settings (ids packages.E0xx / W0xx)."""
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 from packages_core.conf import packages_settings
 
@@ -12,6 +14,7 @@ S3_BACKENDS = ("storages.backends.s3.S3Storage", "storages.backends.s3boto3.S3Bo
 def register() -> None:
     checks.register(check_settings)
     checks.register(check_storage)
+    checks.register(check_bucket_exists)
     checks.register(check_sqlite_wal, checks.Tags.database)
 
 
@@ -62,6 +65,44 @@ def check_storage(app_configs=None, **kwargs):
                 f"STORAGES[{alias!r}] uses S3 without a bucket_name.",
                 hint="Set OPTIONS['bucket_name'] (FORGE_S3_BUCKET in the forge site).",
                 id="packages.E004",
+            )
+        ]
+    return []
+
+
+def check_bucket_exists(app_configs=None, **kwargs):
+    """An S3 bucket must exist and be reachable; the registry never creates one."""
+    config = settings.STORAGES.get(packages_settings.STORAGE_ALIAS) or {}
+    if config.get("BACKEND") not in S3_BACKENDS:
+        return []
+    # A storage of our own, not the cached one: this may run in gunicorn's master
+    # before it forks, and boto3 connections must not be shared across processes.
+    storage = import_string(config["BACKEND"])(**config.get("OPTIONS", {}))
+    if not storage.bucket_name:
+        return []  # packages.E004 says so
+    try:
+        storage.connection.meta.client.head_bucket(Bucket=storage.bucket_name)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        problem = (
+            "does not exist"
+            if code in ("404", "NoSuchBucket", "NotFound")
+            else f"is not accessible ({code})"
+        )
+        return [
+            checks.Error(
+                f"The S3 bucket {storage.bucket_name!r} {problem}.",
+                hint="Create it, or check FORGE_S3_BUCKET and the credentials; the registry "
+                "does not create buckets.",
+                id="packages.E005",
+            )
+        ]
+    except BotoCoreError as exc:
+        return [
+            checks.Error(
+                f"The S3 endpoint for bucket {storage.bucket_name!r} cannot be reached: {exc}",
+                hint="Check FORGE_S3_ENDPOINT_URL and FORGE_S3_REGION.",
+                id="packages.E005",
             )
         ]
     return []

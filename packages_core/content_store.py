@@ -11,6 +11,7 @@ from django.core.files.storage import Storage, storages
 
 from packages_core.conf import packages_settings
 from packages_core.hashing import BlobHasher, Digests
+from packages_core.s3 import S3Objects, is_s3
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -61,11 +62,38 @@ class _StreamFile(File):
         return True
 
 
+class _Span:
+    """A read-only view of `length` bytes of an open file, closing it at the end."""
+
+    def __init__(self, handle: BinaryIO, length: int | None):
+        self._handle, self._left = handle, length
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left is not None:
+            if self._left <= 0:
+                return b""
+            size = self._left if size is None or size < 0 else min(size, self._left)
+        data = self._handle.read(size)
+        if self._left is not None:
+            self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 class ContentStore:
-    """Save, open, move and delete objects by key in one configured storage."""
+    """Save, read, move, compose and delete objects by key in one configured storage."""
 
     def __init__(self, storage: Storage):
         self.storage = storage
+        self.s3 = S3Objects(storage) if is_s3(storage) else None
 
     @classmethod
     def default(cls) -> ContentStore:
@@ -74,11 +102,14 @@ class ContentStore:
     @property
     def is_local(self) -> bool:
         """Whether keys map to paths on this machine's file system."""
+        return self.local_path("probe") is not None
+
+    def local_path(self, key: str) -> str | None:
+        """The file behind `key` on this machine, or None for remote storage."""
         try:
-            self.storage.path("probe")
+            return self.storage.path(key)
         except NotImplementedError:
-            return False
-        return True
+            return None
 
     def save(self, key: str, stream: BinaryIO) -> str:
         """Write `stream` under exactly `key`, replacing what was there; returns the key."""
@@ -106,15 +137,22 @@ class ContentStore:
                 os.unlink(draft)
             raise
 
-    def local_path(self, key: str) -> str | None:
-        """The file behind `key` on this machine, or None for remote storage."""
-        try:
-            return self.storage.path(key)
-        except NotImplementedError:
-            return None
-
     def open(self, key: str) -> BinaryIO:
+        """The whole object as a file; for small ones (manifests, configs)."""
         return self.storage.open(key, "rb")
+
+    def reader(self, key: str, start: int = 0, end: int | None = None) -> BinaryIO:
+        """A stream of bytes start..end (inclusive) of the object, read as it is consumed.
+
+        Unlike `open()`, nothing is downloaded ahead (django-storages' S3 files fetch
+        the whole object on first read).
+        """
+        if self.s3 is not None:
+            return self.s3.read(key, start, end)
+        handle = self.storage.open(key, "rb")
+        if start:
+            handle.seek(start)
+        return _Span(handle, None if end is None else end - start + 1)
 
     def exists(self, key: str) -> bool:
         return self.storage.exists(key)
@@ -133,26 +171,54 @@ class ContentStore:
             os.makedirs(os.path.dirname(target_path), exist_ok=True)
             os.replace(self.storage.path(source), target_path)
             return
-        bucket = getattr(self.storage, "bucket", None)
-        if bucket is not None:
-            # S3: a server-side (multipart, past 5 GB) copy; the bytes never come
-            # back through this process.
-            bucket.copy(
-                {"Bucket": bucket.name, "Key": self.storage._normalize_name(source)},
-                self.storage._normalize_name(target),
-            )
+        if self.s3 is not None:
+            self.s3.copy(source, target)
         else:
-            with self.storage.open(source, "rb") as handle:
+            with self.reader(source) as handle:
                 self.save(target, handle)
         self.storage.delete(source)
 
-    def url(self, key: str, *, method: str = "GET", expire: int = 300) -> str | None:
-        """A URL the client may fetch the object from directly, or None if there is none."""
+    def compose(self, target: str, sources: list[tuple[str, int]]) -> None:
+        """Write the objects `sources` ((key, size), in order) one after another to `target`.
+
+        On S3 this is a multipart upload assembled mostly by server-side copies.
+        """
+        if self.s3 is not None:
+            self.s3.compose(target, sources)
+            return
+        self.save(target, Concatenation(self, [key for key, _ in sources]))
+
+    def url(
+        self, key: str, *, method: str = "GET", expire: int = 300, content_type: str = ""
+    ) -> str | None:
+        """A URL the client may fetch the object from directly, or None if there is none.
+
+        S3 URLs are presigned for `method` and tell S3 to answer with `content_type`.
+        """
+        if self.s3 is not None:
+            return self.s3.url(key, method=method, expire=expire, content_type=content_type)
         if self.is_local:
             return None
-        if getattr(self.storage, "bucket", None) is not None:
-            return self.storage.url(key, expire=expire, http_method=method)
         try:
             return self.storage.url(key)
         except NotImplementedError:
             return None
+
+
+class Concatenation:
+    """Reads several stored objects one after another, as one stream."""
+
+    def __init__(self, store: ContentStore, keys: list[str]):
+        self._store, self._keys, self._current = store, list(keys), None
+
+    def read(self, size: int = -1) -> bytes:
+        while True:
+            if self._current is None:
+                if not self._keys:
+                    return b""
+                self._current = self._store.reader(self._keys.pop(0))
+            data = self._current.read(size if size and size > 0 else CHUNK_SIZE)
+            if data:
+                return data
+            self._current.close()
+            self._current = None

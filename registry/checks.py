@@ -31,6 +31,15 @@ def check_settings(app_configs=None, **kwargs):
                 id="registry.E002",
             )
         )
+    expiry = registry_settings.URL_EXPIRY
+    if isinstance(expiry, bool) or not str(expiry).strip().isdigit() or int(expiry) <= 0:
+        problems.append(
+            checks.Error(
+                f"REGISTRY['URL_EXPIRY'] must be a positive number of seconds, not {expiry!r}.",
+                hint="FORGE_S3_URL_EXPIRY in the forge site.",
+                id="registry.E004",
+            )
+        )
     if registry_settings.THROTTLE_CACHE not in settings.CACHES:
         problems.append(
             checks.Error(

@@ -8,10 +8,15 @@ DEFAULTS = {
     "EXTERNAL_URL": "",
     # Manifests larger than this are refused with 413 (the OCI spec's suggestion).
     "MAX_MANIFEST_SIZE": 10 * 1024 * 1024,
-    # Serve blobs by redirecting to the storage's own (presigned) URL when it has one.
-    "REDIRECT_BLOBS": True,
-    # How long a redirect URL stays valid, in seconds.
-    "REDIRECT_EXPIRY": 300,
+    # Answer blob and manifest GETs with a 307 to the storage's own (presigned) URL
+    # when it has one; False streams them through the registry.
+    "SERVE_DIRECT": True,
+    # How long such a URL stays valid, in seconds.
+    "URL_EXPIRY": 300,
+    # For local disk behind nginx: a URL prefix of an `internal` location that maps
+    # to the blob storage directory; blob GETs then answer with X-Accel-Redirect and
+    # nginx sends the file. Empty: the registry sends it.
+    "ACCEL_REDIRECT_PREFIX": "",
     # Lifetime of Bearer tokens from /v2/token, in seconds. Clients fetch a new one
     # when it runs out; a request that started in time finishes however long it takes.
     "TOKEN_LIFETIME": 3600,

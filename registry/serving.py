@@ -1,7 +1,8 @@
 """Sending blobs and manifests to clients, and checking what they sent us.
 
-The one place that picks between a redirect to the storage's own URL, a file the
-server can `sendfile()`, and a ranged stream.
+The one place that chooses how bytes leave: a 307 to the storage's own presigned URL,
+an X-Accel-Redirect for nginx, a file the server can `sendfile()`, or a stream read
+from the store as it goes, whole or ranged.
 """
 
 from __future__ import annotations
@@ -51,43 +52,71 @@ def content_headers(response: HttpResponse, digest: str, size: int) -> HttpRespo
 
 
 def blob_head(blob: PackageBlob, digest: str) -> HttpResponse:
+    """Answered from the database alone: a HEAD is never redirected."""
     response = HttpResponse(content_type=BLOB_CONTENT_TYPE)
     response["Accept-Ranges"] = "bytes"
     return content_headers(response, digest, blob.size)
 
 
+def direct_url(request, key: str, content_type: str) -> str | None:
+    """The storage's own URL for a GET, when serving direct is on and it has one."""
+    if not registry_settings.SERVE_DIRECT:
+        return None
+    return ContentStore.default().url(
+        key,
+        method=request.method,
+        expire=int(registry_settings.URL_EXPIRY),
+        content_type=content_type,
+    )
+
+
+def redirect(url: str, digest: str) -> HttpResponse:
+    response = HttpResponseRedirect(url, status=307)
+    response["Docker-Content-Digest"] = digest
+    return response
+
+
 def blob_response(request, blob: PackageBlob, digest: str) -> HttpResponse:
-    """The blob's bytes: redirected, sent whole, or the part a `Range` header asks for."""
+    """The blob's bytes: redirected, handed to nginx, sent whole, or the part asked for."""
+    url = direct_url(request, blob.storage_key, BLOB_CONTENT_TYPE)
+    if url:
+        return redirect(url, digest)
     store = ContentStore.default()
-    if registry_settings.REDIRECT_BLOBS:
-        url = store.url(
-            blob.storage_key, method=request.method, expire=registry_settings.REDIRECT_EXPIRY
-        )
-        if url:
-            response = HttpResponseRedirect(url, status=307)
-            response["Docker-Content-Digest"] = digest
-            return response
     span = parse_range(request.META.get("HTTP_RANGE", ""), blob.size)
-    try:
-        handle = store.open(blob.storage_key)
-    except FileNotFoundError:
-        raise BlobUnknown(f"blob {digest} is missing from storage") from None
+    path = store.local_path(blob.storage_key)
+    prefix = registry_settings.ACCEL_REDIRECT_PREFIX
+    if path is not None and prefix:
+        # nginx sends the file (and answers Range itself); no bytes pass through here.
+        response = HttpResponse(content_type=BLOB_CONTENT_TYPE)
+        response["X-Accel-Redirect"] = prefix.rstrip("/") + "/" + blob.storage_key
+        response["Docker-Content-Digest"] = digest
+        response["ETag"] = f'"{digest}"'
+        return response
     release_db_connections(blob.size if span is None else span[1] - span[0] + 1)
-    if span is None:
+    if span is None and path is not None:
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - FileResponse closes it
+        except FileNotFoundError:
+            raise BlobUnknown(f"blob {digest} is missing from storage") from None
         # FileResponse hands a real file to the server's sendfile().
         response = FileResponse(handle, content_type=BLOB_CONTENT_TYPE)
         del response["Content-Disposition"]
         response["Accept-Ranges"] = "bytes"
         return content_headers(response, digest, blob.size)
-    start, end = span
-    handle.seek(start)
+    start, end = span if span is not None else (0, blob.size - 1)
+    try:
+        stream = store.reader(blob.storage_key, start, end) if blob.size else None
+    except (FileNotFoundError, OSError) as error:
+        raise BlobUnknown(f"blob {digest} cannot be read from storage: {error}") from None
     response = StreamingHttpResponse(
-        read_span(handle, end - start + 1), status=206, content_type=BLOB_CONTENT_TYPE
+        read_stream(stream, end - start + 1) if stream is not None else iter(()),
+        status=206 if span is not None else 200,
+        content_type=BLOB_CONTENT_TYPE,
     )
-    response["Content-Range"] = f"bytes {start}-{end}/{blob.size}"
+    if span is not None:
+        response["Content-Range"] = f"bytes {start}-{end}/{blob.size}"
     response["Accept-Ranges"] = "bytes"
-    content_headers(response, digest, end - start + 1)
-    return response
+    return content_headers(response, digest, end - start + 1)
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
@@ -115,24 +144,27 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def read_span(handle, length: int):
+def read_stream(stream, length: int):
     try:
         while length > 0:
-            data = handle.read(min(CHUNK_SIZE, length))
+            data = stream.read(min(CHUNK_SIZE, length))
             if not data:
                 break
             length -= len(data)
             yield data
     finally:
-        handle.close()
+        stream.close()
 
 
-def manifest_response(found: FoundManifest, reference: str, *, head: bool) -> HttpResponse:
+def manifest_response(request, found: FoundManifest, reference: str, *, head: bool) -> HttpResponse:
     """The manifest as stored; `Docker-Content-Digest` is the digest asked for, if one was."""
-    if head:
-        response = HttpResponse(content_type=found.manifest.media_type)
-    else:
-        with ContentStore.default().open(found.blob.storage_key) as handle:
-            response = HttpResponse(handle.read(), content_type=found.manifest.media_type)
+    media_type = found.manifest.media_type
     digest = reference if looks_like_digest(reference) else found.manifest.digest
+    if head:
+        return content_headers(HttpResponse(content_type=media_type), digest, found.blob.size)
+    url = direct_url(request, found.blob.storage_key, media_type)
+    if url:
+        return redirect(url, digest)
+    with ContentStore.default().reader(found.blob.storage_key) as handle:
+        response = HttpResponse(handle.read(), content_type=media_type)
     return content_headers(response, digest, found.blob.size)

@@ -109,9 +109,10 @@ def test_s3_storage_maps_every_variable_onto_django_storages_options():
         "FORGE_S3_BUCKET": "blobs",
         "FORGE_S3_ENDPOINT_URL": "http://127.0.0.1:9000",
         "FORGE_S3_REGION": "eu-west-1",
-        "FORGE_S3_ACCESS_KEY_ID": "AK",
-        "FORGE_S3_SECRET_ACCESS_KEY": "SK",
+        "FORGE_S3_ACCESS_KEY": "AK",
+        "FORGE_S3_SECRET_KEY": "SK",
         "FORGE_S3_ADDRESSING_STYLE": "path",
+        "FORGE_S3_PREFIX": "/registry/blobs/",
     }
     config = environment.package_storage(env, BASE)
     assert config["BACKEND"] == "storages.backends.s3.S3Storage"
@@ -120,13 +121,36 @@ def test_s3_storage_maps_every_variable_onto_django_storages_options():
     assert options["endpoint_url"] == "http://127.0.0.1:9000"
     assert options["region_name"] == "eu-west-1"
     assert (options["access_key"], options["secret_key"]) == ("AK", "SK")
-    assert options["addressing_style"] == "path"
+    assert options["client_config"].s3 == {"addressing_style": "path"}
+    assert options["client_config"].signature_version == "s3v4"
+    assert options["location"] == "registry/blobs"
     assert options["file_overwrite"] is True
 
 
-def test_s3_storage_needs_a_bucket():
-    with pytest.raises(ImproperlyConfigured, match="FORGE_S3_BUCKET"):
-        environment.package_storage({"FORGE_STORAGE": "s3"}, BASE)
+def test_s3_storage_without_a_bucket_is_left_to_the_system_check():
+    config = environment.package_storage({"FORGE_STORAGE": "s3"}, BASE)
+    assert "bucket_name" not in config["OPTIONS"]
+
+
+def test_serving_defaults_to_direct_urls_for_five_minutes():
+    assert environment.serving({}) == {
+        "SERVE_DIRECT": True,
+        "URL_EXPIRY": 300,
+        "ACCEL_REDIRECT_PREFIX": "",
+    }
+
+
+def test_serving_settings_come_from_the_environment():
+    env = {
+        "FORGE_SERVE_DIRECT": "false",
+        "FORGE_S3_URL_EXPIRY": "90",
+        "FORGE_ACCEL_REDIRECT_PREFIX": "/_blobs/",
+    }
+    assert environment.serving(env) == {
+        "SERVE_DIRECT": False,
+        "URL_EXPIRY": "90",
+        "ACCEL_REDIRECT_PREFIX": "/_blobs/",
+    }
 
 
 def test_s3_addressing_style_is_checked():

@@ -54,6 +54,8 @@ class BlobUpload(models.Model):
     received_sha256 = models.CharField(max_length=64, blank=True, editable=False)
     received_sha512 = models.CharField(max_length=128, blank=True, editable=False)
     storage_key = models.CharField(max_length=255, editable=False)
+    # On object storage, the pieces received so far, in order: [[key, size], ...].
+    pieces = models.JSONField(default=list, blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -65,7 +65,18 @@ def store_blob(
 
 
 def adopt_staged_blob(staged: str, digests: Digests, *, store: ContentStore) -> StoredBlob:
-    """Turn staged bytes with known digests into a PackageBlob at its final key.
+    """Turn staged bytes with known digests into a PackageBlob at its final key."""
+    stored = register_blob(digests, lambda final: store.move(staged, final), store=store)
+    # Moved away, or a copy of bytes the store already had.
+    store.delete(staged)
+    return stored
+
+
+def register_blob(
+    digests: Digests, place: Callable[[str], None], *, store: ContentStore
+) -> StoredBlob:
+    """The PackageBlob for `digests`; `place(final_key)` writes its bytes if the store
+    does not have them yet.
 
     The blob row is locked while the object is put in place, so whoever removes
     blobs (garbage collection) and whoever adds them take turns on the same row.
@@ -78,8 +89,6 @@ def adopt_staged_blob(staged: str, digests: Digests, *, store: ContentStore) -> 
             ),
         )
         final = blob_key(digests.sha256)
-        if store.exists(final):
-            store.delete(staged)
-        else:
-            store.move(staged, final)
+        if not store.exists(final):
+            place(final)
     return StoredBlob(blob, created)

@@ -1,13 +1,19 @@
 """Upload sessions: bytes on their way to becoming a blob, received in one or more pieces.
 
-On a local file system every piece is appended to one staging file, hashed as it
-is written, so each byte is written once and read once. The hashers stay in the
-memory of the process that last appended; their hex digests so far go to the
-database, so a finishing request on any worker with no more bytes needs no re-read.
-Only when a later piece lands on another worker is the staged prefix re-hashed.
+On a local file system every piece is appended to one staging file, hashed as it is
+written, so each byte is written once and read once; finishing renames the file to
+its content-addressed key.
 
-Storage without append (S3) keeps each piece as its own object; finishing moves a
-single piece into place, or concatenates several.
+Object storage (S3) cannot append, and a piece may land on any app server, so each
+piece is an object of its own in the bucket, listed on the upload's row. Finishing
+assembles the pieces straight into the content-addressed key (a server-side copy
+for one piece, a multipart upload built from server-side part copies for several),
+see docs/storage.md.
+
+Either way, the hashers stay in the memory of the process that last appended, and
+their hex digests so far go to the row, so a finishing request on any worker with no
+more bytes needs no re-read. Only when a later piece lands on another worker is the
+staged prefix hashed again.
 """
 
 from __future__ import annotations
@@ -16,18 +22,22 @@ import contextlib
 import fcntl
 import os
 import threading
+import uuid
 from collections import OrderedDict
 from contextlib import contextmanager
 from typing import BinaryIO
 
 from django.db import transaction
+from django.utils import timezone
 
 from packages_core.connections import release_db_connections
-from packages_core.content_store import CHUNK_SIZE, ContentStore
+from packages_core.content_store import CHUNK_SIZE, Concatenation, ContentStore
 from packages_core.exceptions import InvalidInput
 from packages_core.hashing import BlobHasher, Digests
 from packages_core.models import BlobUpload, Owner
-from packages_core.services.blobs import StoredBlob, adopt_staged_blob, staging_key
+from packages_core.services.blobs import StoredBlob, register_blob, staging_key
+
+PROGRESS_FIELDS = ["bytes_received", "received_sha256", "received_sha512", "pieces"]
 
 
 class UploadOffsetMismatch(InvalidInput):
@@ -83,29 +93,13 @@ def append_to_upload(
     """Add the bytes of `stream` to the upload; returns the updated upload.
 
     `offset`, when given, must be where the upload ends (UploadOffsetMismatch
-    otherwise). Concurrent appends to one upload take turns on a file lock. No
-    transaction is open while the bytes arrive.
+    otherwise). No transaction is open while the bytes arrive.
     """
     store = store or ContentStore.default()
     path = store.local_path(upload.storage_key)
-    with _append_lock(path):
-        upload.refresh_from_db(fields=["bytes_received", "received_sha256", "received_sha512"])
-        if offset is not None and offset != upload.bytes_received:
-            raise UploadOffsetMismatch(upload.bytes_received, offset)
-        hasher = _hasher_for(upload, store)
-        release_db_connections(expected_bytes)
-        if path is not None:
-            _append_local(path, upload.bytes_received, stream, hasher)
-        else:
-            _append_piece(store, upload, stream, hasher)
-        digests = hasher.digests()
-        upload.bytes_received = digests.size
-        upload.received_sha256, upload.received_sha512 = digests.sha256, digests.sha512
-        upload.save(
-            update_fields=["bytes_received", "received_sha256", "received_sha512", "updated"]
-        )
-        _hashers.put(str(upload.id), hasher)
-    return upload
+    if path is not None:
+        return _append_local(upload, stream, path, offset, expected_bytes, store)
+    return _append_piece(upload, stream, offset, expected_bytes, store)
 
 
 def upload_digests(upload: BlobUpload, *, store: ContentStore | None = None) -> Digests:
@@ -120,15 +114,25 @@ def upload_digests(upload: BlobUpload, *, store: ContentStore | None = None) -> 
 
 
 def complete_upload(upload: BlobUpload, *, store: ContentStore | None = None) -> StoredBlob:
-    """Turn the received bytes into a blob and end the session.
+    """Turn the received bytes into a blob under its content-addressed key; end the session.
 
     The caller has checked `upload_digests()` against what the client promised.
     """
     store = store or ContentStore.default()
     digests = upload_digests(upload, store=store)
-    staged = _assemble(upload, store)
+    if store.local_path(upload.storage_key) is not None:
+        if not store.exists(upload.storage_key):
+            store.save(upload.storage_key, _Empty())
+
+        def place(final: str) -> None:
+            store.move(upload.storage_key, final)
+    else:
+
+        def place(final: str) -> None:
+            store.compose(final, [(key, size) for key, size in upload.pieces])
+
     with transaction.atomic():
-        stored = adopt_staged_blob(staged, digests, store=store)
+        stored = register_blob(digests, place, store=store)
         BlobUpload.objects.filter(pk=upload.pk).delete()
     _hashers.forget(str(upload.id))
     _drop_staged(upload, store)
@@ -144,15 +148,32 @@ def discard_upload(upload: BlobUpload, *, store: ContentStore | None = None) -> 
         transaction.on_commit(lambda: _drop_staged(upload, store))
 
 
-# Local file system: one staging file, appended in place.
+# Local file system: one staging file, appended in place under a file lock.
+
+
+def _append_local(upload, stream, path, offset, expected_bytes, store) -> BlobUpload:
+    with _file_lock(path):
+        upload.refresh_from_db(fields=PROGRESS_FIELDS)
+        if offset is not None and offset != upload.bytes_received:
+            raise UploadOffsetMismatch(upload.bytes_received, offset)
+        hasher = _hasher_for(upload, store)
+        release_db_connections(expected_bytes)
+        with open(path, "ab") as handle:
+            # Bytes past the recorded end are from an append that died unrecorded.
+            if handle.tell() != upload.bytes_received:
+                handle.truncate(upload.bytes_received)
+                handle.seek(upload.bytes_received)
+            while data := stream.read(CHUNK_SIZE):
+                hasher.update(data)
+                handle.write(data)
+        _record(upload, hasher)
+        upload.save(update_fields=[*PROGRESS_FIELDS, "updated"])
+    _hashers.put(str(upload.id), hasher)
+    return upload
 
 
 @contextmanager
-def _append_lock(path: str | None):
-    if path is None:
-        # Remote pieces have distinct keys; the row update below settles the order.
-        yield
-        return
+def _file_lock(path: str):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(f"{path}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -162,35 +183,38 @@ def _append_lock(path: str | None):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _append_local(path: str, offset: int, stream: BinaryIO, hasher: BlobHasher) -> None:
-    with open(path, "ab") as handle:
-        # Bytes past `offset` are from an append that died before it was recorded.
-        if handle.tell() != offset:
-            handle.truncate(offset)
-            handle.seek(offset)
-        while data := stream.read(CHUNK_SIZE):
-            hasher.update(data)
-            handle.write(data)
+# Object storage: one object per piece, recorded on the row if nobody else got there first.
 
 
-# Remote storage: one object per piece, named by its offset.
-
-
-def _piece_key(upload: BlobUpload, offset: int) -> str:
-    return f"{upload.storage_key}.pieces/{offset:016d}"
-
-
-def _piece_offsets(upload: BlobUpload, store: ContentStore) -> list[int]:
-    try:
-        _, files = store.storage.listdir(f"{upload.storage_key}.pieces")
-    except FileNotFoundError:
-        return []
-    offsets = sorted(int(name) for name in files if name.isdigit())
-    return [offset for offset in offsets if offset < upload.bytes_received]
-
-
-def _append_piece(store: ContentStore, upload: BlobUpload, stream, hasher: BlobHasher) -> None:
-    store.save(_piece_key(upload, upload.bytes_received), _FeedingReader(stream, hasher))
+def _append_piece(upload, stream, offset, expected_bytes, store) -> BlobUpload:
+    upload.refresh_from_db(fields=PROGRESS_FIELDS)
+    start = upload.bytes_received
+    if offset is not None and offset != start:
+        raise UploadOffsetMismatch(start, offset)
+    hasher = _hasher_for(upload, store)
+    release_db_connections(expected_bytes)
+    # A unique name: two requests racing for the same offset never share an object.
+    key = f"{upload.storage_key}.pieces/{start:016d}-{uuid.uuid4().hex[:8]}"
+    store.save(key, _FeedingReader(stream, hasher))
+    size = hasher.size - start
+    pieces = [*upload.pieces, [key, size]] if size else list(upload.pieces)
+    _record(upload, hasher)
+    # Optimistic concurrency instead of a lock held while the bytes stream in: the
+    # row moves on only from the offset this piece was written for.
+    moved = BlobUpload.objects.filter(pk=upload.pk, bytes_received=start).update(
+        bytes_received=upload.bytes_received,
+        received_sha256=upload.received_sha256,
+        received_sha512=upload.received_sha512,
+        pieces=pieces,
+        updated=timezone.now(),
+    )
+    if not moved:
+        store.delete(key)
+        upload.refresh_from_db(fields=PROGRESS_FIELDS)
+        raise UploadOffsetMismatch(upload.bytes_received, start)
+    upload.pieces = pieces
+    _hashers.put(str(upload.id), hasher)
+    return upload
 
 
 class _FeedingReader:
@@ -205,52 +229,35 @@ class _FeedingReader:
         return data
 
 
-def _assemble(upload: BlobUpload, store: ContentStore) -> str:
-    """The key holding all the upload's bytes as one object."""
-    if store.local_path(upload.storage_key) is not None:
-        if not store.exists(upload.storage_key):
-            store.save(upload.storage_key, _EmptyStream())
-        return upload.storage_key
-    offsets = _piece_offsets(upload, store)
-    if len(offsets) == 1:
-        return _piece_key(upload, offsets[0])
-    target = staging_key()
-    store.save(target, _Concatenation(store, [_piece_key(upload, o) for o in offsets]))
-    return target
-
-
-class _EmptyStream:
+class _Empty:
     def read(self, size: int = -1) -> bytes:
         return b""
 
 
-class _Concatenation:
-    """Reads several stored objects one after another, as one stream."""
+# Shared by both.
 
-    def __init__(self, store: ContentStore, keys: list[str]):
-        self._store, self._keys, self._current = store, list(keys), None
 
-    def read(self, size: int = -1) -> bytes:
-        while True:
-            if self._current is None:
-                if not self._keys:
-                    return b""
-                self._current = self._store.open(self._keys.pop(0))
-            data = self._current.read(size if size and size > 0 else CHUNK_SIZE)
-            if data:
-                return data
-            self._current.close()
-            self._current = None
+def _record(upload: BlobUpload, hasher: BlobHasher) -> None:
+    digests = hasher.digests()
+    upload.bytes_received = digests.size
+    upload.received_sha256, upload.received_sha512 = digests.sha256, digests.sha512
+
+
+def _hasher_for(upload: BlobUpload, store: ContentStore) -> BlobHasher:
+    cached = _hashers.take(str(upload.id), upload.bytes_received)
+    return cached if cached is not None else _rehash(upload, store)
+
+
+def _staged_keys(upload: BlobUpload, store: ContentStore) -> list[str]:
+    if store.local_path(upload.storage_key) is not None:
+        return [upload.storage_key] if upload.bytes_received else []
+    return [key for key, _ in upload.pieces]
 
 
 def _rehash(upload: BlobUpload, store: ContentStore) -> BlobHasher:
     """Hash the bytes received so far again: the fallback when no hasher survived."""
     hasher = BlobHasher()
-    if store.local_path(upload.storage_key) is not None:
-        keys = [upload.storage_key] if upload.bytes_received else []
-    else:
-        keys = [_piece_key(upload, o) for o in _piece_offsets(upload, store)]
-    stream = _Concatenation(store, keys)
+    stream = Concatenation(store, _staged_keys(upload, store))
     while hasher.size < upload.bytes_received:
         data = stream.read(min(CHUNK_SIZE, upload.bytes_received - hasher.size))
         if not data:
@@ -259,22 +266,12 @@ def _rehash(upload: BlobUpload, store: ContentStore) -> BlobHasher:
     return hasher
 
 
-def _hasher_for(upload: BlobUpload, store: ContentStore) -> BlobHasher:
-    cached = _hashers.take(str(upload.id), upload.bytes_received)
-    return cached if cached is not None else _rehash(upload, store)
-
-
-def _drop_pieces(upload: BlobUpload, store: ContentStore) -> None:
-    if store.local_path(upload.storage_key) is None:
-        for offset in _piece_offsets(upload, store):
-            store.delete(_piece_key(upload, offset))
-
-
 def _drop_staged(upload: BlobUpload, store: ContentStore) -> None:
     path = store.local_path(upload.storage_key)
     if path is not None:
         store.delete(upload.storage_key)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(f"{path}.lock")
-    else:
-        _drop_pieces(upload, store)
+        return
+    for key, _ in upload.pieces:
+        store.delete(key)

@@ -29,11 +29,11 @@ class BlobView(RegistryView):
 class ManifestView(RegistryView):
     def head(self, request, reference):
         found = images.find_manifest(self.owner, self.image, reference)
-        return serving.manifest_response(found, reference, head=True)
+        return serving.manifest_response(request, found, reference, head=True)
 
     def get(self, request, reference):
         found = images.find_manifest(self.owner, self.image, reference)
-        response = serving.manifest_response(found, reference, head=False)
+        response = serving.manifest_response(request, found, reference, head=False)
         images.count_download(found.version)
         return response
 
