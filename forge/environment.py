@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from django.core.exceptions import ImproperlyConfigured
 
@@ -163,6 +164,9 @@ def package_storage(env: Mapping[str, str], data_path: Path) -> dict:
             "default_acl": None,
             "querystring_auth": True,
             # Fail fast on an unreachable endpoint instead of boto3's minute-long waits.
+            # Bodies stream in with no length known, and boto3 holds each multipart
+            # chunk in memory until it is sent: at most two 8 MiB chunks per upload.
+            "transfer_config": _transfer_config(),
             "client_config": Config(
                 s3={"addressing_style": style},
                 signature_version="s3v4",
@@ -172,7 +176,16 @@ def package_storage(env: Mapping[str, str], data_path: Path) -> dict:
             ),
         }
     )
-    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+    return {"BACKEND": "packages_core.s3.S3Storage", "OPTIONS": options}
+
+
+def _transfer_config() -> TransferConfig:
+    config = TransferConfig(
+        multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024, max_concurrency=2
+    )
+    # s3transfer's own knob, which boto3's constructor does not take (default 10).
+    config.max_in_memory_upload_chunks = 2
+    return config
 
 
 def serving(env: Mapping[str, str]) -> dict:

@@ -8,7 +8,11 @@ from django.utils.module_loading import import_string
 
 from packages_core.conf import packages_settings
 
-S3_BACKENDS = ("storages.backends.s3.S3Storage", "storages.backends.s3boto3.S3Boto3Storage")
+S3_BACKENDS = (
+    "packages_core.s3.S3Storage",
+    "storages.backends.s3.S3Storage",
+    "storages.backends.s3boto3.S3Boto3Storage",
+)
 
 
 def register() -> None:

@@ -61,6 +61,14 @@ class _StreamFile(File):
     def multiple_chunks(self, chunk_size=None):
         return True
 
+    # Storages probe these before writing; a one-pass stream cannot rewind.
+    @property
+    def closed(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
 
 class _Span:
     """A read-only view of `length` bytes of an open file, closing it at the end."""
@@ -117,6 +125,9 @@ class ContentStore:
             # FileSystemStorage.save() picks another name when the key exists; keys
             # here must be exact, so write the file ourselves.
             self._save_local(key, stream)
+            return key
+        if self.s3 is not None:
+            self.s3.save(key, stream)
             return key
         saved = self.storage.save(key, _StreamFile(stream, name=key))
         if saved != key:

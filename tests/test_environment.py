@@ -115,7 +115,7 @@ def test_s3_storage_maps_every_variable_onto_django_storages_options():
         "FORGE_S3_PREFIX": "/registry/blobs/",
     }
     config = environment.package_storage(env, BASE)
-    assert config["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert config["BACKEND"] == "packages_core.s3.S3Storage"
     options = config["OPTIONS"]
     assert options["bucket_name"] == "blobs"
     assert options["endpoint_url"] == "http://127.0.0.1:9000"
