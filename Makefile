@@ -30,6 +30,7 @@ test: $(VENV)/.dev-deps
 lint: $(VENV)/.dev-deps
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	FORGE_DATA_DIR=$$(mktemp -d) $(BIN)/python manage.py makemigrations --check --dry-run
 
 format: $(VENV)/.dev-deps
 	$(BIN)/ruff format .

@@ -1,6 +1,13 @@
-"""Shared fixtures: users, organisations and a content store on a temporary directory."""
+"""Shared fixtures: users, organisations and a content store on a temporary directory.
+
+Also a real S3 API on loopback (moto's server mode) for the S3 content store's tests.
+"""
+
+from __future__ import annotations
 
 import io
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -9,6 +16,7 @@ from packages_core.content_store import ContentStore
 from packages_core.models import Membership
 from packages_core.services import owners, versions
 from packages_core.services.blobs import store_blob
+from tests.s3_helpers import bucket_keys, drop_bucket, make_bucket, s3_client, s3_env, start_moto
 
 
 @pytest.fixture(autouse=True)
@@ -97,3 +105,68 @@ def package(alice):
 def version(package, alice):
     """A published version of `package`."""
     return versions.create_version(package, "1.0", creator=alice)
+
+
+# --- S3: moto's server on loopback ----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """The endpoint URL of an in-memory S3 API (moto's server) on 127.0.0.1.
+
+    One for the whole session; without moto the S3 tests skip (fail with CI=true).
+    """
+    server, endpoint = start_moto()
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_admin(s3_server):
+    """One boto3 client on the S3 test server for the session's set-ups and assertions."""
+    return s3_client(s3_server)
+
+
+@dataclass
+class S3Bucket:
+    """A bucket the test's package storage writes to, and a client to look inside it."""
+
+    name: str
+    endpoint: str
+    client: Any
+    settings: Any
+    data_path: Any
+
+    def configure(self, **extra_env: str) -> dict:
+        """Point STORAGES['packages'] at this bucket, as forge.environment maps the
+        FORGE_* variables (plus `extra_env`, e.g. FORGE_S3_PREFIX); returns the entry.
+        """
+        from forge import environment
+
+        config = environment.package_storage(
+            s3_env(self.endpoint, self.name, **extra_env), self.data_path
+        )
+        self.settings.STORAGES = {**self.settings.STORAGES, "packages": config}
+        return config
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        return bucket_keys(self.client, self.name, prefix)
+
+    def read(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+
+
+@pytest.fixture
+def s3_storage(package_storage, settings, s3_server, s3_admin, tmp_path):
+    """The package storage on a fresh bucket of the S3 test server.
+
+    Overrides the file-system store of `package_storage` (which it runs after) with
+    the S3Storage entry forge.environment makes for FORGE_STORAGE=s3. Yields an
+    S3Bucket: its `name`, a boto3 `client` to look inside, `configure(**env)`.
+    """
+    bucket = S3Bucket(make_bucket(s3_admin), s3_server, s3_admin, settings, tmp_path)
+    bucket.configure()
+    yield bucket
+    drop_bucket(s3_admin, bucket.name)
