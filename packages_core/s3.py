@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
 import botocore.loaders
+from botocore.exceptions import ClientError
 from django.core.files.storage import Storage
 from storages.backends import s3 as storages_s3
 from storages.utils import clean_name
@@ -87,9 +88,10 @@ class S3Objects:
             self.client.put_object(Bucket=self.bucket.name, Key=self.key(name), Body=first)
             return
         key = self.key(name)
-        upload_id = self.client.create_multipart_upload(Bucket=self.bucket.name, Key=key)[
-            "UploadId"
-        ]
+        # One client for both threads: boto3 clients may be shared, and django-storages
+        # would otherwise build a new session and connection pool for the sender.
+        client = self.client
+        upload_id = client.create_multipart_upload(Bucket=self.bucket.name, Key=key)["UploadId"]
         parts: list[dict] = []
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-part") as sender:
@@ -98,21 +100,21 @@ class S3Objects:
                     number += 1
                     if pending is not None:
                         parts.append(pending.result())
-                    pending = sender.submit(self._upload_part, key, upload_id, number, part)
+                    pending = sender.submit(self._upload_part, client, key, upload_id, number, part)
                     part = _read_part(stream)
                 parts.append(pending.result())
-            self.client.complete_multipart_upload(
+            client.complete_multipart_upload(
                 Bucket=self.bucket.name,
                 Key=key,
                 UploadId=upload_id,
                 MultipartUpload={"Parts": parts},
             )
         except BaseException:
-            self.client.abort_multipart_upload(Bucket=self.bucket.name, Key=key, UploadId=upload_id)
+            client.abort_multipart_upload(Bucket=self.bucket.name, Key=key, UploadId=upload_id)
             raise
 
-    def _upload_part(self, key: str, upload_id: str, number: int, data: bytearray) -> dict:
-        answer = self.client.upload_part(
+    def _upload_part(self, client, key: str, upload_id: str, number: int, data: bytearray) -> dict:
+        answer = client.upload_part(
             Bucket=self.bucket.name,
             Key=key,
             UploadId=upload_id,
@@ -126,7 +128,13 @@ class S3Objects:
         extra = {}
         if start or end is not None:
             extra["Range"] = f"bytes={start}-{'' if end is None else end}"
-        answer = self.client.get_object(Bucket=self.bucket.name, Key=self.key(name), **extra)
+        try:
+            answer = self.client.get_object(Bucket=self.bucket.name, Key=self.key(name), **extra)
+        except ClientError as error:
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status == 404 or error.response.get("Error", {}).get("Code") == "NoSuchKey":
+                raise FileNotFoundError(name) from error
+            raise
         return answer["Body"]
 
     def url(self, name: str, *, method: str, expire: int, content_type: str = "") -> str:

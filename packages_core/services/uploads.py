@@ -133,7 +133,14 @@ def complete_upload(upload: BlobUpload, *, store: ContentStore | None = None) ->
 
     with transaction.atomic():
         stored = register_blob(digests, place, store=store)
-        BlobUpload.objects.filter(pk=upload.pk).delete()
+        # Only the upload as it was read: a chunk that arrived meanwhile is not in
+        # the blob, and its piece must not be orphaned.
+        ended, _ = BlobUpload.objects.filter(
+            pk=upload.pk, bytes_received=upload.bytes_received
+        ).delete()
+        if not ended:
+            upload.refresh_from_db(fields=PROGRESS_FIELDS)
+            raise UploadOffsetMismatch(upload.bytes_received, digests.size)
     _hashers.forget(str(upload.id))
     _drop_staged(upload, store)
     return stored
@@ -197,6 +204,8 @@ def _append_piece(upload, stream, offset, expected_bytes, store) -> BlobUpload:
     key = f"{upload.storage_key}.pieces/{start:016d}-{uuid.uuid4().hex[:8]}"
     store.save(key, _FeedingReader(stream, hasher))
     size = hasher.size - start
+    if not size:
+        store.delete(key)
     pieces = [*upload.pieces, [key, size]] if size else list(upload.pieces)
     _record(upload, hasher)
     # Optimistic concurrency instead of a lock held while the bytes stream in: the

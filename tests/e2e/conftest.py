@@ -6,6 +6,10 @@ users with the management commands and serves the site with gunicorn on a free p
 With E2E_REGISTRY_URL set, the tests drive that registry instead (no seeding, no
 credentials): this is how the suite is checked against a reference registry.
 
+`start_forge(extra_env, *, share_with=None)` starts more servers for one test module:
+a site of its own (fresh database, seeded), or another gunicorn on the database and
+data dir of a server started before, with some variables changed.
+
 Clients (skopeo, podman, oras-py) are found with `require_tool`: a missing one skips
 its tests on a developer's machine and fails them in CI (CI=true).
 """
@@ -61,6 +65,8 @@ INSTALL_HINTS = {
 PYTHON_MODULE_TOOLS = {"oras": "oras.client"}
 
 SERVER_LOG_KEY = pytest.StashKey[Path]()
+# The logs of servers start_forge started and has not stopped yet, by name.
+EXTRA_SERVER_LOGS_KEY = pytest.StashKey[dict]()
 
 
 def pytest_configure(config):
@@ -84,6 +90,10 @@ def pytest_runtest_makereport(item, call):
     log_path = item.config.stash.get(SERVER_LOG_KEY, None)
     if report.failed and log_path is not None and log_path.exists():
         report.sections.append(("forge server log (tail)", log_tail(log_path)))
+    if report.failed:
+        for name, path in item.config.stash.get(EXTRA_SERVER_LOGS_KEY, {}).items():
+            if path.exists():
+                report.sections.append((f"forge server {name} log (tail)", log_tail(path)))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -219,6 +229,8 @@ class LiveRegistry:
     # The environment the server runs with: management commands run with it reach
     # the server's database and data dir.
     server_env: dict[str, str] | None = field(default=None, repr=False)
+    # The gunicorn master, for servers the harness started.
+    process: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
     def host(self) -> str:
@@ -365,8 +377,21 @@ def stop_server(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
+class ServerDidNotStart(pytest.fail.Exception):
+    """gunicorn exited, or did not answer, before serving GET /v2/; fails the test
+    with the end of its log unless a test expects it (pytest.raises).
+    """
+
+    def __init__(self, message: str, log: str):
+        super().__init__(message)
+        self.log = log
+
+
 def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, int]:
-    """gunicorn on a free port, answering /v2/; a port taken meanwhile is retried."""
+    """gunicorn on a free port, answering /v2/; a port taken meanwhile is retried.
+
+    Raises ServerDidNotStart (a test failure showing the log) when it does not answer.
+    """
     gunicorn = VENV_BIN / "gunicorn"
     if not gunicorn.exists():
         pytest.fail(f"gunicorn is not installed next to {sys.executable}")
@@ -397,7 +422,31 @@ def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen,
         what = f"gunicorn exited with code {process.returncode} before answering GET /v2/"
     else:
         what = f"gunicorn did not answer GET /v2/ within {STARTUP_TIMEOUT} s"
-    pytest.fail(f"{what}; log {log_path}:\n{log_tail(log_path)}")
+    tail = log_tail(log_path)
+    raise ServerDidNotStart(f"{what}; log {log_path}:\n{tail}", tail)
+
+
+def child_env(data_dir: Path) -> dict[str, str]:
+    """The environment of a server of our own on `data_dir`, without inherited settings
+    that would make it differ from what the tests expect.
+    """
+    env = {key: value for key, value in os.environ.items() if key not in CHILD_ENV_DROPPED}
+    env.update({"FORGE_DATA_DIR": str(data_dir), "FORGE_WORKERS": "2"})
+    return env
+
+
+def prepare_site(env: dict[str, str], stack: contextlib.ExitStack) -> dict[str, str]:
+    """Give a new site its database (a fresh one on PostgreSQL), migrate and seed it;
+    returns the environment that reaches it.
+    """
+    env = dict(env)
+    database_url = os.environ.get("DATABASE_URL", "")
+    if database_url.startswith("postgres"):
+        env["DATABASE_URL"] = stack.enter_context(fresh_postgres_database(database_url))
+    manage(["migrate", "--noinput"], env)
+    for command in SEED_COMMANDS:
+        manage(command, env)
+    return env
 
 
 @pytest.fixture(scope="session")
@@ -414,17 +463,9 @@ def live_registry(request, tmp_path_factory):
 
     data_dir = tmp_path_factory.mktemp("forge-e2e")
     log_path = data_dir / "gunicorn.log"
-    env = {key: value for key, value in os.environ.items() if key not in CHILD_ENV_DROPPED}
-    env.update({"FORGE_DATA_DIR": str(data_dir), "FORGE_WORKERS": "2"})
-    database_url = os.environ.get("DATABASE_URL", "")
 
     with contextlib.ExitStack() as stack:
-        if database_url.startswith("postgres"):
-            env["DATABASE_URL"] = stack.enter_context(fresh_postgres_database(database_url))
-        manage(["migrate", "--noinput"], env)
-        for command in SEED_COMMANDS:
-            manage(command, env)
-
+        env = prepare_site(child_env(data_dir), stack)
         process, port = start_server(env, log_path)
         stack.callback(stop_server, process)
         request.config.stash[SERVER_LOG_KEY] = log_path
@@ -434,7 +475,62 @@ def live_registry(request, tmp_path_factory):
             data_dir=data_dir,
             log_path=log_path,
             server_env=env,
+            process=process,
         )
+
+
+@pytest.fixture(scope="module")
+def start_forge(request, tmp_path_factory):
+    """Start more forge servers for this module: `start_forge(extra_env, *, share_with=None)`.
+
+    Without `share_with`, a new site: its own data dir and database, migrated and
+    seeded like `live_registry`'s, run with `extra_env` on top. With `share_with` (a
+    LiveRegistry start_forge or live_registry returned), another gunicorn on that
+    server's data dir, database and secret, with `extra_env` changing its environment.
+    Returns a LiveRegistry; the servers stop when the module ends. A server that does
+    not answer raises ServerDidNotStart with the end of its log.
+    """
+    if os.environ.get("E2E_REGISTRY_URL", "").strip():
+        pytest.skip("E2E_REGISTRY_URL is set: these tests start servers of our own")
+    logs = request.config.stash.setdefault(EXTRA_SERVER_LOGS_KEY, {})
+    started: list[str] = []
+
+    with contextlib.ExitStack() as stack:
+
+        def start(
+            extra_env: dict[str, str] | None = None,
+            *,
+            share_with: LiveRegistry | None = None,
+            name: str | None = None,
+        ) -> LiveRegistry:
+            name = name or f"forge-{len(started) + 1}"
+            if share_with is not None:
+                if share_with.server_env is None or share_with.data_dir is None:
+                    raise ValueError(f"{share_with.url} is not a server the harness started")
+                data_dir = share_with.data_dir
+                env = {**share_with.server_env, **(extra_env or {})}
+            else:
+                data_dir = tmp_path_factory.mktemp(name)
+                env = prepare_site({**child_env(data_dir), **(extra_env or {})}, stack)
+            log_path = data_dir / f"gunicorn-{name}.log"
+            started.append(name)
+            logs[name] = log_path
+            process, port = start_server(env, log_path)
+            stack.callback(stop_server, process)
+            return LiveRegistry(
+                url=f"http://127.0.0.1:{port}",
+                users=dict(SEED_USERS),
+                data_dir=data_dir,
+                log_path=log_path,
+                server_env=env,
+                process=process,
+            )
+
+        try:
+            yield start
+        finally:
+            for name in started:
+                logs.pop(name, None)
 
 
 # --- clients -----------------------------------------------------------------------
