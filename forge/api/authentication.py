@@ -1,0 +1,32 @@
+"""API authentication with access tokens: `Authorization: token <t>`, or Basic with the
+token as the password (what the registry accepts too).
+"""
+
+from rest_framework import authentication, exceptions
+
+from packages_core.services.tokens import authenticate_token
+from registry.authentication import parse_basic
+
+
+class AccessTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "token"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == self.keyword:
+            secret = value.strip()
+        elif scheme.lower() == "basic":
+            credentials = parse_basic(header)
+            if credentials is None or not credentials[1].startswith("fgt_"):
+                return None  # a password: Basic with a password is not an API credential
+            secret = credentials[1]
+        else:
+            return None
+        token = authenticate_token(secret)
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid, expired or revoked access token.")
+        return token.user, token
+
+    def authenticate_header(self, request):
+        return 'Token realm="api"'

@@ -1,0 +1,1 @@
+"""The forge site's web pages: owners, images, versions, settings."""
