@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import timedelta
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import BigIntegerField, Count, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import timezone
@@ -44,6 +49,9 @@ USER_SEARCH_FIELD = f"user__{get_user_model().USERNAME_FIELD}"
 
 # How many files a blob's page lists under "referenced by".
 BLOB_REFERENCES_SHOWN = 20
+
+# An upload that has received nothing for this long is probably abandoned.
+STALE_UPLOAD_AGE = timedelta(hours=24)
 
 
 # Filters and display helpers shared by several admins.
@@ -92,6 +100,24 @@ def admin_link(obj, label=None) -> str:
     opts = obj._meta
     url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
     return format_html('<a href="{}">{}</a>', url, label if label is not None else obj)
+
+
+def changelist_link(model, label: str, **filters) -> str:
+    """A link to the model's changelist in the default admin site, filtered by `filters`."""
+    opts = model._meta
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+    return format_html('<a href="{}?{}">{}</a>', url, urlencode(filters), label)
+
+
+def per_row_file_aggregate(link: str, aggregate):
+    """`aggregate` over the package files whose `link` is the listed row, 0 for none.
+
+    A correlated subquery rather than a join with GROUP BY: a page of the list costs
+    one query, and the database evaluates it only for the rows on that page.
+    """
+    files = PackageFile.objects.filter(**{link: OuterRef("pk")}).order_by().values(link)
+    subquery = Subquery(files.annotate(value=aggregate).values("value"))
+    return Coalesce(subquery, 0, output_field=BigIntegerField())
 
 
 def without_digest_algorithm(search_term: str) -> str:
@@ -166,10 +192,17 @@ class OwnerAdmin(admin.ModelAdmin):
     search_fields = ["name", USER_SEARCH_FIELD]
     raw_id_fields = ["user"]
     date_hierarchy = "created"
-    fields = ["name", "kind", "user", "visibility", "description", "created"]
+    fields = ["name", "kind", "user", "visibility", "description", "created", "packages_link"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(package_count=Count("packages"))
+
+    @admin.display(description="packages")
+    def packages_link(self, obj):
+        if obj.pk is None:
+            return "-"
+        count = obj.packages.count()
+        return changelist_link(Package, f"{count} package(s)", owner__id__exact=obj.pk)
 
     @admin.display(description="packages", ordering="package_count")
     def package_count(self, obj):
@@ -178,7 +211,7 @@ class OwnerAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # A user owner cannot become an organisation or the other way round: the
         # memberships, tokens and access rules of the one make no sense for the other.
-        return ["created"] if obj is None else ["kind", "created"]
+        return ["created", "packages_link"] if obj is None else ["kind", "created", "packages_link"]
 
     def get_inlines(self, request, obj):
         # On the add page the kind is not chosen yet; the formset refuses members
@@ -426,12 +459,20 @@ class PackageAdmin(admin.ModelAdmin):
     list_select_related = ["owner"]
     search_fields = ["name", "owner__name"]
     autocomplete_fields = ["owner"]
-    readonly_fields = ["created"]
+    fields = ["owner", "type", "name", "created", "versions_link"]
+    readonly_fields = ["created", "versions_link"]
     date_hierarchy = "created"
 
     def get_queryset(self, request):
         published = Count("versions", filter=Q(versions__is_internal=False))
         return super().get_queryset(request).annotate(version_count=published)
+
+    @admin.display(description="versions")
+    def versions_link(self, obj):
+        if obj.pk is None:
+            return "-"
+        count = obj.versions.count()
+        return changelist_link(PackageVersion, f"{count} version(s)", package__id__exact=obj.pk)
 
     @admin.display(description="versions", ordering="version_count")
     def version_count(self, obj):
@@ -474,11 +515,19 @@ class PackageFileInline(admin.TabularInline):
 
 @admin.register(PackageVersion)
 class PackageVersionAdmin(admin.ModelAdmin):
+    """Versions come from pushes: their files, properties and metadata are shown, not edited.
+
+    Deleting one, from its page or with the action, goes through the version service
+    so its properties and its files' properties go with it.
+    """
+
     list_display = [
         "version",
         "package",
         "owner",
         "is_internal",
+        "file_count",
+        "total_size",
         "download_count",
         "creator",
         "created",
@@ -488,22 +537,113 @@ class PackageVersionAdmin(admin.ModelAdmin):
     search_fields = ["version", "package__name", "package__owner__name"]
     autocomplete_fields = ["package"]
     raw_id_fields = ["creator"]
-    readonly_fields = ["download_count", "created", "updated"]
+    fields = [
+        "package",
+        "version",
+        "creator",
+        "is_internal",
+        "download_count",
+        "created",
+        "updated",
+        "pretty_metadata",
+        "property_list",
+    ]
+    readonly_fields = ["download_count", "created", "updated", "pretty_metadata", "property_list"]
     date_hierarchy = "created"
     inlines = [PackageFileInline]
+    actions = ["delete_selected"]
     show_full_result_count = False
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                file_count=per_row_file_aggregate("version", Count("pk")),
+                total_size=per_row_file_aggregate("version", Sum("blob__size")),
+            )
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return self.readonly_fields
+        # The registry's manifest rows point at the package: a version does not move.
+        return ["package", *self.readonly_fields]
 
     @admin.display(description="owner", ordering="package__owner__name")
     def owner(self, obj):
         return obj.package.owner
 
+    @admin.display(description="files", ordering="file_count")
+    def file_count(self, obj):
+        return obj.file_count
+
+    @admin.display(description="size", ordering="total_size")
+    def total_size(self, obj):
+        return filesizeformat(obj.total_size)
+
+    @admin.display(description="metadata")
+    def pretty_metadata(self, obj):
+        """The metadata extracted at push time, as indented JSON."""
+        text = json.dumps(obj.metadata or {}, indent=2, sort_keys=True, ensure_ascii=False)
+        return format_html('<pre class="version-metadata">{}</pre>', text)
+
+    @admin.display(description="properties")
+    def property_list(self, obj):
+        """The version's properties and its files' properties, in two queries."""
+        if obj.pk is None:
+            return "-"
+        file_names = dict(obj.files.values_list("pk", "name"))
+        rows = PackageProperty.objects.filter(
+            Q(ref_type=PackageProperty.RefType.VERSION, ref_id=obj.pk)
+            | Q(ref_type=PackageProperty.RefType.FILE, ref_id__in=list(file_names))
+        ).order_by("ref_type", "ref_id", "name", "id")
+        # The version's own first ("file" sorts before "version").
+        rows = sorted(rows, key=lambda row: row.ref_type != PackageProperty.RefType.VERSION)
+        if not rows:
+            return "none"
+        cells = (
+            (
+                "version"
+                if row.ref_type == PackageProperty.RefType.VERSION
+                else f"file {file_names.get(row.ref_id, row.ref_id)}",
+                admin_link(row, row.name),
+                row.value,
+            )
+            for row in rows
+        )
+        body = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>", cells
+        )
+        return format_html(
+            '<table class="version-properties"><thead><tr><th>on</th><th>name</th>'
+            "<th>value</th></tr></thead><tbody>{}</tbody></table>",
+            body,
+        )
+
+    @admin.action(description="Delete selected versions", permissions=["delete"])
+    def delete_selected(self, request, queryset):
+        """Django's confirm-then-delete action, under this admin's name for it.
+
+        Django's action deletes through delete_queryset, which removes each version
+        with the version service. It keeps the name `delete_selected`: the
+        confirmation page posts the action back by that name.
+        """
+        return django_delete_selected(self, request, queryset)
+
     def delete_model(self, request, obj):
         version_services.remove_version(obj)
 
     def delete_queryset(self, request, queryset):
-        with transaction.atomic():
-            for version in queryset:
-                version_services.remove_version(version)
+        delete_versions(queryset)
+
+
+def delete_versions(queryset) -> None:
+    # Read again without the list's annotations.
+    selected = list(queryset.values_list("pk", flat=True))
+    with transaction.atomic():
+        for version in PackageVersion.objects.filter(pk__in=selected):
+            version_services.remove_version(version)
 
 
 @admin.register(PackageFile)
@@ -568,17 +708,57 @@ class PackagePropertyAdmin(admin.ModelAdmin):
 # Blobs and uploads: made only by the registry protocol, so the admin only looks.
 
 
+class BlobReferenceFilter(admin.SimpleListFilter):
+    """Blobs some file uses, or none (garbage collection's next candidates)."""
+
+    title = "referenced"
+    parameter_name = "referenced"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "By some file"), ("no", "By no file")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(reference_count__gt=0)
+        if self.value() == "no":
+            return queryset.filter(reference_count=0)
+        return queryset
+
+
 @admin.register(PackageBlob)
 class PackageBlobAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "human_size", "created"]
+    list_display = ["__str__", "human_size", "reference_count", "short_sha512", "created"]
+    list_filter = [BlobReferenceFilter]
     search_fields = ["^sha256"]
-    fields = ["sha256", "sha512", "size", "human_size", "storage_key", "created", "referenced_by"]
+    fields = [
+        "sha256",
+        "sha512",
+        "size",
+        "human_size",
+        "storage_key",
+        "created",
+        "reference_count",
+        "referenced_by",
+    ]
     readonly_fields = fields
     show_full_result_count = False
+
+    def get_queryset(self, request):
+        references = per_row_file_aggregate("blob", Count("pk"))
+        return super().get_queryset(request).annotate(reference_count=references)
 
     @admin.display(description="size", ordering="size")
     def human_size(self, obj):
         return filesizeformat(obj.size)
+
+    @admin.display(description="files using it", ordering="reference_count")
+    def reference_count(self, obj):
+        """How many package files use the blob (annotated on the list's query)."""
+        return obj.reference_count
+
+    @admin.display(description="sha512")
+    def short_sha512(self, obj):
+        return Truncator(obj.sha512).chars(19)
 
     @admin.display(description=f"referenced by (first {BLOB_REFERENCES_SHOWN})")
     def referenced_by(self, obj):
@@ -604,10 +784,34 @@ class PackageBlobAdmin(admin.ModelAdmin):
         return False
 
 
+class StaleUploadFilter(admin.SimpleListFilter):
+    """Uploads that received nothing for a day (likely abandoned) or that are still going."""
+
+    title = "state"
+    parameter_name = "stale"
+
+    def lookups(self, request, model_admin):
+        hours = int(STALE_UPLOAD_AGE.total_seconds() // 3600)
+        return [
+            ("yes", f"Stale (no data for over {hours} h)"),
+            ("no", f"Active (data within {hours} h)"),
+        ]
+
+    def queryset(self, request, queryset):
+        cutoff = timezone.now() - STALE_UPLOAD_AGE
+        if self.value() == "yes":
+            return queryset.filter(updated__lt=cutoff)
+        if self.value() == "no":
+            return queryset.filter(updated__gte=cutoff)
+        return queryset
+
+
 @admin.register(BlobUpload)
 class BlobUploadAdmin(admin.ModelAdmin):
-    list_display = ["id", "owner", "image", "received", "creator", "created", "updated"]
+    list_display = ["id", "owner", "image", "received", "stale", "creator", "created", "updated"]
+    list_filter = [StaleUploadFilter]
     list_select_related = ["owner", "creator"]
+    actions = ["cancel_uploads"]
     search_fields = ["owner__name", "image"]
     readonly_fields = [
         "id",
@@ -625,6 +829,17 @@ class BlobUploadAdmin(admin.ModelAdmin):
     @admin.display(description="received", ordering="bytes_received")
     def received(self, obj):
         return filesizeformat(obj.bytes_received)
+
+    @admin.display(description="stale", boolean=True, ordering="updated")
+    def stale(self, obj):
+        return obj.updated < timezone.now() - STALE_UPLOAD_AGE
+
+    @admin.action(description="Cancel selected uploads", permissions=["delete"])
+    def cancel_uploads(self, request, queryset):
+        """End the sessions and drop their staged bytes (once the deletion commits)."""
+        uploads = list(queryset)
+        delete_uploads(uploads)
+        self.message_user(request, f"Cancelled {len(uploads)} upload(s).", messages.SUCCESS)
 
     def get_search_results(self, request, queryset, search_term):
         """A whole upload id (as in an upload URL) finds that upload."""

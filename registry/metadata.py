@@ -150,17 +150,37 @@ def _layer_creation(history) -> list[str]:
         return []
     commands = []
     for entry in history:
-        command = entry.get("created_by") if isinstance(entry, dict) else None
-        if not isinstance(command, str):
-            continue
-        # Classic docker build writes metadata-only steps as "/bin/sh -c #(nop)  CMD [...]".
-        marker = command.find(NOP_MARKER)
-        if marker != -1:
-            command = command[marker + len(NOP_MARKER) :]
-        command = command.strip()
+        command = _history_command(entry.get("created_by") if isinstance(entry, dict) else None)
         if command:
             commands.append(command)
     return commands
+
+
+def history_steps(config: bytes | None) -> list[tuple[str, bool]]:
+    """(command, empty_layer) for each history entry of an image config, in order.
+
+    Entries that are not `empty_layer` made the manifest's layers, one each, so pages
+    can put every layer beside the command that built it.
+    """
+    document = _config_document(config)
+    history = document.get("history") if document is not None else None
+    if not isinstance(history, list):
+        return []
+    return [
+        (_history_command(entry.get("created_by")), entry.get("empty_layer") is True)
+        for entry in history
+        if isinstance(entry, dict)
+    ]
+
+
+def _history_command(command) -> str:
+    if not isinstance(command, str):
+        return ""
+    # Classic docker build writes metadata-only steps as "/bin/sh -c #(nop)  CMD [...]".
+    marker = command.find(NOP_MARKER)
+    if marker != -1:
+        command = command[marker + len(NOP_MARKER) :]
+    return command.strip()
 
 
 def _platform_string(document: dict) -> str:

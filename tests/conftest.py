@@ -18,6 +18,9 @@ from packages_core.services import owners, versions
 from packages_core.services.blobs import store_blob
 from tests.s3_helpers import bucket_keys, drop_bucket, make_bucket, s3_client, s3_env, start_moto
 
+# Fixtures of the web page tests: images pushed through /v2.
+pytest_plugins = ["tests.web_helpers"]
+
 
 @pytest.fixture(autouse=True)
 def package_storage(settings, tmp_path):

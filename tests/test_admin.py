@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 from django.apps import apps
 from django.contrib import admin
+from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -29,6 +30,7 @@ from packages_core.models import (
 )
 from packages_core.services import blobs, properties, tokens, versions
 from packages_core.services import owners as owner_services
+from packages_core.services import uploads as upload_services
 from registry import images
 
 SECRET_PATTERN = re.compile(r"fgt_[A-Za-z0-9_-]{20,}")
@@ -518,8 +520,10 @@ def test_version_page_lists_its_files_read_only(admin_client, catalog):
     assert catalog.file.name in response.content.decode()
 
 
-def test_version_download_count_is_read_only(admin_client, catalog):
-    PackageVersion.objects.filter(pk=catalog.version.pk).update(download_count=5)
+def test_version_download_count_and_metadata_are_read_only(admin_client, catalog):
+    PackageVersion.objects.filter(pk=catalog.version.pk).update(
+        download_count=5, metadata={"architecture": "arm64"}
+    )
     page = admin_client.get(change_url(catalog.version))
     data = inline_management_data(page)
     data.update(
@@ -535,7 +539,8 @@ def test_version_download_count_is_read_only(admin_client, catalog):
     assert response.status_code == 302, response.context["errors"]
     catalog.version.refresh_from_db()
     assert catalog.version.download_count == 5
-    assert catalog.version.metadata == {"architecture": "amd64"}
+    # Metadata comes from the pushed config: the admin shows it, never edits it.
+    assert catalog.version.metadata == {"architecture": "arm64"}
 
 
 def test_deleting_a_version_removes_its_files_and_properties(admin_client, catalog):
@@ -636,3 +641,285 @@ def test_manifest_changelist_lists_pushed_manifests_read_only(admin_client):
     assert response.status_code == 200
     assert pushed.digest in response.content.decode()
     assert admin_client.get("/admin/registry/manifest/add/").status_code == 403
+
+
+# Versions: metadata, properties, list columns and the delete action.
+
+
+def test_version_page_shows_metadata_pretty_printed_and_read_only(admin_client, catalog):
+    metadata = {"architecture": "amd64", "labels": {"note": "<b>&</b>"}, "layers": 2}
+    PackageVersion.objects.filter(pk=catalog.version.pk).update(metadata=metadata)
+    response = admin_client.get(change_url(catalog.version))
+    form = response.context["adminform"].form
+    assert "metadata" not in form.fields
+    content = response.content.decode()
+    assert '<pre class="version-metadata">' in content
+    # Indented, keys sorted, and escaped.
+    assert "  &quot;architecture&quot;: &quot;amd64&quot;,\n  &quot;labels&quot;: {" in content
+    assert "&lt;b&gt;&amp;&lt;/b&gt;" in content
+    assert "<b>&</b>" not in content
+
+
+def test_version_page_lists_its_and_its_files_properties_read_only(admin_client, catalog):
+    file_property = properties.set_property(
+        PackageProperty.RefType.FILE, catalog.file.pk, "container.mediatype", "x/<y>"
+    )
+    other, _ = versions.get_or_create_version(catalog.package, "2.0")
+    unrelated = properties.set_property(
+        PackageProperty.RefType.VERSION, other.pk, "container.unrelated", "no"
+    )
+    response = admin_client.get(change_url(catalog.version))
+    content = response.content.decode()
+    table = content[content.index('<table class="version-properties">') :]
+    table = table[: table.index("</table>")]
+    assert "container.image.type" in table
+    assert change_url(catalog.property) in table
+    assert f"file {catalog.file.name}" in table
+    assert change_url(file_property) in table
+    assert "x/&lt;y&gt;" in table
+    assert unrelated.name not in table
+    # The version's own properties come first.
+    assert table.index("container.image.type") < table.index("container.mediatype")
+    assert "property_list" not in response.context["adminform"].form.fields
+
+
+def test_version_without_properties_says_so(admin_client, catalog):
+    other, _ = versions.get_or_create_version(catalog.package, "2.0")
+    model_admin = admin.site.get_model_admin(PackageVersion)
+    assert model_admin.property_list(other) == "none"
+
+
+def test_version_list_shows_file_count_and_size(admin_client, catalog):
+    versions.add_file(catalog.version, store_bytes(b"y" * 2048), "second")
+    empty, _ = versions.get_or_create_version(catalog.package, "empty")
+    rows = {row.pk: row for row in listed(admin_client.get(changelist_url(PackageVersion)))}
+    assert rows[catalog.version.pk].file_count == 2
+    assert rows[catalog.version.pk].total_size == len(b"a layer") + 2048
+    assert rows[empty.pk].file_count == 0
+    model_admin = admin.site.get_model_admin(PackageVersion)
+    assert model_admin.total_size(rows[empty.pk]) == "0\xa0bytes"
+    assert model_admin.total_size(rows[catalog.version.pk]) == "2.0\xa0KB"
+
+
+def test_version_does_not_move_to_another_package(admin_client, catalog):
+    elsewhere = versions.get_or_create_package(catalog.org, "container", "elsewhere")
+    page = admin_client.get(change_url(catalog.version))
+    data = inline_management_data(page)
+    data.update({"package": str(elsewhere.pk), "version": "1.0", "creator": ""})
+    response = admin_client.post(change_url(catalog.version), data)
+    assert response.status_code == 302, response.context["errors"]
+    catalog.version.refresh_from_db()
+    assert catalog.version.package == catalog.package
+
+
+def version_action_choices(client) -> dict:
+    response = client.get(changelist_url(PackageVersion))
+    assert response.status_code == 200
+    action_form = response.context["action_form"]
+    return dict(action_form.fields["action"].choices) if action_form else {}
+
+
+def test_delete_selected_versions_action_is_the_only_delete_action(admin_client, catalog):
+    choices = version_action_choices(admin_client)
+    assert choices["delete_selected"] == "Delete selected versions"
+    assert [name for name in choices if "delete" in name] == ["delete_selected"]
+
+
+def test_delete_selected_versions_confirms_then_removes_through_the_service(
+    admin_client, catalog, monkeypatch
+):
+    file_property = properties.set_property(
+        PackageProperty.RefType.FILE, catalog.file.pk, "container.mediatype", "x"
+    )
+    second, _ = versions.get_or_create_version(catalog.package, "2.0")
+    second_property = properties.set_property(
+        PackageProperty.RefType.VERSION, second.pk, "container.image.type", "oci"
+    )
+    kept, _ = versions.get_or_create_version(catalog.package, "3.0")
+    kept_property = properties.set_property(
+        PackageProperty.RefType.VERSION, kept.pk, "container.image.type", "oci"
+    )
+    removed = []
+    real_remove = versions.remove_version
+
+    def spy(version):
+        removed.append(version.pk)
+        real_remove(version)
+
+    monkeypatch.setattr(versions, "remove_version", spy)
+    selected = {"action": "delete_selected", "_selected_action": [catalog.version.pk, second.pk]}
+
+    confirmation = admin_client.post(changelist_url(PackageVersion), selected)
+    assert confirmation.status_code == 200
+    assert "Are you sure" in confirmation.content.decode()
+    assert PackageVersion.objects.filter(pk=catalog.version.pk).exists()
+
+    response = admin_client.post(changelist_url(PackageVersion), {**selected, "post": "yes"})
+    assert response.status_code == 302
+    assert sorted(removed) == sorted([catalog.version.pk, second.pk])
+    assert list(PackageVersion.objects.values_list("pk", flat=True)) == [kept.pk]
+    assert not PackageFile.objects.filter(pk=catalog.file.pk).exists()
+    gone = [catalog.property.pk, file_property.pk, second_property.pk]
+    assert not PackageProperty.objects.filter(pk__in=gone).exists()
+    assert PackageProperty.objects.filter(pk=kept_property.pk).exists()
+    # Blobs stay for garbage collection.
+    assert PackageBlob.objects.filter(pk=catalog.blob.pk).exists()
+    notes = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any("Successfully deleted 2" in note for note in notes), notes
+
+
+def test_deleting_a_version_from_its_page_goes_through_the_service(
+    admin_client, catalog, monkeypatch
+):
+    removed = []
+    real_remove = versions.remove_version
+
+    def spy(version):
+        removed.append(version.pk)
+        real_remove(version)
+
+    monkeypatch.setattr(versions, "remove_version", spy)
+    response = admin_client.post(delete_url(catalog.version), {"post": "yes"})
+    assert response.status_code == 302
+    assert removed == [catalog.version.pk]
+    assert not PackageProperty.objects.filter(pk=catalog.property.pk).exists()
+
+
+def test_version_delete_action_needs_the_delete_permission(client, catalog, django_user_model):
+    staff = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    staff.user_permissions.add(
+        Permission.objects.get(codename="view_packageversion"),
+        Permission.objects.get(codename="change_packageversion"),
+    )
+    client.force_login(staff)
+    assert "delete_selected" not in version_action_choices(client)
+    response = client.post(
+        changelist_url(PackageVersion),
+        {"action": "delete_selected", "_selected_action": [catalog.version.pk], "post": "yes"},
+    )
+    assert response.status_code in (200, 302)
+    assert PackageVersion.objects.filter(pk=catalog.version.pk).exists()
+
+
+# Links between owners, packages and versions.
+
+
+def test_owner_page_links_to_its_packages(admin_client, catalog):
+    versions.get_or_create_package(catalog.alice_owner, "container", "second")
+    content = admin_client.get(change_url(catalog.alice_owner)).content.decode()
+    link = f"{changelist_url(Package)}?owner__id__exact={catalog.alice_owner.pk}"
+    assert f'href="{link}"' in content
+    assert "2 package(s)" in content
+    rows = listed(admin_client.get(link))
+    assert sorted(row.name for row in rows) == ["app", "second"]
+
+
+def test_package_page_links_to_its_versions(admin_client, catalog):
+    other = versions.get_or_create_package(catalog.org, "container", "other")
+    versions.get_or_create_version(other, "9.9")
+    content = admin_client.get(change_url(catalog.package)).content.decode()
+    link = f"{changelist_url(PackageVersion)}?package__id__exact={catalog.package.pk}"
+    assert f'href="{link}"' in content
+    assert "1 version(s)" in content
+    assert [row.pk for row in listed(admin_client.get(link))] == [catalog.version.pk]
+
+
+# Blobs: reference counts.
+
+
+def test_blob_list_counts_the_files_using_each_blob(admin_client, catalog):
+    other, _ = versions.get_or_create_version(catalog.package, "2.0")
+    versions.add_file(other, catalog.blob, "same layer")
+    garbage = store_bytes(b"nobody uses me")
+    response = admin_client.get(changelist_url(PackageBlob))
+    rows = {row.pk: row for row in listed(response)}
+    assert rows[catalog.blob.pk].reference_count == 2
+    assert rows[garbage.pk].reference_count == 0
+    assert "Files using it" in response.content.decode()
+    content = admin_client.get(change_url(catalog.blob)).content.decode()
+    assert catalog.blob.sha512[:16] in content
+
+
+def test_blob_list_filters_by_reference(admin_client, catalog):
+    garbage = store_bytes(b"nobody uses me")
+    response = admin_client.get(changelist_url(PackageBlob), {"referenced": "no"})
+    assert [row.pk for row in listed(response)] == [garbage.pk]
+    response = admin_client.get(changelist_url(PackageBlob), {"referenced": "yes"})
+    assert [row.pk for row in listed(response)] == [catalog.blob.pk]
+
+
+def test_blob_list_sorts_by_reference_count(admin_client, catalog):
+    garbage = store_bytes(b"nobody uses me")
+    model_admin = admin.site.get_model_admin(PackageBlob)
+    column = model_admin.list_display.index("reference_count")
+    response = admin_client.get(changelist_url(PackageBlob), {"o": str(column)})
+    assert [row.pk for row in listed(response)] == [garbage.pk, catalog.blob.pk]
+
+
+def test_blob_list_queries_do_not_grow_with_rows(admin_client, catalog, alice, bob):
+    add_rows(catalog, alice, bob, range(1))
+    few = count_changelist_queries(admin_client, PackageBlob)
+    add_rows(catalog, alice, bob, range(1, 6))
+    store_bytes(b"garbage")
+    assert count_changelist_queries(admin_client, PackageBlob) == few
+
+
+# Uploads: the stale filter and the cancel action.
+
+
+def age_upload(upload, hours: float) -> None:
+    BlobUpload.objects.filter(pk=upload.pk).update(updated=timezone.now() - timedelta(hours=hours))
+
+
+def test_stale_filter_finds_uploads_idle_for_over_a_day(admin_client, catalog):
+    old = BlobUpload.objects.create(owner=catalog.org, image="old", storage_key="uploads/old")
+    age_upload(old, 25)
+    recent = BlobUpload.objects.create(owner=catalog.org, image="new", storage_key="uploads/new")
+    age_upload(recent, 23)
+    response = admin_client.get(changelist_url(BlobUpload), {"stale": "yes"})
+    assert [row.pk for row in listed(response)] == [old.pk]
+    response = admin_client.get(changelist_url(BlobUpload), {"stale": "no"})
+    assert {row.pk for row in listed(response)} == {recent.pk, catalog.upload.pk}
+    model_admin = admin.site.get_model_admin(BlobUpload)
+    old.refresh_from_db()
+    recent.refresh_from_db()
+    assert model_admin.stale(old) is True
+    assert model_admin.stale(recent) is False
+
+
+def test_cancel_selected_uploads_discards_them_through_the_service(
+    admin_client, catalog, store, monkeypatch, django_capture_on_commit_callbacks
+):
+    other = BlobUpload.objects.create(owner=catalog.org, image="other", storage_key="uploads/o")
+    kept = BlobUpload.objects.create(owner=catalog.org, image="kept", storage_key="uploads/k")
+    for upload in (catalog.upload, other, kept):
+        store.save(upload.storage_key, io.BytesIO(b"partial"))
+        BlobUpload.objects.filter(pk=upload.pk).update(bytes_received=7)
+    discarded = []
+    real_discard = upload_services.discard_upload
+
+    def spy(upload, **kwargs):
+        discarded.append(upload.pk)
+        real_discard(upload, **kwargs)
+
+    monkeypatch.setattr(upload_services, "discard_upload", spy)
+    model_admin = admin.site.get_model_admin(BlobUpload)
+    assert "Cancel selected uploads" in str(model_admin.cancel_uploads.short_description)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            changelist_url(BlobUpload),
+            {"action": "cancel_uploads", "_selected_action": [catalog.upload.pk, other.pk]},
+        )
+    assert response.status_code == 302
+    assert sorted(discarded) == sorted([catalog.upload.pk, other.pk])
+    assert list(BlobUpload.objects.values_list("pk", flat=True)) == [kept.pk]
+    assert not store.exists(catalog.upload.storage_key)
+    assert not store.exists(other.storage_key)
+    assert store.exists(kept.storage_key)
+    assert "Cancelled 2 upload(s)." in [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def test_cancel_action_is_offered_on_the_upload_list(admin_client, catalog):
+    response = admin_client.get(changelist_url(BlobUpload))
+    choices = dict(response.context["action_form"].fields["action"].choices)
+    assert choices["cancel_uploads"] == "Cancel selected uploads"

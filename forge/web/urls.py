@@ -1,12 +1,36 @@
-"""URLs of the web pages."""
+"""URLs of the web pages; forge/urls.py includes them last, as owner names are top-level.
+
+Image names contain slashes: the image is the shortest run of path components that
+start with a letter or digit (so never `-`), followed by a tag or digest.
+"""
 
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, re_path
+from django.views.generic import RedirectView
 
-from forge.web import views
+from forge.web.views import home, owners, packages, settings
+
+OWNER = r"(?P<owner>[^/]+)"
+IMAGE = r"(?P<image>[A-Za-z0-9][^/]*(?:/[A-Za-z0-9][^/]*)*?)"
+REFERENCE = r"(?P<reference>[^/]+)"
+CONTAINER = rf"^{OWNER}/-/packages/container/{IMAGE}"
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", home.home, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("-/settings", RedirectView.as_view(pattern_name="settings_tokens"), name="settings"),
+    path("-/settings/tokens", settings.tokens, name="settings_tokens"),
+    path("-/settings/tokens/<int:token_id>/revoke", settings.revoke, name="token_revoke"),
+    re_path(rf"{CONTAINER}/-/versions$", packages.package_versions, name="package_versions"),
+    re_path(
+        rf"{CONTAINER}/{REFERENCE}/-/delete$",
+        packages.delete_version,
+        name="package_version_delete",
+    ),
+    re_path(rf"{CONTAINER}/{REFERENCE}$", packages.package_version, name="package_version"),
+    re_path(rf"{CONTAINER}$", packages.package, name="package"),
+    path("<str:owner>/-/packages", owners.owner_packages, name="owner_packages"),
+    path("<str:owner>/-/members", owners.owner_members, name="owner_members"),
+    path("<str:owner>", owners.owner, name="owner"),
 ]

@@ -10,8 +10,9 @@ credentials): this is how the suite is checked against a reference registry.
 a site of its own (fresh database, seeded), or another gunicorn on the database and
 data dir of a server started before, with some variables changed.
 
-Clients (skopeo, podman, oras-py) are found with `require_tool`: a missing one skips
-its tests on a developer's machine and fails them in CI (CI=true).
+Clients (skopeo, podman, oras-py; chromium, chromedriver and selenium for the browser
+tests) are found with `require_tool`: a missing one skips its tests on a developer's
+machine and fails them in CI (CI=true).
 """
 
 from __future__ import annotations
@@ -61,8 +62,11 @@ INSTALL_HINTS = {
     "buildah": "apt-get install -y buildah",
     "umoci": "apt-get install -y umoci",
     "oras": ".venv/bin/pip install -r requirements-dev.txt (oras-py, 'oras>=0.2,<0.3')",
+    "chromium": "apt-get install -y chromium chromium-driver",
+    "chromedriver": "apt-get install -y chromium-driver",
+    "selenium": ".venv/bin/pip install -r requirements-dev.txt (selenium)",
 }
-PYTHON_MODULE_TOOLS = {"oras": "oras.client"}
+PYTHON_MODULE_TOOLS = {"oras": "oras.client", "selenium": "selenium.webdriver"}
 
 SERVER_LOG_KEY = pytest.StashKey[Path]()
 # The logs of servers start_forge started and has not stopped yet, by name.
@@ -436,14 +440,17 @@ def child_env(data_dir: Path) -> dict[str, str]:
 
 
 def prepare_site(env: dict[str, str], stack: contextlib.ExitStack) -> dict[str, str]:
-    """Give a new site its database (a fresh one on PostgreSQL), migrate and seed it;
-    returns the environment that reaches it.
+    """Give a new site its database (a fresh one on PostgreSQL), migrate and seed it,
+    collect its static files; returns the environment that reaches it.
     """
     env = dict(env)
     database_url = os.environ.get("DATABASE_URL", "")
     if database_url.startswith("postgres"):
         env["DATABASE_URL"] = stack.enter_context(fresh_postgres_database(database_url))
     manage(["migrate", "--noinput"], env)
+    # As `make run` does: WhiteNoise serves what is collected when the server starts,
+    # so the admin's and the pages' CSS is there for the browser tests' screenshots.
+    manage(["collectstatic", "--noinput", "-v0"], env)
     for command in SEED_COMMANDS:
         manage(command, env)
     return env

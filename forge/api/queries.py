@@ -1,0 +1,98 @@
+"""What the API reads: an owner's packages with their figures, one version, its files.
+
+Internal versions (a container image's upload staging) are never counted or found.
+"""
+
+from __future__ import annotations
+
+from django.db.models import (
+    BigIntegerField,
+    DateTimeField,
+    Exists,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce, Lower
+
+from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
+from registry.models import Manifest
+
+
+def _aggregate(rows: QuerySet, function: str, field: str, output_field) -> Subquery:
+    """A correlated subquery answering one aggregate over `rows` (no GROUP BY)."""
+    return Subquery(
+        rows.order_by()
+        .annotate(result=Func(F(field), function=function, output_field=output_field))
+        .values("result")
+    )
+
+
+def _published(package_ref) -> QuerySet[PackageVersion]:
+    return PackageVersion.objects.filter(package=package_ref, is_internal=False)
+
+
+def owner_packages(owner: Owner, *, type: str = "", query: str = "") -> QuerySet[Package]:
+    """The owner's packages with at least one published version, by name, each with
+    `version_count`, `latest_version` (the newest), `updated` (the last change) and
+    `total_size` (bytes of the distinct blobs its published versions use).
+    """
+    published = _published(OuterRef("pk"))
+    packages = Package.objects.filter(Exists(published), owner=owner)
+    if type:
+        packages = packages.filter(type=type)
+    if query:
+        packages = packages.filter(name__icontains=query)
+    blob_ids = PackageFile.objects.filter(
+        version__package=OuterRef(OuterRef("pk")), version__is_internal=False
+    ).values("blob_id")
+    return packages.annotate(
+        version_count=_aggregate(published, "COUNT", "pk", IntegerField()),
+        latest_version=Subquery(published.order_by("-created", "-pk").values("version")[:1]),
+        updated=_aggregate(published, "MAX", "updated", DateTimeField()),
+        total_size=Coalesce(
+            _aggregate(
+                PackageBlob.objects.filter(pk__in=blob_ids), "SUM", "size", BigIntegerField()
+            ),
+            Value(0),
+        ),
+    ).order_by(Lower("name"), "type", "pk")
+
+
+def find_version(owner: Owner, type: str, name: str, version: str) -> PackageVersion | None:
+    """A published version by package and version name (both case-insensitive), with
+    `total_size` and, for a version whose lead file is a manifest, `manifest_digest`
+    and `manifest_media_type` (None otherwise).
+    """
+    package = Package.objects.filter(owner=owner, type=type).named(name).first()
+    if package is None:
+        return None
+    manifest = Manifest.objects.filter(file__version=OuterRef("pk"), file__is_lead=True)
+    return (
+        _published(package)
+        .versioned(version)
+        .select_related("package")
+        .annotate(
+            total_size=Coalesce(
+                _aggregate(
+                    PackageFile.objects.filter(version=OuterRef("pk")),
+                    "SUM",
+                    "blob__size",
+                    BigIntegerField(),
+                ),
+                Value(0),
+            ),
+            manifest_digest=Subquery(manifest.values("digest")[:1]),
+            manifest_media_type=Subquery(manifest.values("media_type")[:1]),
+        )
+        .first()
+    )
+
+
+def version_files(version: PackageVersion) -> QuerySet[PackageFile]:
+    """The version's files, the lead file first, with their blobs."""
+    return version.files.select_related("blob").order_by("-is_lead", Lower("name"), "pk")

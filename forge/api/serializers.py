@@ -1,0 +1,73 @@
+"""How packages, versions and files look in API responses (read-only)."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from registry.digests import looks_like_digest
+
+
+class PackageSerializer(serializers.Serializer):
+    """A package of an owner, from `queries.owner_packages`."""
+
+    name = serializers.CharField()
+    type = serializers.CharField(help_text='The package type, e.g. "container".')
+    latest_version = serializers.CharField(help_text="The most recently created version.")
+    version_count = serializers.IntegerField(help_text="Published versions (tags and digests).")
+    total_size = serializers.IntegerField(
+        help_text="Bytes of the distinct blobs its versions use (shared layers count once)."
+    )
+    updated = serializers.DateTimeField(help_text="When a version last changed.")
+
+
+class VersionSerializer(serializers.Serializer):
+    """A version of a package, from `queries.find_version`."""
+
+    version = serializers.CharField(help_text='A tag, or "sha256:..." for an untagged manifest.')
+    is_tagged = serializers.SerializerMethodField()
+    created = serializers.DateTimeField()
+    updated = serializers.DateTimeField()
+    download_count = serializers.IntegerField()
+    metadata = serializers.DictField(
+        help_text="Type-specific metadata (for containers: platform, labels, layers, ...)."
+    )
+    manifest_digest = serializers.CharField(
+        allow_null=True, help_text="The manifest's digest (containers; null otherwise)."
+    )
+    manifest_media_type = serializers.CharField(
+        allow_null=True, help_text="The manifest's media type (containers; null otherwise)."
+    )
+    total_size = serializers.IntegerField(help_text="Bytes of the version's files.")
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_is_tagged(self, version) -> bool:
+        """Whether a tag names the version; an untagged manifest is named by its digest."""
+        recorded = version.metadata.get("is_tagged")
+        if isinstance(recorded, bool):
+            return recorded
+        return not looks_like_digest(version.version)
+
+
+class FileSerializer(serializers.Serializer):
+    """A file of a version, with its blob's size and digests."""
+
+    name = serializers.CharField()
+    size = serializers.IntegerField(source="blob.size")
+    digest = serializers.SerializerMethodField()
+    sha256 = serializers.CharField(source="blob.sha256")
+    sha512 = serializers.CharField(source="blob.sha512")
+    is_lead = serializers.BooleanField(
+        help_text="The version's main file (a container's manifest)."
+    )
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_digest(self, file) -> str:
+        return f"sha256:{file.blob.sha256}"
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of an error response."""
+
+    detail = serializers.CharField()

@@ -1,0 +1,39 @@
+"""What a visitor may see: owners and images by name, or 404.
+
+Unreadable owners are 404, not 403, so pages never tell whether a private owner
+exists. The rules are the access adapter's, the same the registry applies.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from packages_core.adapter import get_adapter
+from packages_core.models import Owner, Package
+from registry import images
+
+
+def readable_owner(request, name: str) -> Owner:
+    owner = Owner.objects.named(name).first()
+    if owner is None or not get_adapter().can_read(request.user, owner):
+        raise Http404("No such user or organisation.")
+    return owner
+
+
+def readable_image(request, owner_name: str, image: str) -> tuple[Owner, Package]:
+    owner = readable_owner(request, owner_name)
+    package = images.find_package(owner, image)
+    if package is None:
+        raise Http404("No such image.")
+    return owner, package
+
+
+def can_write(request, owner: Owner) -> bool:
+    return get_adapter().can_write(request.user, owner)
+
+
+def require_write(request, owner: Owner) -> None:
+    """PermissionDenied (403) for a visitor who may read the owner but not change it."""
+    if not can_write(request, owner):
+        raise PermissionDenied("You may not change this owner's packages.")

@@ -1,0 +1,514 @@
+"""Read-only queries behind the web pages: an owner's images, an image's versions, one version.
+
+Pages show what the registry serves, so these use the same rows the /v2 API does:
+versions that are not internal (the staging version never shows), the `Manifest`
+row of each version's lead file, and `images.referrers` for referrers. Who may see
+an owner is the access adapter's question; callers ask it before calling these.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Lower
+
+from packages_core.content_store import ContentStore
+from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
+from registry import images
+from registry.authentication import external_base
+from registry.digests import looks_like_digest, parse_digest
+from registry.errors import RegistryError
+from registry.manifests import IMAGE_CONFIG_TYPES, INDEX_TYPES, parse_manifest
+from registry.metadata import MAX_CONFIG_SIZE, TYPE_HELM, UNKNOWN_PLATFORM, history_steps
+from registry.models import Manifest
+
+logger = logging.getLogger(__name__)
+
+RECENT_TAG_COUNT = 5
+
+# The `?type=` filter and `?sort=` orders of an image's version list.
+TAGGED, UNTAGGED = "tagged", "untagged"
+VERSION_KINDS = (TAGGED, UNTAGGED)
+NEWEST, OLDEST, BY_NAME = "newest", "oldest", "name"
+VERSION_ORDERS = (NEWEST, OLDEST, BY_NAME)
+
+# What a version holds, as pages label it.
+KIND_IMAGE, KIND_INDEX, KIND_HELM, KIND_ARTIFACT = "image", "index", "helm", "artifact"
+
+LINK_FIELDS = (
+    ("Project", "project_url"),
+    ("Source", "repository_url"),
+    ("Documentation", "documentation_url"),
+)
+
+
+def is_tag(version_name: str) -> bool:
+    """Whether a version is a tag; untagged manifests are versions named by their digest."""
+    return ":" not in version_name
+
+
+def published_versions(package: Package) -> QuerySet[PackageVersion]:
+    """The versions the registry serves: every one but the internal staging version."""
+    return package.versions.filter(is_internal=False)
+
+
+def _tagged(versions: QuerySet[PackageVersion]) -> QuerySet[PackageVersion]:
+    return versions.exclude(version__contains=":")
+
+
+def _untagged(versions: QuerySet[PackageVersion]) -> QuerySet[PackageVersion]:
+    return versions.filter(version__contains=":")
+
+
+def kind_of(media_type: str, metadata: dict) -> str:
+    if metadata.get("type") == TYPE_HELM:
+        return KIND_HELM
+    if media_type in INDEX_TYPES or "manifests" in metadata:
+        return KIND_INDEX
+    if metadata.get("artifact_type"):
+        return KIND_ARTIFACT
+    return KIND_IMAGE
+
+
+def platforms_of(metadata: dict) -> list[dict]:
+    """An index's children as recorded at push, without `unknown/unknown` (attestations)."""
+    children = metadata.get("manifests")
+    if not isinstance(children, list):
+        return []
+    return [
+        child
+        for child in children
+        if isinstance(child, dict) and child.get("platform") not in (None, "", UNKNOWN_PLATFORM)
+    ]
+
+
+def summary_of(kind: str, metadata: dict) -> str:
+    """A few words on what a version is: its platform(s), chart or artifact type."""
+    if kind == KIND_INDEX:
+        return ", ".join(child["platform"] for child in platforms_of(metadata))
+    if kind == KIND_HELM:
+        app_version = metadata.get("helm", {}).get("appVersion", "")
+        return f"Helm chart, app {app_version}" if app_version else "Helm chart"
+    if kind == KIND_ARTIFACT:
+        return metadata.get("artifact_type", "")
+    platform = metadata.get("platform", "")
+    return "" if platform == UNKNOWN_PLATFORM else platform
+
+
+def _is_web_url(value) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
+def links_of(metadata: dict) -> list[tuple[str, str]]:
+    """(label, url) of the version's project, source and documentation, http(s) only."""
+    return [(label, metadata[key]) for label, key in LINK_FIELDS if _is_web_url(metadata.get(key))]
+
+
+def _sizes(version_ids) -> dict[int, int]:
+    """Bytes of each version's files (manifest, config and layers)."""
+    rows = (
+        PackageFile.objects.filter(version_id__in=list(version_ids))
+        .order_by()
+        .values("version_id")
+        .annotate(total=Sum("blob__size"))
+    )
+    return {row["version_id"]: row["total"] or 0 for row in rows}
+
+
+def _distinct_size(version_ids) -> int:
+    """Bytes stored for these versions, each blob counted once however many use it."""
+    rows = (
+        PackageFile.objects.filter(version_id__in=list(version_ids))
+        .order_by()
+        .values_list("blob_id", "blob__size")
+        .distinct()
+    )
+    return sum(size for _, size in rows)
+
+
+# An owner's images
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    owner: str
+    name: str
+    latest_tag: str
+    version_count: int
+    size: int
+    last_pushed: datetime | None
+
+
+def _published_images(packages: QuerySet[Package]) -> QuerySet[Package]:
+    """Those of `packages` that are images with a version, most recently pushed first,
+    with `last_pushed`, `version_count` and `latest_tag` (the most recently pushed tag).
+    """
+    latest_tag = (
+        _tagged(PackageVersion.objects.filter(package=OuterRef("pk"), is_internal=False))
+        .order_by("-updated", "-pk")
+        .values("version")[:1]
+    )
+    published = Q(versions__is_internal=False)
+    return (
+        packages.filter(type=images.CONTAINER)
+        .select_related("owner")
+        .annotate(
+            last_pushed=Max("versions__updated", filter=published),
+            version_count=Count("versions", filter=published),
+            latest_tag=Subquery(latest_tag),
+        )
+        .filter(version_count__gt=0)
+        .order_by("-last_pushed", Lower("name"))
+    )
+
+
+def owner_images(owner: Owner, query: str = "") -> QuerySet[Package]:
+    """The owner's images (see `_published_images`); `query` keeps those whose name
+    contains it, ignoring case.
+    """
+    packages = _published_images(Package.objects.filter(owner=owner))
+    query = query.strip()
+    if query:
+        packages = packages.filter(name__icontains=query)
+    return packages
+
+
+def recent_images(owners: QuerySet[Owner], limit: int = 10) -> QuerySet[Package]:
+    """The most recently pushed images of these owners."""
+    return _published_images(Package.objects.filter(owner__in=owners))[:limit]
+
+
+def describe_images(packages) -> list[ImageRow]:
+    """Rows for a page of `owner_images`, with each image's size: its distinct blobs."""
+    packages = list(packages)
+    sizes: dict[int, int] = defaultdict(int)
+    blobs = (
+        PackageFile.objects.filter(
+            version__package__in=[p.pk for p in packages], version__is_internal=False
+        )
+        .order_by()
+        .values_list("version__package_id", "blob_id", "blob__size")
+        .distinct()
+    )
+    for package_id, _, size in blobs:
+        sizes[package_id] += size
+    return [
+        ImageRow(
+            owner=p.owner.name,
+            name=p.name,
+            latest_tag=p.latest_tag or "",
+            version_count=p.version_count,
+            size=sizes[p.pk],
+            last_pushed=p.last_pushed,
+        )
+        for p in packages
+    ]
+
+
+def latest_tag(package: Package) -> PackageVersion | None:
+    """The most recently pushed tag of the image."""
+    return _tagged(published_versions(package)).order_by("-updated", "-pk").first()
+
+
+# An image's versions
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    version: str
+    is_tagged: bool
+    digest: str
+    kind: str
+    summary: str
+    size: int
+    download_count: int
+    created: datetime
+    updated: datetime
+
+
+def image_versions(
+    package: Package, *, kind: str = "", order: str = NEWEST
+) -> QuerySet[PackageVersion]:
+    """The image's versions: `kind` tagged or untagged (else both), in `order`.
+
+    Newest and oldest go by the last push (a tag pushed again is new again).
+    Rows carry their manifest's `digest` and `media_type`, and their `size`.
+    """
+    lead = Manifest.objects.filter(file__version=OuterRef("pk"))
+    size = (
+        PackageFile.objects.filter(version=OuterRef("pk"))
+        .order_by()
+        .values("version")
+        .annotate(total=Sum("blob__size"))
+        .values("total")
+    )
+    versions = published_versions(package).annotate(
+        digest=Subquery(lead.values("digest")[:1]),
+        media_type=Subquery(lead.values("media_type")[:1]),
+        size=Subquery(size),
+    )
+    if kind == TAGGED:
+        versions = _tagged(versions)
+    elif kind == UNTAGGED:
+        versions = _untagged(versions)
+    if order == BY_NAME:
+        return versions.order_by(Lower("version"), "pk")
+    if order == OLDEST:
+        return versions.order_by("updated", "pk")
+    return versions.order_by("-updated", "-pk")
+
+
+def describe_versions(versions) -> list[VersionRow]:
+    """Rows for a page of `image_versions`."""
+    rows = []
+    for version in versions:
+        metadata = version.metadata if isinstance(version.metadata, dict) else {}
+        kind = kind_of(version.media_type or "", metadata)
+        rows.append(
+            VersionRow(
+                version=version.version,
+                is_tagged=is_tag(version.version),
+                digest=version.digest or "",
+                kind=kind,
+                summary=summary_of(kind, metadata),
+                size=version.size or 0,
+                download_count=version.download_count,
+                created=version.created,
+                updated=version.updated,
+            )
+        )
+    return rows
+
+
+def find_version(package: Package, reference: str) -> PackageVersion | None:
+    """The version a tag or digest names: by its own name first, else any version
+    (a tag, say) holding the manifest with that digest.
+    """
+    version = published_versions(package).versioned(reference).first()
+    if version is None and looks_like_digest(reference):
+        try:
+            version = images.find_manifest(package.owner, package.name, reference).version
+        except RegistryError:
+            return None
+    return version
+
+
+# One version
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A history step of an image: the command, and the layer it made (if any)."""
+
+    command: str
+    digest: str = ""
+    size: int | None = None
+    media_type: str = ""
+
+
+@dataclass(frozen=True)
+class Platform:
+    """A child manifest of an index; `in_image` when this image holds it (so it has a page)."""
+
+    platform: str
+    digest: str
+    size: int
+    in_image: bool
+
+
+@dataclass(frozen=True)
+class Referrer:
+    digest: str
+    artifact_type: str
+    media_type: str
+    size: int
+    annotations: dict
+
+
+@dataclass(frozen=True)
+class VersionDetail:
+    package: Package
+    version: PackageVersion
+    is_tagged: bool
+    digest: str
+    media_type: str
+    kind: str
+    metadata: dict
+    summary: str
+    links: list[tuple[str, str]]
+    layers: list[Layer]
+    platforms: list[Platform]
+    referrers: list[Referrer]
+    recent_tags: list[PackageVersion]
+    tag_count: int
+    version_count: int
+    total_size: int
+
+
+def version_detail(version: PackageVersion, *, store: ContentStore | None = None) -> VersionDetail:
+    """Everything the version's page shows; reads the manifest (and an image's config)."""
+    store = store or ContentStore.default()
+    package = version.package
+    metadata = version.metadata if isinstance(version.metadata, dict) else {}
+    row = Manifest.objects.filter(file__version=version).select_related("file__blob").first()
+    media_type = row.media_type if row is not None else ""
+    kind = kind_of(media_type, metadata)
+    parsed = _read_manifest(store, row)
+    layers, platforms, child_ids = [], [], []
+    if parsed is not None and not parsed.is_index:
+        layers = _layers(store, version, parsed)
+    if kind == KIND_INDEX:
+        platforms, child_ids = _platforms(package, metadata)
+    tags = _tagged(published_versions(package))
+    return VersionDetail(
+        package=package,
+        version=version,
+        is_tagged=is_tag(version.version),
+        digest=row.digest if row is not None else "",
+        media_type=media_type,
+        kind=kind,
+        metadata=metadata,
+        summary=summary_of(kind, metadata),
+        links=links_of(metadata),
+        layers=layers,
+        platforms=platforms,
+        referrers=_referrers(package, row.digest) if row is not None else [],
+        recent_tags=list(tags.order_by("-updated", "-pk")[:RECENT_TAG_COUNT]),
+        tag_count=tags.count(),
+        version_count=published_versions(package).count(),
+        total_size=_distinct_size([version.pk, *child_ids]),
+    )
+
+
+def _read_blob(store: ContentStore, blob: PackageBlob) -> bytes | None:
+    """A small blob's bytes; None if the store cannot give them (the page shows less)."""
+    try:
+        with store.open(blob.storage_key) as handle:
+            return handle.read()
+    except Exception:  # OSError from disk, botocore's errors from S3: a page still renders.
+        logger.warning("cannot read blob %s for a web page", blob, exc_info=True)
+        return None
+
+
+def _read_manifest(store: ContentStore, row: Manifest | None):
+    """The stored manifest, parsed; None if it is missing or unreadable."""
+    if row is None:
+        return None
+    body = _read_blob(store, row.file.blob)
+    if body is None:
+        return None
+    try:
+        return parse_manifest(body, row.media_type)
+    except RegistryError:
+        return None
+
+
+def _layers(store: ContentStore, version: PackageVersion, parsed) -> list[Layer]:
+    """The image's history beside its layers: each step not marked `empty_layer` made
+    the next layer. Without a readable history, the layers alone.
+    """
+    steps: list[tuple[str, bool]] = []
+    config = parsed.config
+    if config is not None and config.media_type.lower() in IMAGE_CONFIG_TYPES:
+        file = version.files.filter(name=config.digest).select_related("blob").first()
+        if file is not None and file.blob.size <= MAX_CONFIG_SIZE:
+            steps = history_steps(_read_blob(store, file.blob))
+    remaining = list(parsed.layers)
+    if len([step for step in steps if not step[1]]) != len(remaining):
+        # A history that does not match the layers would pair commands wrongly.
+        steps = [(command, True) for command, _ in steps if command]
+    layers = []
+    for command, empty in steps:
+        if empty:
+            layers.append(Layer(command=command))
+        else:
+            layer = remaining.pop(0)
+            layers.append(Layer(command, layer.digest, layer.size, layer.media_type))
+    layers.extend(Layer("", layer.digest, layer.size, layer.media_type) for layer in remaining)
+    return layers
+
+
+def _platforms(package: Package, metadata: dict) -> tuple[list[Platform], list[int]]:
+    """The index's platforms (attestations hidden), and the ids of every child version
+    in this image (attestations included: they take space too).
+    """
+    children = [c for c in metadata.get("manifests", []) if isinstance(c, dict)]
+    digests = [str(c.get("digest", "")) for c in children]
+    by_algorithm = defaultdict(set)
+    for digest in digests:
+        algorithm, _, hex_ = digest.partition(":")
+        by_algorithm[algorithm].add(hex_)
+    rows = Manifest.objects.filter(
+        Q(file__blob__sha256__in=by_algorithm["sha256"])
+        | Q(file__blob__sha512__in=by_algorithm["sha512"]),
+        package=package,
+        file__version__is_internal=False,
+    ).values_list("file__version_id", "file__blob__sha256", "file__blob__sha512")
+    version_of = {}
+    for version_id, sha256, sha512 in rows:
+        version_of.setdefault(f"sha256:{sha256}", version_id)
+        version_of.setdefault(f"sha512:{sha512}", version_id)
+    sizes = _sizes(version_of.values())
+    platforms = []
+    for child in platforms_of(metadata):
+        version_id = version_of.get(child.get("digest"))
+        platforms.append(
+            Platform(
+                platform=child["platform"],
+                digest=str(child.get("digest", "")),
+                size=sizes.get(version_id, child.get("size") or 0),
+                in_image=version_id is not None,
+            )
+        )
+    return platforms, sorted(set(version_of.values()))
+
+
+def _referrers(package: Package, digest: str) -> list[Referrer]:
+    """The manifests whose subject is this one, as the referrers API lists them."""
+    try:
+        subject = parse_digest(digest)
+    except RegistryError:
+        return []
+    return [
+        Referrer(
+            digest=d["digest"],
+            artifact_type=d.get("artifactType", ""),
+            media_type=d["mediaType"],
+            size=d["size"],
+            annotations=d.get("annotations", {}),
+        )
+        for d in images.referrers(package.owner, package.name, subject)
+    ]
+
+
+# Pull commands
+
+
+def registry_host(request) -> str:
+    """The host clients pull from: REGISTRY["EXTERNAL_URL"]'s, else the request's."""
+    return urlsplit(external_base(request)).netloc
+
+
+def pull_command(host: str, owner: Owner, image: str, detail: VersionDetail) -> str:
+    """The command that pulls this version from `host`: docker, helm or oras."""
+    repository = f"{host}/{owner.name.lower()}/{image}"
+    name = detail.version.version
+    if detail.kind == KIND_HELM:
+        if detail.is_tagged:
+            return f"helm pull oci://{repository} --version {name}"
+        return f"helm pull oci://{repository}@{name}"
+    reference = f"{repository}:{name}" if detail.is_tagged else f"{repository}@{name}"
+    if detail.kind == KIND_ARTIFACT:
+        return f"oras pull {reference}"
+    return f"docker pull {reference}"
