@@ -261,3 +261,11 @@ def test_private_owner_can_push_and_see_the_image_pushed(client, carol):
     client.force_login(carol)
 
     assert image_names(page(client, "owner_packages", "carol")) == ["more"]
+
+
+def test_the_owner_named_admin_has_pages_and_the_django_admin_stays_at_admin(client, db):
+    from packages_core.services.owners import create_user
+
+    create_user("admin", password="pw", is_admin=True)
+    assert client.get("/admin/-/packages").status_code == 200
+    assert client.get("/admin/").status_code == 302  # the Django admin's sign-in

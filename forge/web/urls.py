@@ -1,4 +1,5 @@
-"""URLs of the web pages; forge/urls.py includes them last, as owner names are top-level.
+"""URLs of the web pages; forge/urls.py includes them before the admin, since every owner
+page has a `/-/` in its path (so the owner `admin` has pages), and `owner_patterns` last.
 
 Image names contain slashes: the image is the shortest run of path components that
 start with a letter or digit (so never `-`), followed by a tag or digest.
@@ -32,5 +33,7 @@ urlpatterns = [
     re_path(rf"{CONTAINER}$", packages.package, name="package"),
     path("<str:owner>/-/packages", owners.owner_packages, name="owner_packages"),
     path("<str:owner>/-/members", owners.owner_members, name="owner_members"),
-    path("<str:owner>", owners.owner, name="owner"),
 ]
+
+# Last of all, after the admin (forge/urls.py): a bare /<owner> would shadow /admin.
+owner_patterns = [path("<str:owner>", owners.owner, name="owner")]
