@@ -72,6 +72,40 @@ def get_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0
     return value
 
 
+SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+
+
+def get_size(env: Mapping[str, str], name: str, default: int = -1) -> int:
+    """A byte count like `500MiB`, `10GB` or `1048576`; -1 (the default) is unlimited."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if raw == "-1":
+        return -1
+    number = raw.rstrip("KMGTBibktmg")
+    unit = raw[len(number) :].strip().lower()
+    try:
+        value = float(number.strip())
+    except ValueError:
+        value = -2
+    if unit not in SIZE_UNITS or value < 0:
+        raise ImproperlyConfigured(
+            f"{name} must be a size like 500MiB or 10GB, or -1 for unlimited, not {raw!r}."
+        )
+    return int(value * SIZE_UNITS[unit])
+
+
 def get_list(env: Mapping[str, str], name: str, default: list[str]) -> list[str]:
     """Read a comma-separated variable, dropping blanks."""
     raw = env.get(name)

@@ -128,6 +128,9 @@ SPECTACULAR_SETTINGS = {
 
 PACKAGES = {
     "STORAGE_ALIAS": "packages",
+    "QUOTA_OWNER_VERSIONS": environment.get_int(env, "FORGE_QUOTA_OWNER_VERSIONS", -1, minimum=-1),
+    "QUOTA_OWNER_BYTES": environment.get_size(env, "FORGE_QUOTA_OWNER_BYTES"),
+    "QUOTA_BLOB_BYTES": environment.get_size(env, "FORGE_QUOTA_BLOB_BYTES"),
     "REQUIRE_SIGNIN_VIEW": environment.get_bool(env, "FORGE_REQUIRE_SIGNIN_VIEW", False),
 }
 

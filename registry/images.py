@@ -19,7 +19,7 @@ from django.db.models.functions import Concat, Lower
 from packages_core.adapter import get_adapter
 from packages_core.content_store import ContentStore
 from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
-from packages_core.services import versions
+from packages_core.services import quotas, versions
 from packages_core.services.blobs import store_blob
 from packages_core.services.rows import get_or_create_unique
 from registry import manifests as manifest_format
@@ -202,7 +202,10 @@ def put_manifest(
     else:
         raise ManifestInvalid(f"tag {reference!r} is invalid", detail={"tag": reference})
     parsed = manifest_format.parse_manifest(body, content_type)
-    files = _referenced_files(owner, image, find_package(owner, image), parsed, store=store)
+    existing = find_package(owner, image)
+    files = _referenced_files(owner, image, existing, parsed, store=store)
+    if existing is None or not existing.versions.versioned(tag or str(canonical)).exists():
+        quotas.check_new_version(owner, user=creator)
     metadata = {**_metadata(parsed, files, store), "is_tagged": tag is not None}
     manifest_blob = store_blob(io.BytesIO(body), store=store).blob
 

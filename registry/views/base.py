@@ -11,10 +11,11 @@ from django.views.decorators.csrf import csrf_exempt
 
 from packages_core.conf import packages_settings
 from packages_core.models import Owner
-from packages_core.services import uploads
+from packages_core.services import quotas, uploads
 from registry import access
 from registry.authentication import ANONYMOUS, Identity, authenticate, challenge
 from registry.errors import (
+    Denied,
     RegistryError,
     RouteUnknown,
     Unauthorized,
@@ -45,6 +46,8 @@ class RegistryView(View):
             if self.repository:
                 self.resolve(request, kwargs.pop("owner"), kwargs.pop("image"))
             response = super().dispatch(request, *args, **kwargs)
+        except quotas.QuotaExceeded as error:
+            response = render_error(Denied(str(error)), head=request.method == "HEAD")
         except uploads.UploadOffsetMismatch as error:
             response = render_error(
                 UploadRangeInvalid(str(error), headers={"Range": byte_range(error.expected)})
@@ -72,6 +75,10 @@ class RegistryView(View):
         """Anonymous callers may look around unless the site requires signing in."""
         if self.identity.is_anonymous and packages_settings.REQUIRE_SIGNIN_VIEW:
             raise Unauthorized(challenge=challenge(request, self.scope))
+
+    def check_quota(self, size: int) -> None:
+        """QuotaExceeded if a blob of `size` bytes is over the owner's limits."""
+        quotas.check_blob(self.owner, size, user=self.identity.user)
 
     @property
     def creator(self):

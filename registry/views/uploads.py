@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 
 from packages_core.models import BlobUpload
-from packages_core.services import uploads
+from packages_core.services import quotas, uploads
 from registry import images, serving, tokens
 from registry.digests import parse_digest
 from registry.errors import BlobUploadUnknown, DigestInvalid, UploadRangeInvalid
@@ -34,7 +34,13 @@ class UploadStartView(RegistryView):
                 return blob_created(self, mount)
         digest = request.GET.get("digest", "").strip()
         if digest:
-            stored = serving.store_verified(RequestBody(request), parse_digest(digest))
+            body = RequestBody(request)
+            if body.length is not None:
+                self.check_quota(body.length)
+            stored = serving.store_verified(body, parse_digest(digest))
+            # A chunked body had no length to check first; unstaged, the blob stays
+            # invisible and garbage collection takes it.
+            self.check_quota(stored.blob.size)
             images.stage_blob(self.owner, self.image, stored.blob, creator=self.creator)
             return blob_created(self, digest)
         upload = uploads.start_upload(self.owner, self.image, creator=self.creator)
@@ -56,8 +62,7 @@ class UploadView(RegistryView):
     def patch(self, request, upload_id):
         upload = self.find_upload(upload_id)
         offset = parse_content_range(request.META.get("HTTP_CONTENT_RANGE", ""))
-        body = RequestBody(request)
-        upload = uploads.append_to_upload(upload, body, offset=offset, expected_bytes=body.length)
+        upload = self.append(upload, RequestBody(request), offset)
         return upload_response(self, upload, status=202)
 
     def put(self, request, upload_id):
@@ -69,9 +74,8 @@ class UploadView(RegistryView):
         body = RequestBody(request)
         if not body.is_empty:
             offset = parse_content_range(request.META.get("HTTP_CONTENT_RANGE", ""))
-            upload = uploads.append_to_upload(
-                upload, body, offset=offset, expected_bytes=body.length
-            )
+            upload = self.append(upload, body, offset)
+        self.check_quota(upload.bytes_received)
         serving.check_digest(uploads.upload_digests(upload), digest)
         stored = uploads.complete_upload(upload)
         images.stage_blob(self.owner, self.image, stored.blob, creator=self.creator)
@@ -80,6 +84,20 @@ class UploadView(RegistryView):
     def delete(self, request, upload_id):
         uploads.discard_upload(self.find_upload(upload_id))
         return HttpResponse(status=204)
+
+    def append(self, upload: BlobUpload, body: RequestBody, offset: int | None) -> BlobUpload:
+        """Add a chunk within the owner's quota: checked on its declared length first,
+        then on what arrived (a chunked body declares none). Over it, the upload ends.
+        """
+        if body.length is not None:
+            self.check_quota(upload.bytes_received + body.length)
+        upload = uploads.append_to_upload(upload, body, offset=offset, expected_bytes=body.length)
+        try:
+            self.check_quota(upload.bytes_received)
+        except quotas.QuotaExceeded:
+            uploads.discard_upload(upload)
+            raise
+        return upload
 
 
 def blob_created(view: RegistryView, digest: str) -> HttpResponse:
