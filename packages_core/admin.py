@@ -38,6 +38,7 @@ from packages_core.models import (
 from packages_core.models.limits import UNLIMITED
 from packages_core.models.tokens import Scope
 from packages_core.services import owners as owner_services
+from packages_core.services import quotas as quota_services
 from packages_core.services import tokens as token_services
 from packages_core.services import uploads as upload_services
 from packages_core.services import versions as version_services
@@ -192,10 +193,37 @@ class OwnerAdmin(admin.ModelAdmin):
     search_fields = ["name", USER_SEARCH_FIELD]
     raw_id_fields = ["user"]
     date_hierarchy = "created"
-    fields = ["name", "kind", "user", "visibility", "description", "created", "packages_link"]
+    fields = [
+        "name",
+        "kind",
+        "user",
+        "visibility",
+        "description",
+        "created",
+        "packages_link",
+        "quota_usage",
+    ]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(package_count=Count("packages"))
+
+    @admin.display(description="usage")
+    def quota_usage(self, obj):
+        """What the owner stores against its limits (computed for this page only)."""
+        if obj.pk is None:
+            return "-"
+        used, limits = quota_services.usage(obj), quota_services.limits_for(obj)
+
+        def limit(value, size=False):
+            if value == UNLIMITED:
+                return "unlimited"
+            return filesizeformat(value) if size else str(value)
+
+        return (
+            f"{used.versions} version(s) of {limit(limits.versions)}; "
+            f"{filesizeformat(used.bytes)} of {limit(limits.bytes, size=True)}; "
+            f"largest blob allowed: {limit(limits.blob_bytes, size=True)}"
+        )
 
     @admin.display(description="packages")
     def packages_link(self, obj):
@@ -211,7 +239,8 @@ class OwnerAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # A user owner cannot become an organisation or the other way round: the
         # memberships, tokens and access rules of the one make no sense for the other.
-        return ["created", "packages_link"] if obj is None else ["kind", "created", "packages_link"]
+        shown = ["created", "packages_link", "quota_usage"]
+        return shown if obj is None else ["kind", *shown]
 
     def get_inlines(self, request, obj):
         # On the add page the kind is not chosen yet; the formset refuses members

@@ -923,3 +923,15 @@ def test_cancel_action_is_offered_on_the_upload_list(admin_client, catalog):
     response = admin_client.get(changelist_url(BlobUpload))
     choices = dict(response.context["action_form"].fields["action"].choices)
     assert choices["cancel_uploads"] == "Cancel selected uploads"
+
+
+def test_owner_page_shows_usage_against_the_limits(admin_client, alice, settings):
+    settings.PACKAGES = {"QUOTA_OWNER_VERSIONS": 7, "QUOTA_OWNER_BYTES": -1}
+    blob = blobs.store_blob(io.BytesIO(b"x" * 2048)).blob
+    package = versions.get_or_create_package(alice.package_owner, "container", "app")
+    version, _ = versions.get_or_create_version(package, "1.0")
+    versions.add_file(version, blob, "layer")
+    page = admin_client.get(f"/admin/packages_core/owner/{alice.package_owner.pk}/change/")
+    text = page.content.decode()
+    assert "1 version(s) of 7" in text
+    assert "2.0\xa0KB of unlimited" in text
