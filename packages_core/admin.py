@@ -24,6 +24,7 @@ from django.utils.text import Truncator
 from packages_core.exceptions import PackagesError
 from packages_core.models import (
     AccessToken,
+    BlobDeletion,
     BlobUpload,
     CleanupRule,
     Membership,
@@ -752,6 +753,23 @@ class BlobReferenceFilter(admin.SimpleListFilter):
         if self.value() == "no":
             return queryset.filter(reference_count=0)
         return queryset
+
+
+@admin.register(BlobDeletion)
+class BlobDeletionAdmin(admin.ModelAdmin):
+    """Objects garbage collection is about to delete; read-only, cleanup_packages owns them."""
+
+    list_display = ["__str__", "created"]
+    search_fields = ["^sha256"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(PackageBlob)

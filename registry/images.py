@@ -20,7 +20,7 @@ from packages_core.adapter import get_adapter
 from packages_core.content_store import ContentStore
 from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
 from packages_core.services import quotas, versions
-from packages_core.services.blobs import store_blob
+from packages_core.services.blobs import lock_blobs, store_blob
 from packages_core.services.rows import get_or_create_unique
 from registry import manifests as manifest_format
 from registry.digests import Digest, looks_like_digest, parse_digest
@@ -82,16 +82,29 @@ def find_blob(owner: Owner, image: str, digest: Digest) -> PackageBlob:
 
 
 def stage_blob(owner: Owner, image: str, blob: PackageBlob, *, creator=None) -> None:
-    """Make an uploaded (or mounted) blob visible in the image until a manifest takes it up."""
-    package = versions.get_or_create_package(owner, CONTAINER, image)
-    staging, _ = versions.get_or_create_version(
-        package, STAGING_VERSION, creator=creator, is_internal=True
-    )
-    name = f"sha256:{blob.sha256}"
-    get_or_create_unique(
-        lambda: staging.files.filter(name=name).first(),
-        lambda: PackageFile.objects.create(version=staging, blob=blob, name=name),
-    )
+    """Make an uploaded (or mounted) blob visible in the image until a manifest takes it up.
+
+    Passed to the blob services as the claim of a new upload, so the blob is recorded
+    and staged in one transaction. BlobUnknown if garbage collection dropped the blob
+    since the caller found it (a mount source's blob, say).
+    """
+    with transaction.atomic():
+        if not lock_blobs([blob.pk]):
+            raise BlobUnknown(f"blob sha256:{blob.sha256} is gone")
+        package = versions.lock_package(owner, CONTAINER, image)
+        staging, _ = versions.get_or_create_version(
+            package, STAGING_VERSION, creator=creator, is_internal=True
+        )
+        name = f"sha256:{blob.sha256}"
+        get_or_create_unique(
+            lambda: staging.files.filter(name=name).first(),
+            lambda: PackageFile.objects.create(version=staging, blob=blob, name=name),
+        )
+
+
+def staging_claim(owner: Owner, image: str, *, creator=None):
+    """The claim that stages a new blob in this image as it is recorded."""
+    return lambda blob: stage_blob(owner, image, blob, creator=creator)
 
 
 def readable_blob_elsewhere(user, digest: Digest, source: str) -> PackageBlob | None:
@@ -207,23 +220,49 @@ def put_manifest(
     if existing is None or not existing.versions.versioned(tag or str(canonical)).exists():
         quotas.check_new_version(owner, user=creator)
     metadata = {**_metadata(parsed, files, store), "is_tagged": tag is not None}
-    manifest_blob = store_blob(io.BytesIO(body), store=store).blob
+    for _ in range(versions.LOCK_ATTEMPTS):
+        manifest_blob = store_blob(io.BytesIO(body), store=store).blob
+        pushed = _file_manifest(
+            owner, image, tag or str(canonical), parsed, manifest_blob, files, metadata, creator
+        )
+        if pushed is not None:
+            return PushedManifest(str(answered), pushed)
+    raise ManifestInvalid(f"manifest {canonical} could not be stored; try again")
 
+
+def _file_manifest(
+    owner, image, reference, parsed, manifest_blob, files, metadata, creator
+) -> str | None:
+    """File the manifest under `reference`; its subject digest, or None if garbage
+    collection took the manifest's own blob since it was stored (store it again).
+    """
+    canonical = f"sha256:{manifest_blob.sha256}"
     with transaction.atomic():
-        package = versions.get_or_create_package(owner, CONTAINER, image)
+        # Blobs first, then the image: the order every writer locks in. Held, the
+        # blobs cannot be collected before the files referring to them commit.
+        held = lock_blobs([manifest_blob.pk, *(blob.pk for blob in files.values())])
+        if manifest_blob.pk not in held:
+            return None
+        for name, blob in files.items():
+            if blob.pk not in held:
+                raise BlobUnknown(
+                    f"blob {name} is not in {owner.name}/{image}", detail={"digest": name}
+                )
         # One manifest write per image at a time: tags move without lost updates.
-        Package.objects.select_for_update().filter(pk=package.pk).first()
+        package = versions.lock_package(owner, CONTAINER, image)
+        if parsed.is_index:
+            _check_children(owner, image, package, parsed)
         stored_type = (
-            Manifest.objects.filter(package=package, digest=str(canonical))
+            Manifest.objects.filter(package=package, digest=canonical)
             .values_list("media_type", flat=True)
             .first()
         )
         version, created = versions.get_or_create_version(
-            package, tag or str(canonical), creator=creator, metadata=metadata
+            package, reference, creator=creator, metadata=metadata
         )
         current = Manifest.objects.filter(file__version=version).first()
-        if current is not None and current.digest == str(canonical):
-            return PushedManifest(str(answered), current.subject_digest)
+        if current is not None and current.digest == canonical:
+            return current.subject_digest
         if current is not None:
             _retire(version, current)
         lead = PackageFile.objects.create(
@@ -233,7 +272,7 @@ def put_manifest(
         Manifest.objects.create(
             file=lead,
             package=package,
-            digest=str(canonical),
+            digest=canonical,
             media_type=stored_type or parsed.media_type,
             artifact_type=parsed.effective_artifact_type or "",
             subject_digest=subject,
@@ -246,7 +285,7 @@ def put_manifest(
             version.metadata = metadata
             version.creator = creator or version.creator
             version.save(update_fields=["metadata", "creator", "updated"])
-    return PushedManifest(str(answered), subject)
+    return subject
 
 
 def _hexes(digests) -> set[str]:
@@ -264,22 +303,7 @@ def _by_hex(blobs) -> dict[str, PackageBlob]:
 def _referenced_files(owner, image, package, parsed, *, store) -> dict[str, PackageBlob]:
     """The blobs a manifest needs, by file name; the errors the spec names if any is missing."""
     if parsed.is_index:
-        children = [d.digest for d in parsed.manifests]
-        manifests = (
-            PackageBlob.objects.filter(
-                Q(sha256__in=_hexes(children)) | Q(sha512__in=_hexes(children)),
-                files__manifest__package=package,
-            )
-            if package is not None
-            else PackageBlob.objects.none()
-        )
-        found = _by_hex(manifests)
-        for child in children:
-            if child.partition(":")[2] not in found:
-                raise ManifestBlobUnknown(
-                    f"manifest {child} is not in {owner.name}/{image}", detail={"digest": child}
-                )
-        return {}
+        return {}  # its children are checked under the image's lock
     needed = list(parsed.referenced_blobs)
     hexes = _hexes(d.digest for d in needed)
     present = _by_hex(
@@ -307,6 +331,22 @@ def _referenced_files(owner, image, package, parsed, *, store) -> dict[str, Pack
             )
         files[descriptor.digest] = blob
     return files
+
+
+def _check_children(owner: Owner, image: str, package: Package, parsed) -> None:
+    """ManifestBlobUnknown unless every manifest an index lists is in the image."""
+    children = [d.digest for d in parsed.manifests]
+    found = _by_hex(
+        PackageBlob.objects.filter(
+            Q(sha256__in=_hexes(children)) | Q(sha512__in=_hexes(children)),
+            files__manifest__package=package,
+        )
+    )
+    for child in children:
+        if child.partition(":")[2] not in found:
+            raise ManifestBlobUnknown(
+                f"manifest {child} is not in {owner.name}/{image}", detail={"digest": child}
+            )
 
 
 def _metadata(parsed, files: dict[str, PackageBlob], store: ContentStore) -> dict:

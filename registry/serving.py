@@ -15,7 +15,7 @@ from packages_core.connections import release_db_connections
 from packages_core.content_store import CHUNK_SIZE, ContentStore
 from packages_core.hashing import Digests
 from packages_core.models import PackageBlob
-from packages_core.services.blobs import StoredBlob, store_blob
+from packages_core.services.blobs import Claim, StoredBlob, store_blob
 from registry.conf import registry_settings
 from registry.digests import Digest, looks_like_digest
 from registry.errors import BlobUnknown, DigestInvalid, RangeNotSatisfiable
@@ -35,13 +35,19 @@ def check_digest(digests: Digests, wanted: Digest) -> None:
         )
 
 
-def store_verified(stream: RequestBody, wanted: Digest) -> StoredBlob:
-    """Store a whole blob from a request, refusing it unless it has the promised digest."""
-    return store_blob(
-        stream,
-        verify=lambda digests: check_digest(digests, wanted),
-        expected_bytes=stream.length,
-    )
+def store_verified(
+    stream: RequestBody, wanted: Digest, *, check=None, claim: Claim | None = None
+) -> StoredBlob:
+    """Store a whole blob from a request, refusing it unless it has the promised digest
+    and `check(digests)` raises nothing; `claim` as for `register_blob`.
+    """
+
+    def verify(digests: Digests) -> None:
+        check_digest(digests, wanted)
+        if check is not None:
+            check(digests)
+
+    return store_blob(stream, verify=verify, expected_bytes=stream.length, claim=claim)
 
 
 def content_headers(response: HttpResponse, digest: str, size: int) -> HttpResponse:

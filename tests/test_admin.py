@@ -136,7 +136,7 @@ CATALOG_OBJECTS = [
 def test_every_packages_core_model_is_registered():
     models = set(apps.get_app_config("packages_core").get_models())
     assert models == {model for model in models if admin.site.is_registered(model)}
-    assert len(models) == 11
+    assert len(models) == 12
 
 
 @pytest.mark.parametrize("name", CATALOG_OBJECTS)

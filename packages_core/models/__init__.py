@@ -1,6 +1,6 @@
 """The package domain's models, one module per concern."""
 
-from packages_core.models.blobs import BlobUpload, PackageBlob
+from packages_core.models.blobs import BlobDeletion, BlobUpload, PackageBlob
 from packages_core.models.limits import CleanupRule, OwnerQuota
 from packages_core.models.owners import Membership, Owner
 from packages_core.models.packages import Package, PackageFile, PackageProperty, PackageVersion
@@ -8,6 +8,7 @@ from packages_core.models.tokens import AccessToken
 
 __all__ = [
     "AccessToken",
+    "BlobDeletion",
     "BlobUpload",
     "CleanupRule",
     "Membership",

@@ -33,6 +33,21 @@ class PackageBlob(models.Model):
         return blob_key(self.sha256)
 
 
+class BlobDeletion(models.Model):
+    """A blob whose row garbage collection dropped and whose object is still to go.
+
+    Written in the transaction that drops the row; the object is deleted only after
+    that has committed, under a lock on this row. An upload of the same bytes in the
+    meantime deletes this row instead, so the object it needs is kept.
+    """
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"deletion of sha256:{self.sha256}"
+
+
 def blob_key(sha256_hex: str) -> str:
     """Where the bytes with this sha256 live in the content store."""
     return f"blobs/sha256/{sha256_hex[:2]}/{sha256_hex}"

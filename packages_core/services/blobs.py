@@ -13,7 +13,7 @@ from packages_core.conf import packages_settings
 from packages_core.connections import release_db_connections
 from packages_core.content_store import ContentStore, HashingReader
 from packages_core.hashing import Digests
-from packages_core.models import PackageBlob
+from packages_core.models import BlobDeletion, PackageBlob
 from packages_core.models.blobs import blob_key
 from packages_core.services.rows import get_or_create_unique
 
@@ -22,6 +22,12 @@ from packages_core.services.rows import get_or_create_unique
 class StoredBlob:
     blob: PackageBlob
     created: bool
+
+
+# Called with the blob inside the transaction that holds its row lock, so whatever
+# it records (a file staging the blob in an image, say) commits together with the
+# blob, and garbage collection never sees the blob unreferenced in between.
+Claim = Callable[[PackageBlob], None]
 
 
 def staging_key(name: str | None = None) -> str:
@@ -35,6 +41,7 @@ def store_blob(
     store: ContentStore | None = None,
     verify: Callable[[Digests], None] | None = None,
     expected_bytes: int | None = 0,
+    claim: Claim | None = None,
 ) -> StoredBlob:
     """Store the bytes of `stream`, hashing them as they are written.
 
@@ -44,7 +51,7 @@ def store_blob(
     dropped. Concurrent stores of the same bytes end with one row and one object.
     `verify`, if given, sees the digests first; whatever it raises drops the bytes.
     A stream of `expected_bytes` (None: unknown) that is large is read without
-    holding a database connection.
+    holding a database connection. `claim` is as for `register_blob`.
     """
     store = store or ContentStore.default()
     staged = staging_key()
@@ -58,28 +65,38 @@ def store_blob(
     try:
         if verify is not None:
             verify(reader.digests())
-        return adopt_staged_blob(staged, reader.digests(), store=store)
+        return adopt_staged_blob(staged, reader.digests(), store=store, claim=claim)
     except BaseException:
         store.delete(staged)
         raise
 
 
-def adopt_staged_blob(staged: str, digests: Digests, *, store: ContentStore) -> StoredBlob:
+def adopt_staged_blob(
+    staged: str, digests: Digests, *, store: ContentStore, claim: Claim | None = None
+) -> StoredBlob:
     """Turn staged bytes with known digests into a PackageBlob at its final key."""
-    stored = register_blob(digests, lambda final: store.move(staged, final), store=store)
+    stored = register_blob(
+        digests, lambda final: store.move(staged, final), store=store, claim=claim
+    )
     # Moved away, or a copy of bytes the store already had.
     store.delete(staged)
     return stored
 
 
 def register_blob(
-    digests: Digests, place: Callable[[str], None], *, store: ContentStore
+    digests: Digests,
+    place: Callable[[str], None],
+    *,
+    store: ContentStore,
+    claim: Claim | None = None,
 ) -> StoredBlob:
     """The PackageBlob for `digests`; `place(final_key)` writes its bytes if the store
-    does not have them yet.
+    does not have them yet, and `claim(blob)` runs before the transaction commits.
 
-    The blob row is locked while the object is put in place, so whoever removes
-    blobs (garbage collection) and whoever adds them take turns on the same row.
+    The blob row is locked while the object is put in place, so garbage collection
+    (which locks the row to drop it) and uploads take turns. A pending deletion of
+    the same bytes is called off here: the object that GC was about to delete is
+    needed again (or, if GC got there first, is written anew).
     """
     with transaction.atomic():
         blob, created = get_or_create_unique(
@@ -88,7 +105,20 @@ def register_blob(
                 size=digests.size, sha256=digests.sha256, sha512=digests.sha512
             ),
         )
+        if created:
+            # Waits while GC is deleting the object; afterwards `exists` tells the truth.
+            BlobDeletion.objects.filter(sha256=digests.sha256).delete()
         final = blob_key(digests.sha256)
         if not store.exists(final):
             place(final)
+        if claim is not None:
+            claim(blob)
     return StoredBlob(blob, created)
+
+
+def lock_blobs(pks) -> dict[int, PackageBlob]:
+    """Lock blob rows against garbage collection until the transaction ends, in key
+    order (so two writers never wait on each other in a cycle); those still there.
+    """
+    rows = PackageBlob.objects.select_for_update(no_key=True).filter(pk__in=set(pks)).order_by("pk")
+    return {blob.pk: blob for blob in rows}

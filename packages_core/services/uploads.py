@@ -32,10 +32,10 @@ from django.utils import timezone
 
 from packages_core.connections import release_db_connections
 from packages_core.content_store import CHUNK_SIZE, Concatenation, ContentStore
-from packages_core.exceptions import InvalidInput
+from packages_core.exceptions import InvalidInput, NotFound
 from packages_core.hashing import BlobHasher, Digests
 from packages_core.models import BlobUpload, Owner
-from packages_core.services.blobs import StoredBlob, register_blob, staging_key
+from packages_core.services.blobs import Claim, StoredBlob, register_blob, staging_key
 
 PROGRESS_FIELDS = ["bytes_received", "received_sha256", "received_sha512", "pieces"]
 
@@ -46,6 +46,21 @@ class UploadOffsetMismatch(InvalidInput):
     def __init__(self, expected: int, given: int):
         super().__init__(f"upload is at byte {expected}, not {given}")
         self.expected = expected
+
+
+class UploadGone(NotFound):
+    """The session ended (finished, cancelled, or dropped by cleanup) under our feet."""
+
+    def __init__(self, upload_id):
+        super().__init__(f"upload {upload_id} is gone")
+        self.upload_id = upload_id
+
+
+def _refresh(upload: BlobUpload) -> None:
+    try:
+        upload.refresh_from_db(fields=PROGRESS_FIELDS)
+    except BlobUpload.DoesNotExist:
+        raise UploadGone(upload.pk) from None
 
 
 class _HasherCache:
@@ -113,10 +128,13 @@ def upload_digests(upload: BlobUpload, *, store: ContentStore | None = None) -> 
     return _rehash(upload, store or ContentStore.default()).digests()
 
 
-def complete_upload(upload: BlobUpload, *, store: ContentStore | None = None) -> StoredBlob:
+def complete_upload(
+    upload: BlobUpload, *, store: ContentStore | None = None, claim: Claim | None = None
+) -> StoredBlob:
     """Turn the received bytes into a blob under its content-addressed key; end the session.
 
     The caller has checked `upload_digests()` against what the client promised.
+    `claim` is as for `register_blob`.
     """
     store = store or ContentStore.default()
     digests = upload_digests(upload, store=store)
@@ -132,15 +150,15 @@ def complete_upload(upload: BlobUpload, *, store: ContentStore | None = None) ->
             store.compose(final, [(key, size) for key, size in upload.pieces])
 
     with transaction.atomic():
-        stored = register_blob(digests, place, store=store)
-        # Only the upload as it was read: a chunk that arrived meanwhile is not in
-        # the blob, and its piece must not be orphaned.
+        # The session ends first, as it was read: a chunk that arrived meanwhile is
+        # not in the blob, and cleanup may have dropped an idle session.
         ended, _ = BlobUpload.objects.filter(
             pk=upload.pk, bytes_received=upload.bytes_received
         ).delete()
         if not ended:
-            upload.refresh_from_db(fields=PROGRESS_FIELDS)
+            _refresh(upload)
             raise UploadOffsetMismatch(upload.bytes_received, digests.size)
+        stored = register_blob(digests, place, store=store, claim=claim)
     _hashers.forget(str(upload.id))
     _drop_staged(upload, store)
     return stored
@@ -155,12 +173,31 @@ def discard_upload(upload: BlobUpload, *, store: ContentStore | None = None) -> 
         transaction.on_commit(lambda: _drop_staged(upload, store))
 
 
+def discard_idle_upload(upload_id, *, idle_since, store: ContentStore | None = None) -> int | None:
+    """Forget the upload if nothing was added to it since `idle_since`: the bytes it had
+    staged (deleted once that has committed), or None if it was busy or gone.
+    """
+    store = store or ContentStore.default()
+    with transaction.atomic():
+        upload = (
+            BlobUpload.objects.select_for_update()
+            .filter(pk=upload_id, updated__lt=idle_since)
+            .first()
+        )
+        if upload is None:
+            return None
+        upload.delete()
+        transaction.on_commit(lambda: _drop_staged(upload, store))
+    _hashers.forget(str(upload_id))
+    return upload.bytes_received
+
+
 # Local file system: one staging file, appended in place under a file lock.
 
 
 def _append_local(upload, stream, path, offset, expected_bytes, store) -> BlobUpload:
     with _file_lock(path):
-        upload.refresh_from_db(fields=PROGRESS_FIELDS)
+        _refresh(upload)
         if offset is not None and offset != upload.bytes_received:
             raise UploadOffsetMismatch(upload.bytes_received, offset)
         hasher = _hasher_for(upload, store)
@@ -174,7 +211,13 @@ def _append_local(upload, stream, path, offset, expected_bytes, store) -> BlobUp
                 hasher.update(data)
                 handle.write(data)
         _record(upload, hasher)
-        upload.save(update_fields=[*PROGRESS_FIELDS, "updated"])
+        if not BlobUpload.objects.filter(pk=upload.pk).update(
+            **{field: getattr(upload, field) for field in PROGRESS_FIELDS},
+            updated=timezone.now(),
+        ):
+            # Dropped while the bytes came in: they belong to nobody now.
+            _drop_staged(upload, store)
+            raise UploadGone(upload.pk)
     _hashers.put(str(upload.id), hasher)
     return upload
 
@@ -194,7 +237,7 @@ def _file_lock(path: str):
 
 
 def _append_piece(upload, stream, offset, expected_bytes, store) -> BlobUpload:
-    upload.refresh_from_db(fields=PROGRESS_FIELDS)
+    _refresh(upload)
     start = upload.bytes_received
     if offset is not None and offset != start:
         raise UploadOffsetMismatch(start, offset)
@@ -219,7 +262,7 @@ def _append_piece(upload, stream, offset, expected_bytes, store) -> BlobUpload:
     )
     if not moved:
         store.delete(key)
-        upload.refresh_from_db(fields=PROGRESS_FIELDS)
+        _refresh(upload)
         raise UploadOffsetMismatch(upload.bytes_received, start)
     upload.pieces = pieces
     _hashers.put(str(upload.id), hasher)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from packages_core.exceptions import InvalidInput, NameTaken
+from packages_core.exceptions import InvalidInput, NameTaken, NotFound
 from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
 from packages_core.services import properties
+from packages_core.services.blobs import lock_blobs
 from packages_core.services.properties import RefType
 from packages_core.services.rows import get_or_create_unique
+
+# A package that cleanup drops between our finding and our locking it is made again;
+# more than this many times in a row means something else is wrong.
+LOCK_ATTEMPTS = 5
 
 
 def get_or_create_package(owner: Owner, type: str, name: str) -> Package:
@@ -20,6 +25,22 @@ def get_or_create_package(owner: Owner, type: str, name: str) -> Package:
         lambda: Package.objects.create(owner=owner, type=type, name=name),
     )
     return package
+
+
+def lock_package(owner: Owner, type: str, name: str) -> Package:
+    """The owner's package, made if missing, locked until the transaction ends.
+
+    Whoever adds or removes a package's versions holds this lock (FOR NO KEY UPDATE:
+    it does not stop rows referring to the package), so cleanup, which drops a
+    package only with it locked and empty, never drops one a push is filling.
+    Writers that also lock blobs lock those first.
+    """
+    for _ in range(LOCK_ATTEMPTS):
+        package = get_or_create_package(owner, type, name)
+        locked = Package.objects.select_for_update(no_key=True).filter(pk=package.pk).first()
+        if locked is not None:
+            return locked
+    raise NotFound(f"Package {owner.name}/{name} keeps disappearing.")
 
 
 def get_or_create_version(
@@ -66,9 +87,12 @@ def add_file(
     """Attach `blob` to `version` as file `name`.
 
     With `replace`, a file of the same name and key is swapped out (with its
-    properties); otherwise that is NameTaken.
+    properties); otherwise that is NameTaken. NotFound if garbage collection took
+    the blob since the caller found it.
     """
     with transaction.atomic():
+        if not lock_blobs([blob.pk]):
+            raise NotFound(f"Blob {blob} is gone.")
         existing = version.files.filter(composite_key=composite_key).named(name).first()
         if existing is not None:
             if not replace:

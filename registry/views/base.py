@@ -15,6 +15,7 @@ from packages_core.services import quotas, uploads
 from registry import access
 from registry.authentication import ANONYMOUS, Identity, authenticate, challenge
 from registry.errors import (
+    BlobUploadUnknown,
     Denied,
     RegistryError,
     RouteUnknown,
@@ -48,6 +49,8 @@ class RegistryView(View):
             response = super().dispatch(request, *args, **kwargs)
         except quotas.QuotaExceeded as error:
             response = render_error(Denied(str(error)), head=request.method == "HEAD")
+        except uploads.UploadGone as error:
+            response = render_error(BlobUploadUnknown(detail={"uuid": str(error.upload_id)}))
         except uploads.UploadOffsetMismatch as error:
             response = render_error(
                 UploadRangeInvalid(str(error), headers={"Range": byte_range(error.expected)})

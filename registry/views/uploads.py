@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 
@@ -11,7 +9,7 @@ from packages_core.models import BlobUpload
 from packages_core.services import quotas, uploads
 from registry import images, serving, tokens
 from registry.digests import parse_digest
-from registry.errors import BlobUploadUnknown, DigestInvalid, UploadRangeInvalid
+from registry.errors import BlobUnknown, BlobUploadUnknown, DigestInvalid, UploadRangeInvalid
 from registry.request_body import RequestBody
 from registry.views.base import RegistryView, byte_range
 
@@ -21,30 +19,36 @@ class UploadStartView(RegistryView):
 
     def post(self, request):
         mount, source = request.GET.get("mount", "").strip(), request.GET.get("from", "").strip()
-        if mount and source:
-            # A mount that cannot be done, for whatever reason, is a new session.
-            blob = None
-            if self.identity.grants(source, tokens.PULL) and self.identity.may_read_packages():
-                with contextlib.suppress(DigestInvalid):
-                    blob = images.readable_blob_elsewhere(
-                        self.identity.user, parse_digest(mount), source
-                    )
-            if blob is not None:
-                images.stage_blob(self.owner, self.image, blob, creator=self.creator)
-                return blob_created(self, mount)
+        if mount and source and self.mount(mount, source):
+            return blob_created(self, mount)
         digest = request.GET.get("digest", "").strip()
         if digest:
             body = RequestBody(request)
             if body.length is not None:
                 self.check_quota(body.length)
-            stored = serving.store_verified(body, parse_digest(digest))
-            # A chunked body had no length to check first; unstaged, the blob stays
-            # invisible and garbage collection takes it.
-            self.check_quota(stored.blob.size)
-            images.stage_blob(self.owner, self.image, stored.blob, creator=self.creator)
+            # A chunked body declares no length: its size is checked before it is kept.
+            serving.store_verified(
+                body,
+                parse_digest(digest),
+                check=lambda digests: self.check_quota(digests.size),
+                claim=_staging_claim(self),
+            )
             return blob_created(self, digest)
         upload = uploads.start_upload(self.owner, self.image, creator=self.creator)
         return upload_response(self, upload, status=202)
+
+    def mount(self, digest: str, source: str) -> bool:
+        """Stage `source`'s blob here; False (a new session follows) if it cannot be done."""
+        if not (self.identity.grants(source, tokens.PULL) and self.identity.may_read_packages()):
+            return False
+        try:
+            blob = images.readable_blob_elsewhere(self.identity.user, parse_digest(digest), source)
+            if blob is None:
+                return False
+            images.stage_blob(self.owner, self.image, blob, creator=self.creator)
+        except (DigestInvalid, BlobUnknown):
+            return False
+        return True
 
 
 class UploadView(RegistryView):
@@ -77,8 +81,7 @@ class UploadView(RegistryView):
             upload = self.append(upload, body, offset)
         self.check_quota(upload.bytes_received)
         serving.check_digest(uploads.upload_digests(upload), digest)
-        stored = uploads.complete_upload(upload)
-        images.stage_blob(self.owner, self.image, stored.blob, creator=self.creator)
+        uploads.complete_upload(upload, claim=_staging_claim(self))
         return blob_created(self, str(digest))
 
     def delete(self, request, upload_id):
@@ -98,6 +101,10 @@ class UploadView(RegistryView):
             uploads.discard_upload(upload)
             raise
         return upload
+
+
+def _staging_claim(view: RegistryView):
+    return images.staging_claim(view.owner, view.image, creator=view.creator)
 
 
 def blob_created(view: RegistryView, digest: str) -> HttpResponse:

@@ -1,0 +1,346 @@
+"""Cleanup: owners' cleanup rules, then garbage collection, safe while pushes go on.
+
+`run_cleanup` takes Gitea's steps in Gitea's order: apply the enabled cleanup rules;
+drop upload sessions idle past the grace period with their staged bytes; drop staged
+files (internal versions) no manifest took up within it; drop packages left without
+versions (and properties whose row is gone); delete unreferenced blobs, rows first
+and storage objects after that has committed.
+
+Why it cannot lose a blob a push needs:
+- every writer that makes a file refer to a blob locks the blob row first
+  (`blobs.lock_blobs`, or `register_blob`'s FOR UPDATE), then the package
+  (`versions.lock_package`); GC locks blob rows FOR UPDATE SKIP LOCKED, so it skips
+  a blob in use by a transaction in flight, and re-checks references under the lock;
+- an upload records its blob and the file staging it in one transaction
+  (`register_blob`'s claim), so a blob is never unreferenced between the two;
+- objects are deleted after the commit that dropped their rows, under a lock on a
+  `BlobDeletion` row that a new upload of the same bytes deletes instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
+
+from packages_core.content_store import ContentStore
+from packages_core.exceptions import InvalidInput
+from packages_core.models import (
+    BlobDeletion,
+    BlobUpload,
+    CleanupRule,
+    Package,
+    PackageBlob,
+    PackageFile,
+    PackageProperty,
+    PackageVersion,
+)
+from packages_core.models.blobs import blob_key
+from packages_core.services import uploads, versions
+from packages_core.services.properties import RefType
+
+DEFAULT_GRACE = timedelta(hours=24)
+DURATION = re.compile(r"\A(\d+)([smhd])\Z")
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+# Blobs are dropped this many to a transaction: few enough that locks are short.
+BLOB_BATCH = 100
+
+# (step, done, total): how far a step has got, for a progress bar.
+Progress = Callable[[str, int, int], None]
+
+
+def parse_duration(text: str) -> timedelta:
+    """`0s`, `30s`, `15m`, `24h` or `7d` as a timedelta; InvalidInput otherwise."""
+    match = DURATION.match(text.strip().lower())
+    if match is None:
+        raise InvalidInput(f"{text!r} is not a duration like 30s, 15m, 24h or 7d.")
+    return timedelta(**{UNITS[match[2]]: int(match[1])})
+
+
+class CleanupPolicy:
+    """What rules never remove from packages of one type; a package type app registers
+    its own (see `register_policy`). The default protects nothing.
+    """
+
+    def protected_versions(self, package: Package) -> set[str]:
+        """Lowercase version names of `package` that no rule removes."""
+        return set()
+
+
+_policies: dict[str, CleanupPolicy] = {}
+
+
+def register_policy(type: str, policy: CleanupPolicy) -> None:
+    _policies[type] = policy
+
+
+def policy_for(type: str) -> CleanupPolicy:
+    return _policies.get(type, CleanupPolicy())
+
+
+def package_types() -> list[str]:
+    """The package types apps registered, for choosing a rule's type."""
+    return sorted(_policies)
+
+
+@dataclass
+class CleanupReport:
+    versions: int = 0
+    uploads: int = 0
+    staged_files: int = 0
+    packages: int = 0
+    blobs: int = 0
+    bytes_freed: int = 0
+
+    def summary(self, *, dry_run: bool = False) -> str:
+        """One line: versions and blobs removed and bytes freed, then the lesser steps."""
+        done = "would be removed" if dry_run else "removed"
+        freed = "would be freed" if dry_run else "freed"
+        return (
+            f"{_count(self.versions, 'version')} {done}, {_count(self.blobs, 'blob')} {done}, "
+            f"{filesizeformat(self.bytes_freed)} {freed} "
+            f"({_count(self.uploads, 'idle upload')}, {_count(self.staged_files, 'staged file')}, "
+            f"{_count(self.packages, 'empty package')})."
+        ).replace("\xa0", " ")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' * (number != 1)}"
+
+
+def run_cleanup(
+    *, grace: timedelta = DEFAULT_GRACE, dry_run: bool = False, progress: Progress | None = None
+) -> CleanupReport:
+    """Every step, in order. A dry run does them all in one transaction that is rolled
+    back, so its figures are exact (blobs freed by the rules included) and nothing,
+    in the database or in storage, changes.
+    """
+    report = CleanupReport()
+    progress = progress or (lambda step, done, total: None)
+    with transaction.atomic() if dry_run else _no_transaction():
+        now = timezone.now()
+        cutoff = now - grace
+        apply_rules(report, now=now, progress=progress)
+        drop_idle_uploads(report, cutoff=cutoff, progress=progress)
+        drop_staged_files(report, cutoff=cutoff, progress=progress)
+        drop_empty_packages(report, progress=progress)
+        collect_blobs(report, cutoff=cutoff, progress=progress)
+        if dry_run:
+            transaction.set_rollback(True)
+    return report
+
+
+class _no_transaction:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc_info):
+        return False
+
+
+# 1. Cleanup rules.
+
+
+def _pattern(pattern: str) -> re.Pattern | None:
+    # Gitea anchors the pattern at both ends and ignores case.
+    return re.compile(pattern, re.IGNORECASE) if pattern else None
+
+
+def versions_removed_by(rule: CleanupRule, package: Package, *, now: datetime | None = None):
+    """The versions of `package` that `rule` removes, as Gitea decides: the newest
+    `keep_count` stay; of the rest, a version stays if the package type protects it,
+    if it matches the keep pattern, if it is younger than `remove_days`, or if a
+    remove pattern is set and it does not match; the others go. Patterns match the
+    whole version (or `package/version` with `match_full_name`), ignoring case.
+    """
+    keep, remove = _pattern(rule.keep_pattern), _pattern(rule.remove_pattern)
+    older_than = (now or timezone.now()) - timedelta(days=rule.remove_days)
+    protected = policy_for(package.type).protected_versions(package)
+    candidates = (
+        package.versions.filter(is_internal=False)
+        .defer("metadata")
+        .order_by("-created", "-pk")[rule.keep_count :]
+    )
+    doomed = []
+    for version in candidates:
+        name = version.version.lower()
+        if name in protected:
+            continue
+        subject = f"{package.name.lower()}/{name}" if rule.match_full_name else name
+        if keep is not None and keep.fullmatch(subject):
+            continue
+        if version.created > older_than:
+            continue
+        if remove is not None and not remove.fullmatch(subject):
+            continue
+        doomed.append(version)
+    return doomed
+
+
+def preview_rule(rule: CleanupRule, *, now: datetime | None = None) -> list[PackageVersion]:
+    """What `rule` would remove now, whether or not it is enabled."""
+    found = []
+    for package in Package.objects.filter(owner_id=rule.owner_id, type=rule.type).order_by("name"):
+        found += versions_removed_by(rule, package, now=now)
+    return found
+
+
+def apply_rules(report: CleanupReport, *, now: datetime, progress: Progress) -> None:
+    rules = list(CleanupRule.objects.filter(enabled=True).select_related("owner"))
+    packages = [
+        (rule, package)
+        for rule in rules
+        for package in Package.objects.filter(owner_id=rule.owner_id, type=rule.type)
+    ]
+    for done, (rule, package) in enumerate(packages, 1):
+        with transaction.atomic():
+            # Under the package's lock: no push moves a tag or adds an index meanwhile.
+            locked = Package.objects.select_for_update(no_key=True).filter(pk=package.pk).first()
+            if locked is not None:
+                for version in versions_removed_by(rule, locked, now=now):
+                    versions.remove_version(version)
+                    report.versions += 1
+        progress("rules", done, len(packages))
+
+
+# 2. Upload sessions left idle.
+
+
+def drop_idle_uploads(report: CleanupReport, *, cutoff: datetime, progress: Progress) -> None:
+    ids = list(BlobUpload.objects.filter(updated__lt=cutoff).values_list("pk", flat=True))
+    for done, upload_id in enumerate(ids, 1):
+        dropped = uploads.discard_idle_upload(upload_id, idle_since=cutoff)
+        if dropped is not None:
+            report.uploads += 1
+            report.bytes_freed += dropped
+        progress("uploads", done, len(ids))
+
+
+# 3. Staged files no manifest took up.
+
+
+def drop_staged_files(report: CleanupReport, *, cutoff: datetime, progress: Progress) -> None:
+    package_ids = list(
+        PackageFile.objects.filter(version__is_internal=True, created__lt=cutoff)
+        .values_list("version__package_id", flat=True)
+        .distinct()
+    )
+    for done, package_id in enumerate(package_ids, 1):
+        with transaction.atomic():
+            # Under the package's lock, which a push staging a blob here also takes.
+            if Package.objects.select_for_update(no_key=True).filter(pk=package_id).exists():
+                stale = list(
+                    PackageFile.objects.filter(
+                        version__package_id=package_id,
+                        version__is_internal=True,
+                        created__lt=cutoff,
+                    )
+                )
+                versions.remove_files(stale)
+                report.staged_files += len(stale)
+                for version in PackageVersion.objects.filter(
+                    package_id=package_id, is_internal=True, files__isnull=True
+                ):
+                    versions.remove_version(version)
+        progress("staged files", done, len(package_ids))
+
+
+# 4. Packages without versions, and properties of rows that are gone.
+
+
+def drop_empty_packages(report: CleanupReport, *, progress: Progress) -> None:
+    ids = list(
+        Package.objects.filter(~Exists(PackageVersion.objects.filter(package=OuterRef("pk"))))
+        .values_list("pk", flat=True)
+        .order_by("pk")
+    )
+    for done, package_id in enumerate(ids, 1):
+        with transaction.atomic():
+            # FOR UPDATE conflicts with the lock pushes take: a package being filled is skipped.
+            package = (
+                Package.objects.select_for_update(skip_locked=True).filter(pk=package_id).first()
+            )
+            if package is not None and not package.versions.exists():
+                versions.remove_package(package)
+                report.packages += 1
+        progress("packages", done, len(ids))
+    _drop_orphaned_properties()
+
+
+def _drop_orphaned_properties() -> None:
+    for ref_type, model in (
+        (RefType.PACKAGE, Package),
+        (RefType.VERSION, PackageVersion),
+        (RefType.FILE, PackageFile),
+    ):
+        PackageProperty.objects.filter(ref_type=ref_type).exclude(
+            Exists(model.objects.filter(pk=OuterRef("ref_id")))
+        ).delete()
+
+
+# 5. Blobs nothing refers to.
+
+
+def collect_blobs(report: CleanupReport, *, cutoff: datetime, progress: Progress) -> None:
+    """Drop unreferenced blobs created before `cutoff`; their objects go after commit."""
+    store = ContentStore.default()
+    # Left by a run that stopped between dropping rows and deleting their objects.
+    leftover = list(BlobDeletion.objects.values_list("sha256", flat=True))
+    transaction.on_commit(lambda: purge_objects(leftover, store=store))
+    ids = list(
+        PackageBlob.objects.filter(
+            ~Exists(PackageFile.objects.filter(blob=OuterRef("pk"))), created__lt=cutoff
+        )
+        .values_list("pk", flat=True)
+        .order_by("pk")
+    )
+    for done, batch in _batches(ids, BLOB_BATCH):
+        with transaction.atomic():
+            dropped = _drop_blobs(batch, cutoff)
+            hexes = [blob.sha256 for blob in dropped]
+            transaction.on_commit(lambda hexes=hexes: purge_objects(hexes, store=store))
+        report.blobs += len(dropped)
+        report.bytes_freed += sum(blob.size for blob in dropped)
+        progress("blobs", done, len(ids))
+
+
+def _drop_blobs(pks: list[int], cutoff: datetime) -> list[PackageBlob]:
+    # Rows a writer has locked (it is about to refer to them) are skipped, not waited for.
+    locked = list(
+        PackageBlob.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=pks, created__lt=cutoff)
+        .order_by("pk")
+    )
+    used = set(
+        PackageFile.objects.filter(blob__in=locked).values_list("blob_id", flat=True).distinct()
+    )
+    doomed = [blob for blob in locked if blob.pk not in used]
+    BlobDeletion.objects.bulk_create(
+        [BlobDeletion(sha256=blob.sha256) for blob in doomed], ignore_conflicts=True
+    )
+    PackageBlob.objects.filter(pk__in=[blob.pk for blob in doomed]).delete()
+    return doomed
+
+
+def purge_objects(hexes: Iterable[str], *, store: ContentStore) -> None:
+    """Delete the objects of dropped blobs, each under its BlobDeletion's lock."""
+    for sha256 in hexes:
+        with transaction.atomic():
+            pending = BlobDeletion.objects.select_for_update().filter(sha256=sha256).first()
+            if pending is None:
+                continue  # uploaded again meanwhile: the object is in use
+            if not PackageBlob.objects.filter(sha256=sha256).exists():
+                store.delete(blob_key(sha256))
+            pending.delete()
+
+
+def _batches(items: list, size: int) -> Iterator[tuple[int, list]]:
+    for start in range(0, len(items), size):
+        batch = items[start : start + size]
+        yield start + len(batch), batch
