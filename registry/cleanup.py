@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from packages_core.models import Package
+from packages_core.models import Package, PackageBlob
 from packages_core.services.cleanup import CleanupPolicy
 from registry.manifests import INDEX_TYPES
 from registry.models import Manifest
@@ -18,9 +18,8 @@ class ContainerCleanupPolicy(CleanupPolicy):
     """
 
     def protected_versions(self, package: Package) -> set[str]:
-        protected = {"latest"}
         manifests = Manifest.objects.filter(package=package)
-        tagged, subjects = set(), {}
+        tagged, subjects, children = set(), {}, set()
         for digest, subject, version in manifests.values_list(
             "digest", "subject_digest", "file__version__version"
         ):
@@ -28,12 +27,33 @@ class ContainerCleanupPolicy(CleanupPolicy):
                 tagged.add(digest)
             if subject:
                 subjects[digest] = subject
-        protected |= set(subjects.values())
-        protected |= {digest for digest, subject in subjects.items() if subject in tagged}
         for metadata in manifests.filter(media_type__in=INDEX_TYPES).values_list(
             "file__version__metadata", flat=True
         ):
             for child in (metadata or {}).get("manifests", []):
                 if isinstance(child, dict) and isinstance(child.get("digest"), str):
-                    protected.add(child["digest"])
+                    children.add(child["digest"])
+        # Versions are named by sha256; an index or a subject may name one by sha512.
+        as_sha256 = _sha256_names({*subjects.values(), *children})
+        subjects = {digest: as_sha256(subject) for digest, subject in subjects.items()}
+        protected = {"latest", *subjects.values(), *map(as_sha256, children)}
+        protected |= {digest for digest, subject in subjects.items() if subject in tagged}
         return {name.lower() for name in protected}
+
+
+def _sha256_names(digests: set[str]):
+    """A function naming each of `digests` by its sha256 where we know the blob."""
+    sha512 = {d.partition(":")[2] for d in digests if d.startswith("sha512:")}
+    known = dict(
+        PackageBlob.objects.filter(sha512__in=sha512).values_list("sha512", "sha256")
+        if sha512
+        else []
+    )
+
+    def name(digest: str) -> str:
+        algorithm, _, hex_ = digest.partition(":")
+        if algorithm == "sha512" and hex_ in known:
+            return f"sha256:{known[hex_]}"
+        return digest
+
+    return name

@@ -139,10 +139,10 @@ def complete_upload(
     store = store or ContentStore.default()
     digests = upload_digests(upload, store=store)
     if store.local_path(upload.storage_key) is not None:
-        if not store.exists(upload.storage_key):
-            store.save(upload.storage_key, _Empty())
 
         def place(final: str) -> None:
+            if not store.exists(upload.storage_key):  # nothing was ever appended
+                store.save(upload.storage_key, _Empty())
             store.move(upload.storage_key, final)
     else:
 
@@ -197,7 +197,11 @@ def discard_idle_upload(upload_id, *, idle_since, store: ContentStore | None = N
 
 def _append_local(upload, stream, path, offset, expected_bytes, store) -> BlobUpload:
     with _file_lock(path):
-        _refresh(upload)
+        try:
+            _refresh(upload)
+        except UploadGone:
+            _drop_staged(upload, store)  # the lock file we just made, at least
+            raise
         if offset is not None and offset != upload.bytes_received:
             raise UploadOffsetMismatch(upload.bytes_received, offset)
         hasher = _hasher_for(upload, store)
