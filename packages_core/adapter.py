@@ -80,6 +80,18 @@ class AccessAdapter:
             return self.role_of(user, owner) in (Membership.Role.WRITE, Membership.Role.ADMIN)
         return owner.user_id == user.pk
 
+    def can_manage(self, user, owner: Owner) -> bool:
+        """May change the owner's settings (cleanup rules): the user owner themself, an
+        organisation's admins and site admins, as in Gitea; writers may push, not manage.
+        """
+        if is_site_admin(user):
+            return True
+        if not is_signed_in(user):
+            return False
+        if owner.is_org:
+            return self.role_of(user, owner) == Membership.Role.ADMIN
+        return owner.user_id == user.pk
+
 
 def get_adapter() -> AccessAdapter:
     return packages_settings.ACCESS_ADAPTER()

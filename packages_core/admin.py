@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
@@ -38,6 +39,7 @@ from packages_core.models import (
 )
 from packages_core.models.limits import UNLIMITED
 from packages_core.models.tokens import Scope
+from packages_core.services import cleanup as cleanup_services
 from packages_core.services import owners as owner_services
 from packages_core.services import quotas as quota_services
 from packages_core.services import tokens as token_services
@@ -55,6 +57,8 @@ BLOB_REFERENCES_SHOWN = 20
 # An upload that has received nothing for this long is probably abandoned.
 STALE_UPLOAD_AGE = timedelta(hours=24)
 
+# How many versions a cleanup rule's page lists under "would remove now".
+CLEANUP_PREVIEW_SHOWN = 50
 
 # Filters and display helpers shared by several admins.
 
@@ -306,8 +310,37 @@ class OwnerQuotaAdmin(admin.ModelAdmin):
         return describe_limit(obj.max_blob_bytes, as_size=True)
 
 
+class CleanupRuleForm(forms.ModelForm):
+    """The type as a choice of the package types apps registered; a saved rule's type
+    that none registers (its app since removed) stays a choice, so the rule still saves.
+    """
+
+    type = forms.ChoiceField()
+
+    class Meta:
+        model = CleanupRule
+        fields = [
+            "owner",
+            "type",
+            "enabled",
+            "keep_count",
+            "keep_pattern",
+            "remove_days",
+            "remove_pattern",
+            "match_full_name",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        types = cleanup_services.package_types()
+        if self.instance.type and self.instance.type not in types:
+            types = [*types, self.instance.type]
+        self.fields["type"].choices = [(type_, type_) for type_ in types]
+
+
 @admin.register(CleanupRule)
 class CleanupRuleAdmin(admin.ModelAdmin):
+    form = CleanupRuleForm
     list_display = [
         "owner",
         "type",
@@ -322,7 +355,31 @@ class CleanupRuleAdmin(admin.ModelAdmin):
     list_select_related = ["owner"]
     search_fields = ["owner__name", "type"]
     autocomplete_fields = ["owner"]
-    readonly_fields = ["created", "updated"]
+    readonly_fields = ["created", "updated", "would_remove"]
+
+    @admin.display(description="would remove now")
+    def would_remove(self, obj):
+        """What the saved rule would remove if cleanup ran now (computed for this page only)."""
+        if obj.pk is None:
+            return "-"
+        doomed = cleanup_services.preview_rule(obj)
+        if not doomed:
+            return "nothing"
+        rows = (
+            (
+                admin_link(version, f"{version.package.name} {version.version}"),
+                date_format(timezone.localtime(version.created), "Y-m-d H:i"),
+            )
+            for version in doomed[:CLEANUP_PREVIEW_SHOWN]
+        )
+        more = len(doomed) - CLEANUP_PREVIEW_SHOWN
+        return format_html(
+            '<p>{} version(s){}:</p><ul class="cleanup-preview">{}</ul>{}',
+            len(doomed),
+            "" if obj.enabled else " (the rule is disabled: cleanup does not apply it)",
+            format_html_join("", "<li>{} <small>created {}</small></li>", rows),
+            format_html("<p>and {} more</p>", more) if more > 0 else "",
+        )
 
 
 # Access tokens.

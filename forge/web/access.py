@@ -1,4 +1,4 @@
-"""What a visitor may see: owners and images by name, or 404.
+"""What a visitor may see (owners and images by name, or 404) and change (or 403).
 
 Unreadable owners are 404, not 403, so pages never tell whether a private owner
 exists. The rules are the access adapter's, the same the registry applies.
@@ -6,6 +6,9 @@ exists. The rules are the access adapter's, the same the registry applies.
 
 from __future__ import annotations
 
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
@@ -37,3 +40,30 @@ def require_write(request, owner: Owner) -> None:
     """PermissionDenied (403) for a visitor who may read the owner but not change it."""
     if not can_write(request, owner):
         raise PermissionDenied("You may not change this owner's packages.")
+
+
+def can_manage(request, owner: Owner) -> bool:
+    """Whether the visitor may change the owner's settings (the adapter decides)."""
+    return get_adapter().can_manage(request.user, owner)
+
+
+def require_manage(request, owner: Owner) -> None:
+    """PermissionDenied (403) for a visitor who may read the owner but not manage it."""
+    if not can_manage(request, owner):
+        raise PermissionDenied("You may not change this owner's settings.")
+
+
+def owner_managers_only(view):
+    """Call `view(request, owner_row, ...)` for a visitor who may manage the owner named in
+    the URL: 404 if they may not read it, sign-in if anonymous, 403 if they may only read.
+    """
+
+    @wraps(view)
+    def for_managers(request, owner, **kwargs):
+        found = readable_owner(request, owner)
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        require_manage(request, found)
+        return view(request, found, **kwargs)
+
+    return for_managers

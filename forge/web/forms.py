@@ -1,8 +1,11 @@
 """The forms of the web pages."""
 
 from django import forms
+from django.core.exceptions import ValidationError
 
+from packages_core.models import CleanupRule
 from packages_core.models.tokens import Scope
+from packages_core.services.cleanup import package_types
 
 
 class AccessTokenForm(forms.Form):
@@ -20,3 +23,75 @@ class AccessTokenForm(forms.Form):
         max_value=3650,
         help_text="Empty: never expires.",
     )
+
+
+class CleanupRuleForm(forms.ModelForm):
+    """One owner's cleanup rule; the view passes the rule with its owner set.
+
+    The type is one an app registered; a saved rule keeps its type (a rule for
+    another type is another rule), so the field is fixed once the rule exists.
+    """
+
+    type = forms.ChoiceField(label="Package type")
+
+    class Meta:
+        model = CleanupRule
+        fields = [
+            "type",
+            "enabled",
+            "keep_count",
+            "keep_pattern",
+            "remove_days",
+            "remove_pattern",
+            "match_full_name",
+        ]
+        labels = {
+            "enabled": "Enabled",
+            "keep_count": "Keep the most recent",
+            "remove_days": "Remove versions older than (days)",
+            "keep_pattern": "Keep versions matching",
+            "remove_pattern": "Remove versions matching",
+            "match_full_name": "Match image/version",
+        }
+        help_texts = {
+            "enabled": "Cleanup runs apply only enabled rules; a preview works either way.",
+            "keep_count": "The newest this many versions of each image always stay; 0: none.",
+            "remove_days": "Only versions pushed longer ago than this go; 0: any age.",
+            "keep_pattern": (
+                "A regular expression, e.g. v\\d+\\.\\d+\\.\\d+ . Matching versions stay. "
+                "It must match the whole version; case is ignored."
+            ),
+            "remove_pattern": (
+                "A regular expression, e.g. .*-rc\\d+ or sha256:.* (untagged manifests). "
+                "If set, only matching versions go; empty: every version may go."
+            ),
+            "match_full_name": (
+                "Match the patterns against image/version, e.g. web/1.0, not the version alone."
+            ),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["type"].choices = type_choices(self.instance.type)
+        if self.instance.pk is not None:
+            self.fields["type"].disabled = True
+
+    def clean_type(self):
+        # The form leaves out the owner, so Django does not check (owner, type) itself.
+        type = self.cleaned_data["type"]
+        rule = self.instance
+        taken = CleanupRule.objects.filter(owner_id=rule.owner_id, type=type).exclude(pk=rule.pk)
+        if taken.exists():
+            raise ValidationError(
+                f"{rule.owner.name} already has a cleanup rule for {type} packages; "
+                "edit that one instead."
+            )
+        return type
+
+
+def type_choices(current: str = "") -> list[tuple[str, str]]:
+    """The registered package types, and a saved rule's own type even if none registers it."""
+    types = package_types()
+    if current and current not in types:
+        types = [*types, current]
+    return [(type, type) for type in types]

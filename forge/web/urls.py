@@ -9,7 +9,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from forge.web.views import home, owners, packages, settings
+from forge.web.views import cleanup, home, owners, packages, settings
 
 OWNER = r"(?P<owner>[^/]+)"
 IMAGE = r"(?P<image>[A-Za-z0-9][^/]*(?:/[A-Za-z0-9][^/]*)*?)"
@@ -33,6 +33,28 @@ urlpatterns = [
     re_path(rf"{CONTAINER}$", packages.package, name="package"),
     path("<str:owner>/-/packages", owners.owner_packages, name="owner_packages"),
     path("<str:owner>/-/members", owners.owner_members, name="owner_members"),
+    path(
+        "<str:owner>/-/settings",
+        RedirectView.as_view(pattern_name="owner_cleanup"),
+        name="owner_settings",
+    ),
+    path("<str:owner>/-/settings/cleanup", cleanup.rules, name="owner_cleanup"),
+    path("<str:owner>/-/settings/cleanup/new", cleanup.new_rule, name="owner_cleanup_new"),
+    path(
+        "<str:owner>/-/settings/cleanup/<int:rule_id>",
+        cleanup.edit_rule,
+        name="owner_cleanup_edit",
+    ),
+    path(
+        "<str:owner>/-/settings/cleanup/<int:rule_id>/preview",
+        cleanup.rule_preview,
+        name="owner_cleanup_preview",
+    ),
+    path(
+        "<str:owner>/-/settings/cleanup/<int:rule_id>/delete",
+        cleanup.delete_rule,
+        name="owner_cleanup_delete",
+    ),
 ]
 
 # Last of all, after the admin (forge/urls.py): a bare /<owner> would shadow /admin.

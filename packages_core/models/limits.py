@@ -3,11 +3,14 @@
 import re
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 
 from packages_core.models.owners import Owner
 
 UNLIMITED = -1
+# A century: more is a typo, and would overflow date arithmetic.
+MAX_REMOVE_DAYS = 36500
 
 
 def validate_regex(value: str) -> None:
@@ -56,7 +59,9 @@ class CleanupRule(models.Model):
     )
     keep_pattern = models.CharField(max_length=255, blank=True, validators=[validate_regex])
     remove_days = models.PositiveIntegerField(
-        default=0, help_text="Remove versions older than this many days; 0 ignores age."
+        default=0,
+        validators=[MaxValueValidator(MAX_REMOVE_DAYS)],
+        help_text="Remove versions older than this many days; 0 ignores age.",
     )
     remove_pattern = models.CharField(max_length=255, blank=True, validators=[validate_regex])
     match_full_name = models.BooleanField(

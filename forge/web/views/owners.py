@@ -3,23 +3,46 @@
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
 
-from forge.web.access import can_write, readable_owner
+from forge.web.access import can_manage, can_write, readable_owner
 from packages_core.adapter import get_adapter
+from packages_core.models.limits import UNLIMITED
+from packages_core.services import quotas
 from registry import browse
 
 IMAGES_PER_PAGE = 20
 
 
 def owner_context(request, owner, tab: str) -> dict:
-    """What the owner header of every owner page shows."""
+    """What the owner header of every owner page shows; usage only to those who may
+    push, since what an owner stores is not the business of its readers.
+    """
+    writer = can_write(request, owner)
     return {
         "owner": owner,
         "tab": tab,
         "image_total": browse.owner_images(owner).count(),
         "member_total": owner.memberships.count() if owner.is_org else 0,
-        "can_write": can_write(request, owner),
+        "can_write": writer,
+        "can_manage": can_manage(request, owner),
+        "usage": describe_usage(owner) if writer else "",
     }
+
+
+def describe_usage(owner) -> str:
+    """What the owner stores against its limits: "12 of 100 versions · 1.2 GB of 10 GB"."""
+    used, limits = quotas.usage(owner), quotas.limits_for(owner)
+    if limits.versions == UNLIMITED:
+        versions = f"{used.versions} version{'s' * (used.versions != 1)} (unlimited)"
+    else:
+        versions = f"{used.versions} of {limits.versions} version{'s' * (limits.versions != 1)}"
+    size = filesizeformat(used.bytes)
+    if limits.bytes == UNLIMITED:
+        size = f"{size} (unlimited)"
+    else:
+        size = f"{size} of {filesizeformat(limits.bytes)}"
+    return f"{versions} · {size}"
 
 
 def owner(request, owner):
