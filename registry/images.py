@@ -355,8 +355,14 @@ def _metadata(parsed, files: dict[str, PackageBlob], store: ContentStore) -> dic
     config = None
     blob = files.get(parsed.config.digest) if parsed.config else None
     if blob is not None and blob.size <= MAX_CONFIG_SIZE:
-        with store.open(blob.storage_key) as handle:
-            config = handle.read()
+        try:
+            with store.open(blob.storage_key) as handle:
+                config = handle.read()
+        except FileNotFoundError:
+            # Collected since it was found: its staging was dropped meanwhile.
+            raise BlobUnknown(
+                f"blob {parsed.config.digest} is gone", detail={"digest": parsed.config.digest}
+            ) from None
     return image_metadata(parsed, config)
 
 

@@ -18,7 +18,7 @@ from packages_core.models import PackageBlob
 from packages_core.services.blobs import Claim, StoredBlob, store_blob
 from registry.conf import registry_settings
 from registry.digests import Digest, looks_like_digest
-from registry.errors import BlobUnknown, DigestInvalid, RangeNotSatisfiable
+from registry.errors import BlobUnknown, DigestInvalid, ManifestUnknown, RangeNotSatisfiable
 from registry.images import FoundManifest
 from registry.request_body import RequestBody
 
@@ -171,6 +171,12 @@ def manifest_response(request, found: FoundManifest, reference: str, *, head: bo
     url = direct_url(request, found.blob.storage_key, media_type)
     if url:
         return redirect(url, digest)
-    with ContentStore.default().reader(found.blob.storage_key) as handle:
-        response = HttpResponse(handle.read(), content_type=media_type)
+    try:
+        with ContentStore.default().reader(found.blob.storage_key) as handle:
+            response = HttpResponse(handle.read(), content_type=media_type)
+    except FileNotFoundError:
+        # Deleted and collected since it was looked up.
+        raise ManifestUnknown(
+            f"manifest {reference} is gone", detail={"reference": reference}
+        ) from None
     return content_headers(response, digest, found.blob.size)

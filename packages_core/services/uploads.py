@@ -56,6 +56,10 @@ class UploadGone(NotFound):
         self.upload_id = upload_id
 
 
+class LostBytes(InvalidInput):
+    """Fewer staged bytes than the session recorded."""
+
+
 def _refresh(upload: BlobUpload) -> None:
     try:
         upload.refresh_from_db(fields=PROGRESS_FIELDS)
@@ -125,7 +129,7 @@ def upload_digests(upload: BlobUpload, *, store: ContentStore | None = None) -> 
         return cached.digests()
     if upload.received_sha256 and upload.received_sha512:
         return Digests(upload.bytes_received, upload.received_sha256, upload.received_sha512)
-    return _rehash(upload, store or ContentStore.default()).digests()
+    return _rehash_or_end(upload, store or ContentStore.default()).digests()
 
 
 def complete_upload(
@@ -301,7 +305,19 @@ def _record(upload: BlobUpload, hasher: BlobHasher) -> None:
 
 def _hasher_for(upload: BlobUpload, store: ContentStore) -> BlobHasher:
     cached = _hashers.take(str(upload.id), upload.bytes_received)
-    return cached if cached is not None else _rehash(upload, store)
+    return cached if cached is not None else _rehash_or_end(upload, store)
+
+
+def _rehash_or_end(upload: BlobUpload, store: ContentStore) -> BlobHasher:
+    """The hasher, from the staged bytes; UploadGone if they are gone (the session was
+    dropped as they were read, or lost them): the client must start again.
+    """
+    try:
+        return _rehash(upload, store)
+    except (FileNotFoundError, LostBytes):
+        _refresh(upload)  # UploadGone if cleanup dropped the session
+        discard_upload(upload, store=store)
+        raise UploadGone(upload.pk) from None
 
 
 def _staged_keys(upload: BlobUpload, store: ContentStore) -> list[str]:
@@ -317,7 +333,7 @@ def _rehash(upload: BlobUpload, store: ContentStore) -> BlobHasher:
     while hasher.size < upload.bytes_received:
         data = stream.read(min(CHUNK_SIZE, upload.bytes_received - hasher.size))
         if not data:
-            raise InvalidInput(f"upload {upload.id} lost staged bytes after {hasher.size}")
+            raise LostBytes(f"upload {upload.id} lost staged bytes after {hasher.size}")
         hasher.update(data)
     return hasher
 
