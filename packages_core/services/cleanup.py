@@ -329,15 +329,23 @@ def _drop_blobs(pks: list[int], cutoff: datetime) -> list[PackageBlob]:
 
 
 def purge_objects(hexes: Iterable[str], *, store: ContentStore) -> None:
-    """Delete the objects of dropped blobs, each under its BlobDeletion's lock."""
-    for sha256 in hexes:
+    """Delete the objects of dropped blobs, under their BlobDeletions' locks."""
+    for _, batch in _batches(sorted(hexes), BLOB_BATCH):
         with transaction.atomic():
-            pending = BlobDeletion.objects.select_for_update().filter(sha256=sha256).first()
-            if pending is None:
-                continue  # uploaded again meanwhile: the object is in use
-            if not PackageBlob.objects.filter(sha256=sha256).exists():
-                store.delete(blob_key(sha256))
-            pending.delete()
+            pending = list(
+                BlobDeletion.objects.select_for_update().filter(sha256__in=batch).order_by("sha256")
+            )
+            # An upload of the same bytes since deleted its BlobDeletion (so it is not
+            # here) and made a new row; a row here means someone else made one.
+            alive = set(
+                PackageBlob.objects.filter(
+                    sha256__in=[deletion.sha256 for deletion in pending]
+                ).values_list("sha256", flat=True)
+            )
+            for deletion in pending:
+                if deletion.sha256 not in alive:
+                    store.delete(blob_key(deletion.sha256))
+            BlobDeletion.objects.filter(pk__in=[deletion.pk for deletion in pending]).delete()
 
 
 def _batches(items: list, size: int) -> Iterator[tuple[int, list]]:
