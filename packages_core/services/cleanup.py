@@ -229,6 +229,7 @@ def drop_staged_files(report: CleanupReport, *, cutoff: datetime, progress: Prog
     package_ids = list(
         PackageFile.objects.filter(version__is_internal=True, created__lt=cutoff)
         .values_list("version__package_id", flat=True)
+        .order_by("version__package_id")  # not the model's ordering: it would undo distinct
         .distinct()
     )
     for done, package_id in enumerate(package_ids, 1):
@@ -318,7 +319,7 @@ def _drop_blobs(pks: list[int], cutoff: datetime) -> list[PackageBlob]:
         .order_by("pk")
     )
     used = set(
-        PackageFile.objects.filter(blob__in=locked).values_list("blob_id", flat=True).distinct()
+        PackageFile.objects.filter(blob__in=locked).order_by().values_list("blob_id", flat=True)
     )
     doomed = [blob for blob in locked if blob.pk not in used]
     BlobDeletion.objects.bulk_create(
