@@ -90,36 +90,25 @@ STORAGES = {
     "packages": environment.package_storage(env, DATA_DIR),
 }
 
-LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "home"
-LOGOUT_REDIRECT_URL = "home"
+LOGIN_URL = "registry_web:login"
+LOGIN_REDIRECT_URL = "registry_web:home"
+LOGOUT_REDIRECT_URL = "registry_web:home"
 # Messages can carry a new access token's secret: keep them server-side, not in a cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
-REST_FRAMEWORK = {
-    # The first class's challenge is the WWW-Authenticate of a 401: session
-    # authentication has none, so listed first it would turn every 401 into a 403.
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "forge.api.authentication.AccessTokenAuthentication",
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
-    "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-}
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=15),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
 }
 
+# The API views carry their own authentication, pagination and schema classes; the
+# site's other DRF views (and `manage.py spectacular`) use drf-spectacular's schema.
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Forge packages API",
     "DESCRIPTION": "Packages, versions and files of the forge registry.",
-    "VERSION": "1",
-    "SERVE_INCLUDE_SCHEMA": False,
     # Served from the bundled sidecar package: machines may be offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -135,6 +124,7 @@ PACKAGES = {
 }
 
 REGISTRY = {
+    "SITE_NAME": "Forge",
     "EXTERNAL_URL": EXTERNAL_URL,
     **environment.serving(env),
     "TOKEN_LIFETIME": environment.get_int(env, "FORGE_TOKEN_LIFETIME", 3600, minimum=60),

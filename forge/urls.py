@@ -1,14 +1,11 @@
-"""Root URLs of the forge site: the registry at /v2, the API, the web pages and the admin."""
+"""Root URLs of the forge site: the registry at /v2, the web pages and API, the admin."""
 
 from django.contrib import admin
 from django.urls import include, path
 
-from forge.web.urls import owner_patterns
-
 urlpatterns = [
     path("", include("registry.urls")),
-    path("api/", include("forge.api.urls")),
-    path("", include("forge.web.urls")),
+    # Before the admin, so the owner named "admin" has pages (see registry/web/urls.py).
+    path("", include("registry.web.urls")),
     path("admin/", admin.site.urls),
-    path("", include(owner_patterns)),
 ]

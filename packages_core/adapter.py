@@ -30,8 +30,15 @@ class AccessAdapter:
     """Gitea's rules for visibility and write access."""
 
     def owner_name_for_user(self, user) -> str:
-        """A valid owner name derived from the user's username."""
-        name = _NOT_NAME_CHARS.sub("-", user.get_username())
+        """The owner name a new user gets (made unique by the caller): their user name,
+        made valid. A host whose users sign in with an email address might use its
+        local part instead: `self.valid_owner_name(user.email.partition("@")[0], user)`.
+        """
+        return self.valid_owner_name(user.get_username(), user)
+
+    def valid_owner_name(self, wanted: str, user) -> str:
+        """`wanted` with what owner names may not hold replaced, or `user-<pk>`."""
+        name = _NOT_NAME_CHARS.sub("-", wanted)
         name = _SEPARATOR_RUNS.sub("-", name).strip("._-")[:OWNER_NAME_MAX_LENGTH].strip("._-")
         return name or f"user-{user.pk}"
 

@@ -2,7 +2,7 @@
 
 from django.apps import AppConfig
 from django.conf import settings
-from django.db.models.signals import post_save
+from django.db.models.signals import post_migrate, post_save
 
 
 class PackagesCoreConfig(AppConfig):
@@ -19,4 +19,9 @@ class PackagesCoreConfig(AppConfig):
             signals.give_new_user_an_owner,
             sender=settings.AUTH_USER_MODEL,
             dispatch_uid="packages_core.give_new_user_an_owner",
+        )
+        post_migrate.connect(
+            signals.give_existing_users_owners,
+            sender=self,
+            dispatch_uid="packages_core.give_existing_users_owners",
         )

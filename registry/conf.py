@@ -27,6 +27,8 @@ DEFAULTS = {
     # The cache that counts failures and remembers checked passwords; the server's
     # workers must share it.
     "THROTTLE_CACHE": "default",
+    # What the web pages call the site, in titles and the header.
+    "SITE_NAME": "Container registry",
 }
 
 registry_settings = AppSettings("REGISTRY", DEFAULTS)

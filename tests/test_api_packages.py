@@ -6,10 +6,10 @@ import io
 from datetime import datetime
 
 import pytest
-from rest_framework.pagination import PageNumberPagination
 
 from packages_core.services import versions
 from packages_core.services.blobs import store_blob
+from registry.api.views import Pagination
 from tests.api_helpers import client_with, packages_url
 from tests.registry_helpers import image_config, push_blob, push_image
 
@@ -104,7 +104,7 @@ def test_type_filters_by_package_type(client, alice, store):
 
 
 def test_results_are_paginated(client, alice, monkeypatch):
-    monkeypatch.setattr(PageNumberPagination, "page_size", 2)
+    monkeypatch.setattr(Pagination, "page_size", 2)
     for name in ("a", "b", "c"):
         push_image(client, f"alice/{name}", "1.0")
 
@@ -118,8 +118,15 @@ def test_results_are_paginated(client, alice, monkeypatch):
     assert second["next"] is None
 
 
-def test_the_default_page_size_comes_from_settings(settings):
-    assert PageNumberPagination.page_size == settings.REST_FRAMEWORK["PAGE_SIZE"]
+@pytest.mark.parametrize("host_size", [None, 3])
+def test_pages_hold_50_whatever_the_host_rest_framework_defaults(
+    client, alice, settings, host_size
+):
+    settings.REST_FRAMEWORK = {} if host_size is None else {"PAGE_SIZE": host_size}
+    for name in ("a", "b", "c", "d"):
+        push_image(client, f"alice/{name}", "1.0")
+
+    assert len(client_with().get(packages_url("alice")).json()["results"]) == 4
 
 
 def test_a_page_past_the_end_is_404(client, alice):

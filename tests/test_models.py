@@ -5,9 +5,12 @@ import hashlib
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.db import DataError, IntegrityError, transaction
 from django.db.models import ProtectedError
+from django.db.models.signals import post_save
 
+from packages_core import signals
 from packages_core.models import (
     AccessToken,
     CleanupRule,
@@ -377,3 +380,24 @@ def test_full_clean_accepts_valid_cleanup_patterns(alice):
     )
 
     rule.full_clean()
+
+
+@pytest.fixture
+def users_without_owner_signal(django_user_model):
+    """Users made as if before packages_core was installed: no owner for them."""
+    uid = "packages_core.give_new_user_an_owner"
+    post_save.disconnect(sender=django_user_model, dispatch_uid=uid)
+    yield
+    post_save.connect(signals.give_new_user_an_owner, sender=django_user_model, dispatch_uid=uid)
+
+
+@pytest.mark.django_db
+def test_migrate_gives_users_from_before_the_install_their_owners(
+    django_user_model, users_without_owner_signal
+):
+    old = django_user_model.objects.create_user("veteran", password="pw")
+    assert not Owner.objects.filter(user=old).exists()
+
+    call_command("migrate", verbosity=0)
+
+    assert Owner.objects.get(user=old).name == "veteran"

@@ -148,7 +148,7 @@ def test_user_owner_may_manage_their_cleanup_rules(alice_signed_in):
 
     assert response.status_code == 200
     assert (
-        reverse("owner_cleanup", args=["alice"])
+        reverse("registry_web:owner_cleanup", args=["alice"])
         in page(alice_signed_in, "owner_packages", "alice").text
     )
 
@@ -157,7 +157,7 @@ def test_owner_settings_address_leads_to_the_cleanup_rules(alice_signed_in):
     response = page(alice_signed_in, "owner_settings", "alice")
 
     assert response.status_code == 302
-    assert response.url == reverse("owner_cleanup", args=["alice"])
+    assert response.url == reverse("registry_web:owner_cleanup", args=["alice"])
 
 
 def test_other_users_get_403_and_no_settings_tab(client, alice, bob):
@@ -165,7 +165,8 @@ def test_other_users_get_403_and_no_settings_tab(client, alice, bob):
 
     assert settings_status(client, "alice") == 403
     assert (
-        reverse("owner_cleanup", args=["alice"]) not in page(client, "owner_packages", "alice").text
+        reverse("registry_web:owner_cleanup", args=["alice"])
+        not in page(client, "owner_packages", "alice").text
     )
 
 
@@ -173,7 +174,7 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, alice):
     response = page(client, "owner_cleanup", "alice")
 
     assert response.status_code == 302
-    assert response.url.startswith(reverse("login"))
+    assert response.url.startswith(reverse("registry_web:login"))
 
 
 def test_owners_one_may_not_read_are_404(client, carol, bob):
@@ -194,7 +195,8 @@ def test_organisation_writers_and_readers_get_403(client, org, bob, reader_of, r
 
     assert settings_status(client, "acme") == 403
     assert (
-        reverse("owner_cleanup", args=["acme"]) not in page(client, "owner_packages", "acme").text
+        reverse("registry_web:owner_cleanup", args=["acme"])
+        not in page(client, "owner_packages", "acme").text
     )
 
 
@@ -219,9 +221,9 @@ def test_every_cleanup_page_refuses_those_who_may_not_manage(client, alice_rule,
     assert page(client, "owner_cleanup_new", "alice").status_code == 403
     assert page(client, "owner_cleanup_edit", "alice", pk).status_code == 403
     assert page(client, "owner_cleanup_preview", "alice", pk).status_code == 403
-    url = reverse("owner_cleanup_edit", args=["alice", pk])
+    url = reverse("registry_web:owner_cleanup_edit", args=["alice", pk])
     assert client.post(url, rule_data(keep_count="9")).status_code == 403
-    delete = reverse("owner_cleanup_delete", args=["alice", pk])
+    delete = reverse("registry_web:owner_cleanup_delete", args=["alice", pk])
     assert client.post(delete).status_code == 403
     alice_rule.refresh_from_db()
     assert alice_rule.keep_count == 1
@@ -234,7 +236,7 @@ def test_no_rules_says_so_and_offers_to_add_one(alice_signed_in):
     response = page(alice_signed_in, "owner_cleanup", "alice")
 
     assert "alice has no cleanup rules" in response.text
-    assert reverse("owner_cleanup_new", args=["alice"]) in response.text
+    assert reverse("registry_web:owner_cleanup_new", args=["alice"]) in response.text
 
 
 def test_rules_are_listed_and_no_new_one_is_offered_once_every_type_has_one(
@@ -243,8 +245,10 @@ def test_rules_are_listed_and_no_new_one_is_offered_once_every_type_has_one(
     response = page(alice_signed_in, "owner_cleanup", "alice")
 
     assert response.context["rules"] == [alice_rule]
-    assert reverse("owner_cleanup_edit", args=["alice", alice_rule.pk]) in response.text
-    assert reverse("owner_cleanup_new", args=["alice"]) not in response.text
+    assert (
+        reverse("registry_web:owner_cleanup_edit", args=["alice", alice_rule.pk]) in response.text
+    )
+    assert reverse("registry_web:owner_cleanup_new", args=["alice"]) not in response.text
 
 
 def test_the_type_is_chosen_from_the_registered_package_types(alice_signed_in):
@@ -254,14 +258,14 @@ def test_the_type_is_chosen_from_the_registered_package_types(alice_signed_in):
 
 
 def test_adding_a_rule_saves_it_and_goes_back_to_the_list(alice_signed_in, alice):
-    url = reverse("owner_cleanup_new", args=["alice"])
+    url = reverse("registry_web:owner_cleanup_new", args=["alice"])
 
     response = alice_signed_in.post(
         url, rule_data(keep_count="5", keep_pattern=r"v\d+", remove_days="30", match_full_name="on")
     )
 
     assert response.status_code == 302
-    assert response.url == reverse("owner_cleanup", args=["alice"])
+    assert response.url == reverse("registry_web:owner_cleanup", args=["alice"])
     rule = CleanupRule.objects.get(owner=alice.package_owner)
     assert (rule.type, rule.enabled, rule.keep_count, rule.keep_pattern) == (
         "container",
@@ -276,13 +280,13 @@ def test_adding_a_rule_saves_it_and_goes_back_to_the_list(alice_signed_in, alice
 
 
 def test_an_organisation_admin_adds_a_rule_to_the_organisation(alice_signed_in, org):
-    alice_signed_in.post(reverse("owner_cleanup_new", args=["acme"]), rule_data())
+    alice_signed_in.post(reverse("registry_web:owner_cleanup_new", args=["acme"]), rule_data())
 
     assert CleanupRule.objects.get().owner == org
 
 
 def test_changing_a_rule_saves_the_new_values_but_not_a_new_type(alice_signed_in, alice_rule):
-    url = reverse("owner_cleanup_edit", args=["alice", alice_rule.pk])
+    url = reverse("registry_web:owner_cleanup_edit", args=["alice", alice_rule.pk])
 
     response = alice_signed_in.post(
         url, rule_data(type="npm", enabled=None, keep_count="3", remove_pattern=r".*-rc\d+")
@@ -295,14 +299,16 @@ def test_changing_a_rule_saves_the_new_values_but_not_a_new_type(alice_signed_in
 
 
 def test_deleting_a_rule_removes_it(alice_signed_in, alice_rule):
-    response = alice_signed_in.post(reverse("owner_cleanup_delete", args=["alice", alice_rule.pk]))
+    response = alice_signed_in.post(
+        reverse("registry_web:owner_cleanup_delete", args=["alice", alice_rule.pk])
+    )
 
     assert response.status_code == 302
     assert not CleanupRule.objects.exists()
 
 
 def test_deleting_needs_a_post(alice_signed_in, alice_rule):
-    url = reverse("owner_cleanup_delete", args=["alice", alice_rule.pk])
+    url = reverse("registry_web:owner_cleanup_delete", args=["alice", alice_rule.pk])
 
     assert alice_signed_in.get(url).status_code == 405
     assert CleanupRule.objects.exists()
@@ -313,13 +319,16 @@ def test_another_owners_rule_is_404_under_this_owner(client, alice_rule, bob):
     pk = alice_rule.pk
 
     assert page(client, "owner_cleanup_edit", "bob", pk).status_code == 404
-    assert client.post(reverse("owner_cleanup_delete", args=["bob", pk])).status_code == 404
+    assert (
+        client.post(reverse("registry_web:owner_cleanup_delete", args=["bob", pk])).status_code
+        == 404
+    )
     assert CleanupRule.objects.filter(pk=pk).exists()
 
 
 @pytest.mark.parametrize("field", ["keep_pattern", "remove_pattern"])
 def test_an_invalid_regular_expression_is_refused_and_says_why(alice_signed_in, field):
-    url = reverse("owner_cleanup_new", args=["alice"])
+    url = reverse("registry_web:owner_cleanup_new", args=["alice"])
 
     response = alice_signed_in.post(url, rule_data(**{field: "v(1"}))
 
@@ -331,7 +340,7 @@ def test_an_invalid_regular_expression_is_refused_and_says_why(alice_signed_in, 
 
 
 def test_a_second_rule_for_a_type_is_refused(alice_signed_in, alice_rule):
-    url = reverse("owner_cleanup_new", args=["alice"])
+    url = reverse("registry_web:owner_cleanup_new", args=["alice"])
 
     response = alice_signed_in.post(url, rule_data(keep_count="7"))
 
@@ -344,7 +353,7 @@ def test_a_second_rule_for_a_type_is_refused(alice_signed_in, alice_rule):
 
 def test_a_type_no_app_registers_is_refused(alice_signed_in):
     response = alice_signed_in.post(
-        reverse("owner_cleanup_new", args=["alice"]), rule_data(type="npm")
+        reverse("registry_web:owner_cleanup_new", args=["alice"]), rule_data(type="npm")
     )
 
     assert "type" in response.context["form"].errors
@@ -353,7 +362,8 @@ def test_a_type_no_app_registers_is_refused(alice_signed_in):
 
 def test_an_age_beyond_a_hundred_years_is_refused(alice_signed_in):
     response = alice_signed_in.post(
-        reverse("owner_cleanup_new", args=["alice"]), rule_data(remove_days="999999999")
+        reverse("registry_web:owner_cleanup_new", args=["alice"]),
+        rule_data(remove_days="999999999"),
     )
 
     assert "remove_days" in response.context["form"].errors
@@ -366,8 +376,13 @@ def test_the_rule_forms_are_posted_with_csrf(alice, alice_rule):
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
 
-    assert client.post(reverse("owner_cleanup_new", args=["alice"]), rule_data()).status_code == 403
-    response = client.get(reverse("owner_cleanup", args=["alice"]))
+    assert (
+        client.post(
+            reverse("registry_web:owner_cleanup_new", args=["alice"]), rule_data()
+        ).status_code
+        == 403
+    )
+    response = client.get(reverse("registry_web:owner_cleanup", args=["alice"]))
     assert "csrfmiddlewaretoken" in response.content.decode()
 
 
@@ -377,9 +392,9 @@ def test_the_rule_forms_are_posted_with_csrf(alice, alice_rule):
 def preview(client, owner: str = "alice", rule: CleanupRule | None = None, **fields):
     """Press "Preview" on the new rule form (or on the rule's edit form)."""
     if rule is None:
-        url = reverse("owner_cleanup_new", args=[owner])
+        url = reverse("registry_web:owner_cleanup_new", args=[owner])
     else:
-        url = reverse("owner_cleanup_edit", args=[owner, rule.pk])
+        url = reverse("registry_web:owner_cleanup_edit", args=[owner, rule.pk])
     response = client.post(url, {**rule_data(**fields), "preview": "1"})
     assert response.status_code == 200, response.content
     return response
@@ -441,7 +456,7 @@ def test_preview_of_an_edited_rule_leaves_the_saved_rule_alone(
 
 
 def test_preview_of_an_invalid_rule_shows_the_errors_instead(alice_signed_in, three_tags):
-    url = reverse("owner_cleanup_new", args=["alice"])
+    url = reverse("registry_web:owner_cleanup_new", args=["alice"])
 
     response = alice_signed_in.post(url, {**rule_data(keep_pattern="("), "preview": "1"})
 
@@ -468,7 +483,7 @@ def test_saved_rule_preview_lists_what_it_would_remove(
     assert names(response.context["preview"]["versions"]) == ["web/1.0", "web/2.0"]
     assert version_names(alice.package_owner) == before
     assert (
-        reverse("owner_cleanup_preview", args=["alice", alice_rule.pk])
+        reverse("registry_web:owner_cleanup_preview", args=["alice", alice_rule.pk])
         in page(alice_signed_in, "owner_cleanup", "alice").text
     )
 

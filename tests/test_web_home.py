@@ -21,7 +21,7 @@ def test_home_lists_the_owners_the_visitor_may_see(client, alice, bob, org, caro
 
     assert response.status_code == 200
     assert owner_names(response) == ["acme", "alice"]
-    assert reverse("owner_packages", args=["alice"]) in response.text
+    assert reverse("registry_web:owner_packages", args=["alice"]) in response.text
 
 
 def test_signed_in_users_also_see_limited_owners_and_their_own(client, alice, bob, carol):
@@ -44,7 +44,7 @@ def test_home_shows_recently_pushed_images_of_visible_owners(client, alice, caro
     response = page(client, "home")
 
     assert [(i.owner, i.name) for i in response.context["recent"]] == [("alice", "web")]
-    assert reverse("package", args=["alice", "web"]) in response.text
+    assert reverse("registry_web:package", args=["alice", "web"]) in response.text
     assert "carol/secret" not in response.text
 
 
@@ -61,7 +61,7 @@ def test_home_counts_each_owners_images(client, alice):
 
 
 def test_sign_in_page_renders(client, db):
-    response = client.get(reverse("login"))
+    response = client.get(reverse("registry_web:login"))
 
     assert response.status_code == 200
     assert 'name="username"' in response.text
@@ -70,17 +70,17 @@ def test_sign_in_page_renders(client, db):
 
 def test_signing_in_goes_to_the_next_page(client, alice):
     response = client.post(
-        reverse("login"),
+        reverse("registry_web:login"),
         {"username": "alice", "password": "alice-pw", "next": "/-/settings/tokens"},
     )
 
     assert response.status_code == 302
     assert response.url == "/-/settings/tokens"
-    assert client.get(reverse("settings_tokens")).status_code == 200
+    assert client.get(reverse("registry_web:settings_tokens")).status_code == 200
 
 
 def test_wrong_password_shows_an_error(client, alice):
-    response = client.post(reverse("login"), {"username": "alice", "password": "nope"})
+    response = client.post(reverse("registry_web:login"), {"username": "alice", "password": "nope"})
 
     assert response.status_code == 200
     assert "didn't match" in response.text
@@ -89,18 +89,18 @@ def test_wrong_password_shows_an_error(client, alice):
 def test_signing_out_is_a_post(client, alice):
     client.force_login(alice)
 
-    assert client.get(reverse("logout")).status_code == 405
-    response = client.post(reverse("logout"))
+    assert client.get(reverse("registry_web:logout")).status_code == 405
+    response = client.post(reverse("registry_web:logout"))
 
     assert response.status_code == 302
-    assert response.url == reverse("home")
-    assert client.get(reverse("settings_tokens")).status_code == 302
+    assert response.url == reverse("registry_web:home")
+    assert client.get(reverse("registry_web:settings_tokens")).status_code == 302
 
 
 def test_header_offers_sign_in_to_visitors(client, db):
     text = page(client, "home").text
 
-    assert f'href="{reverse("login")}?next=/"' in text
+    assert f'href="{reverse("registry_web:login")}?next=/"' in text
     assert "Sign out" not in text
 
 
@@ -109,9 +109,9 @@ def test_header_of_signed_in_users_has_settings_their_packages_and_sign_out(clie
 
     text = page(client, "home").text
 
-    assert f'href="{reverse("settings_tokens")}"' in text
-    assert f'href="{reverse("owner_packages", args=["alice"])}"' in text
-    assert f'action="{reverse("logout")}"' in text
+    assert f'href="{reverse("registry_web:settings_tokens")}"' in text
+    assert f'href="{reverse("registry_web:owner_packages", args=["alice"])}"' in text
+    assert f'action="{reverse("registry_web:logout")}"' in text
     assert "Sign out" in text
     assert reverse("admin:index") not in text
 

@@ -28,7 +28,7 @@ def test_owner_page_lists_images_with_latest_tag_size_and_push_time(client, web_
     assert (image.name, image.latest_tag, image.version_count) == ("web", "2.0", 2)
     assert image.size > 1024
     assert image.last_pushed is not None
-    assert reverse("package", args=["alice", "web"]) in response.text
+    assert reverse("registry_web:package", args=["alice", "web"]) in response.text
     assert "<code>2.0</code>" in response.text
     assert "just now" in response.text
 
@@ -112,7 +112,7 @@ def test_owner_page_of_an_org_lists_its_images(client, org):
 
     assert image_names(response) == ["app"]
     assert "Organisation" in response.text
-    assert reverse("owner_members", args=["acme"]) in response.text
+    assert reverse("registry_web:owner_members", args=["acme"]) in response.text
 
 
 def test_owner_names_ignore_case(client, web_image):
@@ -127,7 +127,7 @@ def test_owner_address_redirects_to_its_packages(client, alice):
     response = page(client, "owner", "Alice")
 
     assert response.status_code == 302
-    assert response.url == reverse("owner_packages", args=["alice"])
+    assert response.url == reverse("registry_web:owner_packages", args=["alice"])
 
 
 # Members
@@ -143,7 +143,7 @@ def test_org_members_page_lists_members_and_roles(client, org, bob, reader_of):
         ("alice", "Admin"),
         ("bob", "Write"),
     ]
-    assert reverse("owner_packages", args=["bob"]) in response.text
+    assert reverse("registry_web:owner_packages", args=["bob"]) in response.text
 
 
 def test_members_link_only_to_owners_the_visitor_may_see(client, org, carol):
@@ -152,7 +152,7 @@ def test_members_link_only_to_owners_the_visitor_may_see(client, org, carol):
     response = page(client, "owner_members", "acme")
 
     assert "carol" in response.text
-    assert reverse("owner_packages", args=["carol"]) not in response.text
+    assert reverse("registry_web:owner_packages", args=["carol"]) not in response.text
 
 
 def test_users_have_no_members_page(client, alice):
@@ -180,11 +180,11 @@ def test_private_org_members_are_visible_to_members(client, org, bob, reader_of)
 
 def owner_pages(owner: str, image: str, tag: str) -> list[str]:
     return [
-        reverse("owner", args=[owner]),
-        reverse("owner_packages", args=[owner]),
-        reverse("package", args=[owner, image]),
-        reverse("package_version", args=[owner, image, tag]),
-        reverse("package_versions", args=[owner, image]),
+        reverse("registry_web:owner", args=[owner]),
+        reverse("registry_web:owner_packages", args=[owner]),
+        reverse("registry_web:package", args=[owner, image]),
+        reverse("registry_web:package_version", args=[owner, image, tag]),
+        reverse("registry_web:package_versions", args=[owner, image]),
     ]
 
 
@@ -235,7 +235,7 @@ def test_limited_owner_pages_need_sign_in(client, web_image, alice, bob):
     assert statuses(client, urls) == {404}
     response = page(client, "owner_packages", "alice")
     assert "or you may not see it" in response.text
-    assert reverse("login") + "?next=/alice/-/packages" in response.text
+    assert reverse("registry_web:login") + "?next=/alice/-/packages" in response.text
     client.force_login(bob)
     assert statuses(client, urls) <= {200, 302}
 

@@ -174,7 +174,9 @@ def test_index_lists_its_platforms_without_attestations(client, multi_arch):
 
 def test_index_platforms_link_to_their_own_pages(client, multi_arch):
     response = version_page(client, "latest", image="multi")
-    child_url = reverse("package_version", args=["alice", "multi", multi_arch.arm64.digest])
+    child_url = reverse(
+        "registry_web:package_version", args=["alice", "multi", multi_arch.arm64.digest]
+    )
 
     assert f'href="{child_url}"' in response.text
     child = client.get(child_url)
@@ -199,7 +201,7 @@ def test_referrers_are_listed_with_their_artifact_type(client, sbom, web_image):
     referrers = response.context["detail"].referrers
 
     assert [(r.artifact_type, r.digest) for r in referrers] == [(SBOM_TYPE, sbom.digest)]
-    sbom_url = reverse("package_version", args=["alice", "web", sbom.digest])
+    sbom_url = reverse("registry_web:package_version", args=["alice", "web", sbom.digest])
     assert f'href="{sbom_url}"' in response.text
 
 
@@ -222,7 +224,7 @@ def test_version_page_shows_the_five_latest_tags_and_links_all_versions(client, 
         "v4",
         "v3",
     ]
-    assert reverse("package_versions", args=["alice", "tags"]) in response.text
+    assert reverse("registry_web:package_versions", args=["alice", "tags"]) in response.text
     assert "All 7 versions" in response.text
 
 
@@ -236,7 +238,7 @@ def test_image_address_redirects_to_the_latest_tag(client, alice):
     response = page(client, "package", "alice", "app")
 
     assert response.status_code == 302
-    assert response.url == reverse("package_version", args=["alice", "app", "new"])
+    assert response.url == reverse("registry_web:package_version", args=["alice", "app", "new"])
 
 
 def test_nested_image_address_redirects_to_its_latest_tag(client, alice):
@@ -245,7 +247,7 @@ def test_nested_image_address_redirects_to_its_latest_tag(client, alice):
     response = client.get("/alice/-/packages/container/team/app")
 
     assert response.status_code == 302
-    assert response.url == reverse("package_version", args=["alice", "team/app", "v1"])
+    assert response.url == reverse("registry_web:package_version", args=["alice", "team/app", "v1"])
 
 
 def test_image_without_tags_redirects_to_its_versions(client, alice):
@@ -254,7 +256,7 @@ def test_image_without_tags_redirects_to_its_versions(client, alice):
     response = page(client, "package", "alice", "bare")
 
     assert response.status_code == 302
-    assert response.url == reverse("package_versions", args=["alice", "bare"])
+    assert response.url == reverse("registry_web:package_versions", args=["alice", "bare"])
 
 
 def test_unknown_image_is_404(client, alice):
@@ -265,7 +267,7 @@ def test_unknown_image_is_404(client, alice):
 
 
 def test_writers_see_a_delete_link_and_readers_do_not(client, web_image, alice, bob):
-    delete_url = reverse("package_version_delete", args=["alice", "web", "1.0"])
+    delete_url = reverse("registry_web:package_version_delete", args=["alice", "web", "1.0"])
 
     assert delete_url not in version_page(client, "1.0").text
     client.force_login(bob)

@@ -20,14 +20,14 @@ def create(client, **data):
 
 
 def test_tokens_page_has_its_url():
-    assert reverse("settings_tokens") == TOKENS
+    assert reverse("registry_web:settings_tokens") == TOKENS
 
 
 def test_tokens_page_needs_sign_in(client, db):
     response = client.get(TOKENS)
 
     assert response.status_code == 302
-    assert response.url == f"{reverse('login')}?next={TOKENS}"
+    assert response.url == f"{reverse('registry_web:login')}?next={TOKENS}"
 
 
 def test_tokens_page_lists_the_users_tokens_only(client, alice, bob):
@@ -95,7 +95,7 @@ def test_created_token_page_says_how_to_sign_in_with_it(client, alice, settings)
 def test_settings_address_leads_to_the_tokens(client, alice):
     client.force_login(alice)
 
-    response = client.get(reverse("settings"))
+    response = client.get(reverse("registry_web:settings"))
 
     assert response.status_code == 302
     assert response.url == TOKENS
@@ -160,7 +160,7 @@ def test_revoking_a_token(client, alice):
     token, secret = create_access_token(alice, "ci", ["read:package"])
     client.force_login(alice)
 
-    response = client.post(reverse("token_revoke", args=[token.pk]), follow=True)
+    response = client.post(reverse("registry_web:token_revoke", args=[token.pk]), follow=True)
 
     assert response.redirect_chain == [(TOKENS, 302)]
     assert "Revoked the token “ci”." in response.text
@@ -173,7 +173,7 @@ def test_revoking_needs_post(client, alice):
     token, _ = create_access_token(alice, "ci", ["read:package"])
     client.force_login(alice)
 
-    assert client.get(reverse("token_revoke", args=[token.pk])).status_code == 405
+    assert client.get(reverse("registry_web:token_revoke", args=[token.pk])).status_code == 405
     token.refresh_from_db()
     assert token.revoked_at is None
 
@@ -182,7 +182,7 @@ def test_nobody_revokes_another_users_token(client, alice, bob):
     token, _ = create_access_token(alice, "ci", ["read:package"])
     client.force_login(bob)
 
-    response = client.post(reverse("token_revoke", args=[token.pk]))
+    response = client.post(reverse("registry_web:token_revoke", args=[token.pk]))
 
     assert response.status_code == 404
     token.refresh_from_db()
@@ -192,7 +192,7 @@ def test_nobody_revokes_another_users_token(client, alice, bob):
 def test_anonymous_cannot_revoke(client, alice):
     token, _ = create_access_token(alice, "ci", ["read:package"])
 
-    response = client.post(reverse("token_revoke", args=[token.pk]))
+    response = client.post(reverse("registry_web:token_revoke", args=[token.pk]))
 
     assert response.status_code == 302
     token.refresh_from_db()

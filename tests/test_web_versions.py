@@ -134,7 +134,7 @@ def test_dates_follow_the_last_push(client, app):
 
 
 def delete_url(reference: str, image: str = "app") -> str:
-    return reverse("package_version_delete", args=["alice", image, reference])
+    return reverse("registry_web:package_version_delete", args=["alice", image, reference])
 
 
 def test_writer_gets_a_confirmation_page(client, app, alice):
@@ -154,7 +154,7 @@ def test_writer_deletes_with_post_and_returns_to_the_versions(client, app, alice
     response = client.post(delete_url("a"))
 
     assert response.status_code == 302
-    assert response.url == reverse("package_versions", args=["alice", "app"])
+    assert response.url == reverse("registry_web:package_versions", args=["alice", "app"])
     assert not PackageVersion.objects.filter(package__name="app", version="a").exists()
     assert [str(m) for m in get_messages(response.wsgi_request)] == ["Deleted alice/app a."]
 
@@ -190,7 +190,7 @@ def test_deleting_the_last_version_returns_to_the_owner(client, alice):
 
     response = client.post(delete_url("only", image="solo"))
 
-    assert response.url == reverse("owner_packages", args=["alice"])
+    assert response.url == reverse("registry_web:owner_packages", args=["alice"])
 
 
 def test_org_writer_may_delete(client, org, bob, reader_of):
@@ -198,7 +198,9 @@ def test_org_writer_may_delete(client, org, bob, reader_of):
     reader_of(bob, "write")
     client.force_login(bob)
 
-    response = client.post(reverse("package_version_delete", args=["acme", "app", "v1"]))
+    response = client.post(
+        reverse("registry_web:package_version_delete", args=["acme", "app", "v1"])
+    )
 
     assert response.status_code == 302
     assert not PackageVersion.objects.filter(version="v1").exists()
@@ -211,7 +213,7 @@ def test_org_reader_is_forbidden(client, org, bob, reader_of, method):
     client.force_login(bob)
 
     response = getattr(client, method)(
-        reverse("package_version_delete", args=["acme", "app", "v1"])
+        reverse("registry_web:package_version_delete", args=["acme", "app", "v1"])
     )
 
     assert response.status_code == 403
@@ -232,13 +234,13 @@ def test_anonymous_is_sent_to_sign_in(client, app):
     response = client.post(delete_url("a"))
 
     assert response.status_code == 302
-    assert response.url.startswith(reverse("login") + "?next=")
+    assert response.url.startswith(reverse("registry_web:login") + "?next=")
     assert PackageVersion.objects.filter(version="a").exists()
 
 
 def test_private_owners_versions_are_404_to_outsiders(client, carol_image, bob):
     client.force_login(bob)
-    url = reverse("package_version_delete", args=["carol", "secret", "1"])
+    url = reverse("registry_web:package_version_delete", args=["carol", "secret", "1"])
 
     assert client.get(url).status_code == 404
     assert client.post(url).status_code == 404

@@ -54,7 +54,10 @@ CAROL = basic_auth("carol", "carol-pw")
 
 
 def page(client, name: str, *args, query: str = "", **kwargs):
-    """GET a page by URL name; the response text is in `response.text`."""
+    """GET a page by URL name (in the pages' namespace unless one is given); the response
+    text is in `response.text`.
+    """
+    name = name if ":" in name else f"registry_web:{name}"
     url = reverse(name, args=args or None, kwargs=kwargs or None)
     return client.get(f"{url}{query}")
 

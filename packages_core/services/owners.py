@@ -85,19 +85,27 @@ def create_user(
     is_admin: bool = False,
     visibility: str = Visibility.PUBLIC,
 ):
-    """A new user with an owner of the same name; admins are Django superusers."""
-    check_owner_name(username)
-    check_visibility(visibility)
+    """A new user and their owner; admins are Django superusers.
+
+    `username` fills the user model's USERNAME_FIELD, whatever it is. Where that is a
+    user name, the owner has the same name; where it is an email address (a host's
+    own user model, say), the access adapter names the owner.
+    """
     User = get_user_model()
+    signs_in_with_email = User.get_email_field_name() == User.USERNAME_FIELD
+    if not signs_in_with_email:
+        check_owner_name(username)
+    check_visibility(visibility)
     if User.objects.filter(**{f"{User.USERNAME_FIELD}__iexact": username}).exists():
         raise NameTaken(f"A user named {username!r} already exists.")
+    fields = {User.USERNAME_FIELD: username, "password": password}
+    if email and not signs_in_with_email:
+        fields[User.get_email_field_name()] = email
     with transaction.atomic():
-        if is_admin:
-            user = User.objects.create_superuser(username, email, password)
-        else:
-            user = User.objects.create_user(username, email, password)
+        manager = User._default_manager
+        user = (manager.create_superuser if is_admin else manager.create_user)(**fields)
         owner = ensure_user_owner(user)
-        if owner.name != username:
+        if not signs_in_with_email and owner.name != username:
             raise NameTaken(f"The name {username!r} is already taken.")
         if owner.visibility != visibility:
             owner.visibility = visibility

@@ -1,0 +1,50 @@
+"""The API's OpenAPI schema: only this API's views, and our access-token authentication.
+
+Imported by registry/api/urls.py, so the extension is registered before a schema is built.
+"""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.generators import EndpointEnumerator, SchemaGenerator
+
+
+class ApiEndpoints(EndpointEnumerator):
+    """This API's views alone: a host's other DRF views (and drf-spectacular's own) are
+    not ours to describe, and need not use drf-spectacular's AutoSchema.
+    """
+
+    def should_include_endpoint(self, path, callback):
+        view = getattr(callback, "cls", None)
+        return (
+            view is not None
+            and view.__module__.startswith("registry.api.")
+            and super().should_include_endpoint(path, callback)
+        )
+
+
+class ApiSchemaGenerator(SchemaGenerator):
+    endpoint_inspector_cls = ApiEndpoints
+
+
+class AccessTokenScheme(OpenApiAuthenticationExtension):
+    """`Authorization: token <t>`, or Basic with the token as the password: either one."""
+
+    target_class = "registry.api.authentication.AccessTokenAuthentication"
+    name = ["accessToken", "accessTokenBasic"]
+
+    def get_security_requirement(self, auto_schema):
+        return [{"accessToken": []}, {"accessTokenBasic": []}]
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": 'An access token with the "token" prefix: `token fgt_...`.',
+            },
+            {
+                "type": "http",
+                "scheme": "basic",
+                "description": "Any user name, and an access token (`fgt_...`) as the password.",
+            },
+        ]

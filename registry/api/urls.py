@@ -1,0 +1,53 @@
+"""URLs of the REST API and its OpenAPI schema and docs."""
+
+from django.apps import apps
+from django.conf import settings
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+# Importing schema registers the access-token scheme with drf-spectacular.
+from registry.api import schema, views
+
+# A package name may contain slashes ("team/app"): the version is the last segment,
+# the name everything between the type and it. `.../<version>/files` is matched first.
+VERSION = r"v1/packages/(?P<owner>[^/]+)/(?P<type>[^/]+)/(?P<name>.+?)/(?P<version>[^/]+)"
+
+# drf-spectacular settings for this API's schema, unless the host's SPECTACULAR_SETTINGS
+# says otherwise.
+SCHEMA = {
+    key: value
+    for key, value in {
+        "TITLE": "Packages API",
+        "DESCRIPTION": "Packages, versions and files of the container registry.",
+        "VERSION": "1",
+    }.items()
+    if key not in getattr(settings, "SPECTACULAR_SETTINGS", {})
+}
+
+urlpatterns = [
+    path("v1/token/", views.TokenObtainView.as_view(), name="api-token"),
+    path("v1/token/refresh/", views.TokenRefreshView.as_view(), name="api-token-refresh"),
+    path("v1/packages/<str:owner>", views.PackageListView.as_view(), name="api-packages"),
+    re_path(rf"^{VERSION}/files$", views.VersionFileListView.as_view(), name="api-version-files"),
+    re_path(rf"^{VERSION}$", views.VersionView.as_view(), name="api-version"),
+]
+
+# The Swagger UI needs drf-spectacular's templates: a host that installs the app (and,
+# offline, drf_spectacular_sidecar with SWAGGER_UI_DIST "SIDECAR") gets it.
+urlpatterns += [
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(
+            generator_class=schema.ApiSchemaGenerator, custom_settings=SCHEMA
+        ),
+        name="api-schema",
+    ),
+]
+if apps.is_installed("drf_spectacular"):
+    urlpatterns += [
+        path(
+            "docs/",
+            SpectacularSwaggerView.as_view(url_name="registry_web:api-schema"),
+            name="api-docs",
+        ),
+    ]

@@ -1,0 +1,95 @@
+"""Owner pages: a user's or organisation's images, and an organisation's members."""
+
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
+
+from packages_core.adapter import get_adapter
+from packages_core.models.limits import UNLIMITED
+from packages_core.services import quotas
+from registry import browse
+from registry.web.access import can_manage, can_write, readable_owner
+
+IMAGES_PER_PAGE = 20
+
+
+def owner_context(request, owner, tab: str) -> dict:
+    """What the owner header of every owner page shows; usage only to those who may
+    push, since what an owner stores is not the business of its readers.
+    """
+    writer = can_write(request, owner)
+    return {
+        "owner": owner,
+        "tab": tab,
+        "image_total": browse.owner_images(owner).count(),
+        "member_total": owner.memberships.count() if owner.is_org else 0,
+        "can_write": writer,
+        "can_manage": can_manage(request, owner),
+        "usage": describe_usage(owner) if writer else "",
+    }
+
+
+def describe_usage(owner) -> str:
+    """What the owner stores against its limits: "12 of 100 versions · 1.2 GB of 10 GB"."""
+    used, limits = quotas.usage(owner), quotas.limits_for(owner)
+    if limits.versions == UNLIMITED:
+        versions = f"{used.versions} version{'s' * (used.versions != 1)} (unlimited)"
+    else:
+        versions = f"{used.versions} of {limits.versions} version{'s' * (limits.versions != 1)}"
+    size = filesizeformat(used.bytes)
+    if limits.bytes == UNLIMITED:
+        size = f"{size} (unlimited)"
+    else:
+        size = f"{size} of {filesizeformat(limits.bytes)}"
+    return f"{versions} · {size}"
+
+
+def owner(request, owner):
+    """An owner's page is its list of images."""
+    found = readable_owner(request, owner)
+    return redirect("registry_web:owner_packages", owner=found.name)
+
+
+def owner_packages(request, owner):
+    owner = readable_owner(request, owner)
+    query = request.GET.get("q", "").strip()
+    paginator = Paginator(browse.owner_images(owner, query), IMAGES_PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+    context = {
+        **owner_context(request, owner, "packages"),
+        "query": query,
+        "page": page,
+        "images": browse.describe_images(page.object_list),
+    }
+    return render(request, "registry/web/owner_packages.html", context)
+
+
+def owner_members(request, owner):
+    """An organisation's members and their roles, for whoever may read the organisation."""
+    owner = readable_owner(request, owner)
+    if not owner.is_org:
+        raise Http404("Users have no members.")
+    memberships = list(owner.memberships.select_related("user", "user__package_owner"))
+    memberships.sort(key=lambda m: m.user.get_username().lower())
+    readable = set(
+        get_adapter()
+        .readable_owners(request.user)
+        .filter(user__in=[m.user for m in memberships])
+        .values_list("pk", flat=True)
+    )
+    members = [
+        {
+            "name": m.user.get_username(),
+            "role": m.role,
+            "role_label": m.get_role_display(),
+            "owner": getattr(m.user, "package_owner", None),
+            "since": m.created,
+        }
+        for m in memberships
+    ]
+    for member in members:
+        if member["owner"] is not None and member["owner"].pk not in readable:
+            member["owner"] = None
+    context = {**owner_context(request, owner, "members"), "members": members}
+    return render(request, "registry/web/owner_members.html", context)

@@ -1,0 +1,239 @@
+"""The proof that the apps install into a Django site that is not forge, from their wheel.
+
+`python -m build` makes the wheel and sdist; a fresh virtual environment gets the wheel
+(and gunicorn) and nothing of the source tree; tests/hostsite, a minimal project with
+its own email-login user model, its own access adapter and the web pages under
+/registry/, migrates and is served by gunicorn. Then skopeo pushes and pulls with one of
+that site's users, and podman signs in as them. With DATABASE_URL pointing at
+PostgreSQL the site runs on a fresh PostgreSQL database, otherwise on SQLite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from .conftest import (
+    REPO_ROOT,
+    STARTUP_TIMEOUT,
+    Tool,
+    answers_http,
+    describe,
+    free_port,
+    fresh_postgres_database,
+    isolated_client_env,
+    log_tail,
+    require_tool,
+    stop_server,
+)
+from .layouts import make_image, read_tagged
+
+HOSTSITE = REPO_ROOT / "tests" / "hostsite"
+EMAIL, PASSWORD = "alice@example.com", "alice-host-pw"
+BUILD_TIMEOUT = 600
+
+
+def run(argv, *, cwd=REPO_ROOT, env=None, timeout=BUILD_TIMEOUT) -> str:
+    result = subprocess.run(
+        [str(arg) for arg in argv],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"command failed\n{describe(result)}")
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory) -> Path:
+    """The wheel and sdist `python -m build` makes of the repository."""
+    outdir = tmp_path_factory.mktemp("dist")
+    run([sys.executable, "-m", "build", "--outdir", outdir, REPO_ROOT])
+    return outdir
+
+
+@pytest.fixture(scope="module")
+def wheel(dist) -> Path:
+    (found,) = dist.glob("django_forge_registry-*-py3-none-any.whl")
+    return found
+
+
+@pytest.fixture(scope="module")
+def host_venv(wheel, tmp_path_factory) -> Path:
+    """A new virtual environment holding the wheel, gunicorn and (for PostgreSQL) psycopg."""
+    venv = tmp_path_factory.mktemp("hostsite-venv")
+    run([sys.executable, "-m", "venv", "--without-pip", "--clear", venv])
+    python = venv / "bin" / "python"
+    # This venv's pip installs into the new one: no pip (or ensurepip) needed there.
+    run([sys.executable, "-m", "pip", "--python", python, "install", "-q", wheel, "gunicorn"])
+    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "psycopg[binary]"])
+    return venv
+
+
+@contextlib.contextmanager
+def database_env():
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        yield {}
+        return
+    with fresh_postgres_database(url) as fresh:
+        parts = urlsplit(fresh)
+        yield {
+            "HOSTSITE_POSTGRES_DB": parts.path.lstrip("/"),
+            "HOSTSITE_POSTGRES_USER": parts.username or "postgres",
+            "HOSTSITE_POSTGRES_HOST": parts.hostname or "127.0.0.1",
+            "HOSTSITE_POSTGRES_PORT": str(parts.port or 5432),
+        }
+
+
+@pytest.fixture(scope="module")
+def host_site(host_venv, tmp_path_factory):
+    """The host site migrated, seeded with a user, served by gunicorn: its base URL."""
+    data_dir = tmp_path_factory.mktemp("hostsite-data")
+    port = free_port()
+    with database_env() as db_env:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("DJANGO_", "FORGE_", "HOSTSITE_")) and key != "PYTHONPATH"
+        }
+        env.update(
+            db_env,
+            HOSTSITE_DATA_DIR=str(data_dir),
+            HOSTSITE_EXTERNAL_URL=f"http://127.0.0.1:{port}",
+            PATH=f"{host_venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+        )
+        python = host_venv / "bin" / "python"
+
+        def manage(*args: str) -> str:
+            return run([python, "manage.py", *args], cwd=HOSTSITE, env=env)
+
+        manage("migrate", "--no-input")
+        manage("createuser", EMAIL, "--password", PASSWORD)
+        log_path = data_dir / "gunicorn.log"
+        with log_path.open("w") as log:
+            process = subprocess.Popen(
+                [
+                    host_venv / "bin" / "gunicorn",
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--workers",
+                    "2",
+                    "--threads",
+                    "4",
+                    "--timeout",
+                    "300",
+                    "hostsite.wsgi:application",
+                ],
+                cwd=HOSTSITE,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            while not answers_http("127.0.0.1", port):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the host site did not start\n{log_tail(log_path)}")
+                time.sleep(0.2)
+            yield {"url": f"http://127.0.0.1:{port}", "manage": manage, "python": python}
+        finally:
+            stop_server(process)
+
+
+def get(url: str, path: str, headers: dict | None = None) -> tuple[int, bytes]:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_the_wheel_holds_the_two_apps_and_not_the_site(wheel, dist):
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {name.split("/")[0] for name in names if not name.endswith(".dist-info/RECORD")}
+    assert {top for top in tops if not top.endswith(".dist-info")} == {"registry", "packages_core"}
+    for expected in (
+        "packages_core/migrations/0001_initial.py",
+        "registry/migrations/0001_initial.py",
+        "packages_core/management/commands/cleanup_packages.py",
+        "registry/templates/registry/base.html",
+        "registry/templates/registry/web/owner_packages.html",
+        "registry/templatetags/registry_web.py",
+    ):
+        assert expected in names
+    assert not [name for name in names if name.startswith(("forge/", "tests/"))]
+    assert list(dist.glob("django_forge_registry-*.tar.gz"))
+
+
+def test_the_site_runs_on_the_installed_wheel_not_the_source_tree(host_site, host_venv):
+    where = run(
+        [host_site["python"], "-c", "import registry, packages_core; print(registry.__file__)"],
+        cwd=HOSTSITE,
+    )
+    assert Path(where.strip()).is_relative_to(host_venv)
+    # The apps' system checks find nothing wrong with the way the site installed them
+    # (the registry at the root, the storage alias, SQLite in WAL mode).
+    assert "no issues" in host_site["manage"]("check")
+
+
+def test_skopeo_pushes_and_pulls_as_a_user_of_the_host_site(host_site, tmp_path):
+    skopeo = require_tool("skopeo")
+    host = urlsplit(host_site["url"]).netloc
+    tool = Tool([skopeo, "--insecure-policy"], isolated_client_env(tmp_path / "skopeo", host))
+    source, pulled = tmp_path / "source", tmp_path / "pulled"
+    image = make_image(source, "1.0", layers=[{"app/hello.txt": b"hello from the host site\n"}])
+    creds = f"{EMAIL}:{PASSWORD}"
+
+    remote = f"docker://{host}/alice/demo:1.0"
+    tool("copy", "--dest-tls-verify=false", "--dest-creds", creds, f"oci:{source}:1.0", remote)
+    tool("copy", "--src-tls-verify=false", "--src-creds", creds, remote, f"oci:{pulled}:1.0")
+
+    assert read_tagged(pulled, "1.0")["digest"] == image.manifest.digest
+    # The owner is named by the host's adapter, from the email's local part; the pages
+    # and the API answer under the host's prefix.
+    status, body = get(host_site["url"], "/registry/alice/-/packages")
+    assert status == 200
+    assert b"demo" in body
+    assert b"Example Corp registry" in body
+    status, body = get(host_site["url"], "/registry/api/v1/packages/alice")
+    assert status == 200
+    assert [package["name"] for package in json.loads(body)["results"]] == ["demo"]
+
+
+def test_podman_logs_in_as_a_user_of_the_host_site(host_site, tmp_path):
+    podman = require_tool("podman")
+    host = urlsplit(host_site["url"]).netloc
+    env = isolated_client_env(tmp_path / "podman", host)
+    # podman refuses a runroot path longer than 50 characters.
+    runroot = Path(tempfile.mkdtemp(prefix="hostsite-"))
+    argv = [podman, "--root", tmp_path / "storage", "--runroot", runroot, "--storage-driver", "vfs"]
+    tool = Tool(argv, env)
+
+    result = tool("login", "--tls-verify=false", "-u", EMAIL, "-p", PASSWORD, host)
+    assert "Login Succeeded" in result.stdout
+    refused = tool("login", "--tls-verify=false", "-u", EMAIL, "-p", "wrong", host, check=False)
+    assert refused.returncode != 0
+    shutil.rmtree(runroot, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""The host's own accounts: people sign in with their email address."""
