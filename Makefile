@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format check clean
+.PHONY: run test lint format check dist clean
 
 $(BIN)/python:
 	$(PYTHON) scripts/make_venv.py $(VENV)
@@ -39,5 +39,9 @@ format: $(VENV)/.dev-deps
 check: $(VENV)/.run-deps
 	$(BIN)/python manage.py check --deploy --fail-level ERROR
 
+# The wheel and sdist of the two apps (django-forge-registry), in dist/.
+dist: $(VENV)/.dev-deps
+	$(BIN)/python -m build --outdir dist .
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache build dist *.egg-info
