@@ -1,1 +1,1 @@
-"""Template filters of the forge site's pages."""
+"""Template tags and filters of the registry's web pages."""

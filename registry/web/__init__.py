@@ -1,1 +1,1 @@
-"""The forge site's web pages: owners, images, versions, settings."""
+"""The registry's optional web pages (and, under api/, its REST API)."""

@@ -1,1 +1,1 @@
-"""The forge site's web pages, a module per kind of page."""
+"""The registry's web pages, a module per kind of page."""
