@@ -32,7 +32,7 @@ def check_settings(app_configs=None, **kwargs):
         errors.append(
             checks.Error(
                 f"Unknown key(s) in settings.PACKAGES: {', '.join(unknown)}.",
-                hint="See packages_core/conf.py for the settings and their defaults.",
+                hint="Settings and their defaults: docs/configuration.md, packages_core/conf.py.",
                 id="packages.E002",
             )
         )

@@ -27,7 +27,7 @@ def check_settings(app_configs=None, **kwargs):
         problems.append(
             checks.Error(
                 f"Unknown key(s) in settings.REGISTRY: {', '.join(unknown)}.",
-                hint="See registry/conf.py for the settings and their defaults.",
+                hint="The settings and their defaults: docs/configuration.md (registry/conf.py).",
                 id="registry.E002",
             )
         )
@@ -36,7 +36,7 @@ def check_settings(app_configs=None, **kwargs):
         problems.append(
             checks.Error(
                 f"REGISTRY['URL_EXPIRY'] must be a positive number of seconds, not {expiry!r}.",
-                hint="FORGE_S3_URL_EXPIRY in the forge site.",
+                hint="Seconds, e.g. 300 (FORGE_S3_URL_EXPIRY in the bundled forge site).",
                 id="registry.E004",
             )
         )
@@ -58,7 +58,8 @@ def check_deployment(app_configs=None, **kwargs):
             checks.Warning(
                 "REGISTRY['EXTERNAL_URL'] is not set; the token realm is taken from each "
                 "request's Host header.",
-                hint="Set it (FORGE_EXTERNAL_URL in the forge site) to the URL clients use.",
+                hint="Set REGISTRY['EXTERNAL_URL'] to the URL clients use, e.g. "
+                "https://registry.example.com (FORGE_EXTERNAL_URL in the bundled forge site).",
                 id="registry.W001",
             )
         )

@@ -46,6 +46,20 @@ from registry.errors import TooManyRequests
 TAGS = ["packages"]
 
 
+def operation(**kwargs):
+    """`extend_schema` for one view method, built on drf-spectacular's AutoSchema.
+
+    A method's annotation otherwise starts from the host's DEFAULT_SCHEMA_CLASS, which
+    in a site that never set it is DRF's own: the schema would fail to build.
+    """
+
+    def decorate(method):
+        method.kwargs = {**getattr(method, "kwargs", {}), "schema": AutoSchema}
+        return extend_schema(**kwargs)(method)
+
+    return decorate
+
+
 def _path(name: str, description: str) -> OpenApiParameter:
     return OpenApiParameter(name, OpenApiTypes.STR, OpenApiParameter.PATH, description=description)
 
@@ -109,7 +123,7 @@ class OwnerView(ApiView, generics.GenericAPIView):
 
 
 @extend_schema_view(
-    get=extend_schema(
+    get=operation(
         tags=TAGS,
         operation_id="packages_list",
         summary="An owner's packages",
@@ -148,7 +162,7 @@ class VersionView(OwnerView, generics.RetrieveDestroyAPIView):
     def get_object(self):
         return self.find_version()
 
-    @extend_schema(
+    @operation(
         operation_id="package_version_retrieve",
         summary="A version's details",
         responses={200: VersionSerializer, 401: UNAUTHENTICATED, 404: NO_VERSION},
@@ -156,7 +170,7 @@ class VersionView(OwnerView, generics.RetrieveDestroyAPIView):
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(
+    @operation(
         operation_id="package_version_destroy",
         summary="Delete a version",
         description=(
@@ -178,7 +192,7 @@ class VersionView(OwnerView, generics.RetrieveDestroyAPIView):
 
 
 @extend_schema_view(
-    get=extend_schema(
+    get=operation(
         tags=TAGS,
         operation_id="package_version_files_list",
         summary="A version's files",
@@ -201,7 +215,7 @@ class VersionFileListView(OwnerView, generics.ListAPIView):
 
 
 @extend_schema_view(
-    post=extend_schema(
+    post=operation(
         tags=["auth"],
         operation_id="token_obtain",
         summary="Sign in: a JWT pair from a user name and password",
@@ -240,7 +254,7 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
 
 
 @extend_schema_view(
-    post=extend_schema(
+    post=operation(
         tags=["auth"],
         operation_id="token_refresh",
         summary="A new access JWT from a refresh JWT",

@@ -237,3 +237,14 @@ def test_podman_logs_in_as_a_user_of_the_host_site(host_site, tmp_path):
     refused = tool("login", "--tls-verify=false", "-u", EMAIL, "-p", "wrong", host, check=False)
     assert refused.returncode != 0
     shutil.rmtree(runroot, ignore_errors=True)
+
+
+def test_the_api_schema_builds_without_the_host_configuring_drf(host_site):
+    # The host site sets no REST_FRAMEWORK and installs no drf_spectacular app.
+    status, body = get(host_site["url"], "/registry/api/schema/?format=json")
+
+    assert status == 200, body[:2000]
+    paths = json.loads(body)["paths"]
+    assert "/registry/api/v1/packages/{owner}" in paths
+    status, _ = get(host_site["url"], "/registry/api/docs/")
+    assert status == 404  # the Swagger UI needs drf_spectacular's templates
