@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from packages_core.adapter import AccessAdapter
 from packages_core.models import AccessToken, Membership, Owner
 from packages_core.services.tokens import authenticate_token
 
@@ -222,3 +223,22 @@ def test_ensureadmin_takes_the_password_from_the_environment(capsys, monkeypatch
 def test_ensureadmin_leaves_a_database_with_users_alone(capsys, alice):
     call_command("ensureadmin")
     assert not get_user_model().objects.filter(username="admin").exists()
+
+
+class LocalPartAdapter(AccessAdapter):
+    """Owners named after the local part of the email, as a host might."""
+
+    def owner_name_for_user(self, user) -> str:
+        return self.valid_owner_name(user.email.partition("@")[0], user)
+
+
+def test_createuser_lets_a_host_adapter_name_the_owner(capsys, settings):
+    settings.PACKAGES = {**settings.PACKAGES, "ACCESS_ADAPTER": f"{__name__}.LocalPartAdapter"}
+
+    code, out, _ = run(
+        capsys, "createuser", "carol", "--email", "carol.x@example.com", "--password", "pw"
+    )
+
+    assert code == 0
+    assert "owner 'carol.x'" in out
+    assert Owner.objects.get(user__username="carol").name == "carol.x"

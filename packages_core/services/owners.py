@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from packages_core.adapter import get_adapter
+from packages_core.adapter import AccessAdapter, get_adapter
 from packages_core.exceptions import InvalidInput, NameTaken, NotFound
 from packages_core.models import Membership, Owner
 from packages_core.models.owners import RESERVED_OWNER_NAMES, Visibility, validate_owner_name
@@ -87,25 +87,31 @@ def create_user(
 ):
     """A new user and their owner; admins are Django superusers.
 
-    `username` fills the user model's USERNAME_FIELD, whatever it is. Where that is a
-    user name, the owner has the same name; where it is an email address (a host's
-    own user model, say), the access adapter names the owner.
+    `username` fills the user model's USERNAME_FIELD, whatever it is. Where the owner
+    is named after it (a user name, and the default adapter's naming), the names must
+    be equal: a name no owner may have, or one taken, is refused. Otherwise (a host's
+    email-login user model, or an adapter with its own naming) the adapter names the
+    owner, with a number added if that name is taken, as for any new user.
     """
     User = get_user_model()
-    signs_in_with_email = User.get_email_field_name() == User.USERNAME_FIELD
-    if not signs_in_with_email:
+    email_field = User.get_email_field_name()
+    signs_in_with_email = email_field == User.USERNAME_FIELD
+    named_after_username = not signs_in_with_email and (
+        type(get_adapter()).owner_name_for_user is AccessAdapter.owner_name_for_user
+    )
+    if named_after_username:
         check_owner_name(username)
     check_visibility(visibility)
     if User.objects.filter(**{f"{User.USERNAME_FIELD}__iexact": username}).exists():
         raise NameTaken(f"A user named {username!r} already exists.")
     fields = {User.USERNAME_FIELD: username, "password": password}
     if email and not signs_in_with_email:
-        fields[User.get_email_field_name()] = email
+        fields[email_field] = email
     with transaction.atomic():
         manager = User._default_manager
         user = (manager.create_superuser if is_admin else manager.create_user)(**fields)
         owner = ensure_user_owner(user)
-        if not signs_in_with_email and owner.name != username:
+        if named_after_username and owner.name != username:
             raise NameTaken(f"The name {username!r} is already taken.")
         if owner.visibility != visibility:
             owner.visibility = visibility

@@ -26,4 +26,5 @@ class Command(PackagesCommand):
             visibility=options["visibility"],
         )
         kind = "site admin" if options["admin"] else "user"
-        self.stdout.write(f"Created {kind} {user.get_username()!r}.")
+        owner = user.package_owner.name
+        self.stdout.write(f"Created {kind} {user.get_username()!r} (owner {owner!r}).")
