@@ -136,3 +136,16 @@ def test_unknown_pages_are_404_pages_of_the_site(client, db):
 
     assert response.status_code == 404
     assert "Not found" in response.text
+
+
+@pytest.mark.parametrize(
+    ("login_url", "expected"),
+    [("registry_web:login", "/login/"), ("/accounts/login/", "/accounts/login/")],
+)
+def test_sign_in_links_go_to_the_sites_login_url(client, settings, login_url, expected):
+    settings.LOGIN_URL = login_url
+
+    response = page(client, "home")
+
+    assert f'href="{expected}?next=/"' in response.text
+    assert f'href="{expected}">Sign in</a> to see more' in response.text
