@@ -862,7 +862,8 @@ class PackageBlobAdmin(admin.ModelAdmin):
 
     @admin.display(description="sha512")
     def short_sha512(self, obj):
-        return Truncator(obj.sha512).chars(19)
+        # Recorded only for blobs a client named by their sha512.
+        return Truncator(obj.sha512).chars(19) if obj.sha512 else "-"
 
     @admin.display(description=f"referenced by (first {BLOB_REFERENCES_SHOWN})")
     def referenced_by(self, obj):

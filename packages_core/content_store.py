@@ -23,10 +23,10 @@ class HashingReader:
     same pass that stores them: nothing is read twice and nothing is held whole.
     """
 
-    def __init__(self, stream: BinaryIO, limit: int | None = None):
+    def __init__(self, stream: BinaryIO, limit: int | None = None, *, sha512: bool = False):
         self._stream = stream
         self._limit = limit
-        self._hasher = BlobHasher()
+        self._hasher = BlobHasher(sha512=sha512)
 
     @property
     def size(self) -> int:

@@ -1,8 +1,9 @@
-"""Hashing blobs with sha256 and sha512 at once, the two running on separate cores.
+"""Hashing blobs as they stream: sha256 always, sha512 only when a client names one.
 
-sha512 costs about twice what sha256 does; hashlib releases the GIL for large
-buffers, so handing each piece's sha512 to a helper thread while this thread does
-sha256 (and the write) takes it off the upload's critical path.
+Blobs are content-addressed by sha256. A client may name a blob by its sha512
+instead; only then is sha512 computed too (it costs about twice what sha256 does).
+hashlib releases the GIL for large buffers, so each piece's sha512 runs on a helper
+thread while this thread does the sha256 (and the write).
 """
 
 from __future__ import annotations
@@ -30,34 +31,36 @@ def _executor() -> ThreadPoolExecutor:
 
 @dataclass(frozen=True)
 class Digests:
-    """What hashing a stream produced."""
+    """What hashing a stream produced; sha512 is None when it was not asked for."""
 
     size: int
     sha256: str
-    sha512: str
+    sha512: str | None = None
 
 
 class BlobHasher:
-    """The sha256, sha512 and size of every byte fed to it, in order."""
+    """The size and sha256 of every byte fed to it, in order, and sha512 if asked."""
 
-    def __init__(self):
+    def __init__(self, *, sha512: bool = False):
         self._sha256 = hashlib.sha256()
-        self._sha512 = hashlib.sha512()
+        self._sha512 = hashlib.sha512() if sha512 else None
         self._pending: Future | None = None
         self.size = 0
 
     def update(self, data: bytes) -> None:
-        self._settle()
-        if len(data) >= PARALLEL_MIN_BYTES:
-            self._pending = _executor().submit(self._sha512.update, data)
-        else:
-            self._sha512.update(data)
+        if self._sha512 is not None:
+            self._settle()
+            if len(data) >= PARALLEL_MIN_BYTES:
+                self._pending = _executor().submit(self._sha512.update, data)
+            else:
+                self._sha512.update(data)
         self._sha256.update(data)
         self.size += len(data)
 
     def digests(self) -> Digests:
         self._settle()
-        return Digests(self.size, self._sha256.hexdigest(), self._sha512.hexdigest())
+        sha512 = self._sha512.hexdigest() if self._sha512 is not None else None
+        return Digests(self.size, self._sha256.hexdigest(), sha512)
 
     def _settle(self) -> None:
         # One piece in flight at most: sha512 sees the pieces in order.

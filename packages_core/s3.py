@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import BinaryIO
 
 import botocore.loaders
@@ -51,6 +52,19 @@ class S3Storage(storages_s3.S3Storage):
         return session
 
 
+@contextmanager
+def missing_as_file_not_found(name: str):
+    """S3's "no such key" (on a read, or the source of a copy) as FileNotFoundError."""
+    try:
+        yield
+    except ClientError as error:
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = error.response.get("Error", {}).get("Code")
+        if status == 404 or code in ("NoSuchKey", "404"):
+            raise FileNotFoundError(name) from error
+        raise
+
+
 def is_s3(storage: Storage) -> bool:
     return hasattr(storage, "bucket") and hasattr(storage, "_normalize_name")
 
@@ -75,7 +89,10 @@ class S3Objects:
 
     def copy(self, source: str, target: str) -> None:
         """A server-side copy (multipart past 5 GB); no byte passes through this process."""
-        self.bucket.copy({"Bucket": self.bucket.name, "Key": self.key(source)}, self.key(target))
+        with missing_as_file_not_found(source):
+            self.bucket.copy(
+                {"Bucket": self.bucket.name, "Key": self.key(source)}, self.key(target)
+            )
 
     def save(self, name: str, stream: BinaryIO) -> None:
         """Write a stream of unknown length to `name`, holding at most two parts in memory.
@@ -128,13 +145,8 @@ class S3Objects:
         extra = {}
         if start or end is not None:
             extra["Range"] = f"bytes={start}-{'' if end is None else end}"
-        try:
+        with missing_as_file_not_found(name):
             answer = self.client.get_object(Bucket=self.bucket.name, Key=self.key(name), **extra)
-        except ClientError as error:
-            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if status == 404 or error.response.get("Error", {}).get("Code") == "NoSuchKey":
-                raise FileNotFoundError(name) from error
-            raise
         return answer["Body"]
 
     def url(self, name: str, *, method: str, expire: int, content_type: str = "") -> str:
@@ -214,14 +226,15 @@ class _Assembly:
 
     def _copy_part(self, name: str, first: int, last: int) -> None:
         number = len(self.parts) + 1
-        answer = self.objects.client.upload_part_copy(
-            Bucket=self.objects.bucket.name,
-            Key=self.key,
-            UploadId=self.upload_id,
-            PartNumber=number,
-            CopySource={"Bucket": self.objects.bucket.name, "Key": self.objects.key(name)},
-            CopySourceRange=f"bytes={first}-{last}",
-        )
+        with missing_as_file_not_found(name):
+            answer = self.objects.client.upload_part_copy(
+                Bucket=self.objects.bucket.name,
+                Key=self.key,
+                UploadId=self.upload_id,
+                PartNumber=number,
+                CopySource={"Bucket": self.objects.bucket.name, "Key": self.objects.key(name)},
+                CopySourceRange=f"bytes={first}-{last}",
+            )
         self.parts.append({"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]})
 
     def _upload_buffer(self) -> None:

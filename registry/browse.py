@@ -458,7 +458,8 @@ def _platforms(package: Package, metadata: dict) -> tuple[list[Platform], list[i
     version_of = {}
     for version_id, sha256, sha512 in rows:
         version_of.setdefault(f"sha256:{sha256}", version_id)
-        version_of.setdefault(f"sha512:{sha512}", version_id)
+        if sha512:
+            version_of.setdefault(f"sha512:{sha512}", version_id)
     sizes = _sizes(version_of.values())
     platforms = []
     for child in platforms_of(metadata):

@@ -221,7 +221,8 @@ def put_manifest(
         quotas.check_new_version(owner, user=creator)
     metadata = {**_metadata(parsed, files, store), "is_tagged": tag is not None}
     for _ in range(versions.LOCK_ATTEMPTS):
-        manifest_blob = store_blob(io.BytesIO(body), store=store).blob
+        # Manifests are small: hashed both ways, an index or referrer may name either.
+        manifest_blob = store_blob(io.BytesIO(body), store=store, sha512=True).blob
         pushed = _file_manifest(
             owner, image, tag or str(canonical), parsed, manifest_blob, files, metadata, creator
         )
@@ -296,7 +297,9 @@ def _by_hex(blobs) -> dict[str, PackageBlob]:
     """Blobs keyed by both their sha256 and sha512 hex, as digests may use either."""
     found = {}
     for blob in blobs:
-        found[blob.sha256] = found[blob.sha512] = blob
+        found[blob.sha256] = blob
+        if blob.sha512:
+            found[blob.sha512] = blob
     return found
 
 

@@ -47,7 +47,13 @@ def store_verified(
         if check is not None:
             check(digests)
 
-    return store_blob(stream, verify=verify, expected_bytes=stream.length, claim=claim)
+    return store_blob(
+        stream,
+        verify=verify,
+        expected_bytes=stream.length,
+        claim=claim,
+        sha512=wanted.algorithm == "sha512",
+    )
 
 
 def content_headers(response: HttpResponse, digest: str, size: int) -> HttpResponse:

@@ -85,7 +85,8 @@ def admin_client(client, site_admin):
 def catalog(alice, org, store):
     """One object of every packages_core model, made the way the site makes them."""
     alice_owner = Owner.objects.get(user=alice)
-    blob = store_bytes(b"a layer")
+    # Pushed by its sha512, so the blob's pages have both digests to show.
+    blob = blobs.store_blob(io.BytesIO(b"a layer"), sha512=True).blob
     package = versions.get_or_create_package(alice_owner, "container", "app")
     version, _ = versions.get_or_create_version(package, "1.0", creator=alice)
     file = versions.add_file(version, blob, f"sha256:{blob.sha256}", is_lead=True)
@@ -593,6 +594,16 @@ def test_blob_page_shows_hashes_size_and_users(admin_client, catalog):
     assert catalog.blob.sha512 in content
     assert "7\xa0bytes" in content
     assert change_url(catalog.file) in content
+
+
+def test_blob_page_of_a_blob_with_no_sha512_says_so(admin_client, catalog):
+    blob = store_bytes(b"pushed by sha256 only")
+
+    response = admin_client.get(changelist_url(PackageBlob))
+
+    assert response.status_code == 200
+    assert blob.sha512 is None
+    assert admin_client.get(change_url(blob)).status_code == 200
 
 
 def test_blob_search_accepts_a_digest(admin_client, catalog):

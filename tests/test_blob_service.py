@@ -78,7 +78,31 @@ def test_a_stored_blob_records_its_size_and_digests(db, store):
     blob.refresh_from_db()
     assert blob.size == len(data)
     assert blob.sha256 == hashlib.sha256(data).hexdigest()
+    assert blob.sha512 is None  # computed only when a client names the blob by it
+
+
+def test_a_blob_stored_with_sha512_asked_for_records_it(db, store):
+    data = b"some layer" * 1000
+
+    blob = store_blob(io.BytesIO(data), store=store, sha512=True).blob
+
+    blob.refresh_from_db()
     assert blob.sha512 == hashlib.sha512(data).hexdigest()
+
+
+def test_a_blob_stored_again_by_its_sha512_gains_it_without_a_second_object(
+    db, store, package_storage
+):
+    data = b"first by sha256, then by sha512"
+    first = store_blob(io.BytesIO(data), store=store).blob
+
+    second = store_blob(io.BytesIO(data), store=store, sha512=True)
+
+    assert second.created is False
+    assert second.blob.pk == first.pk
+    first.refresh_from_db()
+    assert first.sha512 == hashlib.sha512(data).hexdigest()
+    assert files_under(package_storage, "blobs") == [first.storage_key]
 
 
 def test_the_storage_key_of_a_stored_blob_opens_its_bytes(db, store):
@@ -194,7 +218,7 @@ def test_the_empty_blob_can_be_stored(db, store):
     assert stored.created is True
     assert stored.blob.size == 0
     assert stored.blob.sha256 == empty
-    assert stored.blob.sha512 == hashlib.sha512(b"").hexdigest()
+    assert stored.blob.sha512 is None
     assert store.exists(stored.blob.storage_key)
     assert store.size(stored.blob.storage_key) == 0
 

@@ -1,4 +1,4 @@
-"""BlobHasher: sha256 and sha512 of a stream, the sha512 half on a helper thread."""
+"""BlobHasher: sha256 of a stream, and sha512 (on a helper thread) only when asked."""
 
 import hashlib
 import os
@@ -19,7 +19,7 @@ from packages_core.hashing import PARALLEL_MIN_BYTES, BlobHasher
 )
 def test_digests_match_hashlib_whatever_the_piece_sizes(sizes):
     pieces = [os.urandom(size) for size in sizes]
-    hasher = BlobHasher()
+    hasher = BlobHasher(sha512=True)
     for piece in pieces:
         hasher.update(piece)
     whole = b"".join(pieces)
@@ -29,9 +29,16 @@ def test_digests_match_hashlib_whatever_the_piece_sizes(sizes):
     assert digests.sha512 == hashlib.sha512(whole).hexdigest()
 
 
+def test_sha512_is_not_computed_unless_asked():
+    hasher = BlobHasher()
+    hasher.update(os.urandom(2 * PARALLEL_MIN_BYTES))
+
+    assert hasher.digests().sha512 is None
+
+
 def test_digests_can_be_read_midway_and_hashing_goes_on():
     first, second = os.urandom(2 * PARALLEL_MIN_BYTES), os.urandom(3 * PARALLEL_MIN_BYTES)
-    hasher = BlobHasher()
+    hasher = BlobHasher(sha512=True)
     hasher.update(first)
     assert hasher.digests().sha512 == hashlib.sha512(first).hexdigest()
     hasher.update(second)

@@ -61,14 +61,23 @@ def test_get_sends_the_bytes_with_length_digest_and_etag(client, digest):
     assert response[API_VERSION_HEADER] == API_VERSION
 
 
-def test_get_by_sha512_digest_names_the_same_blob(client, digest):
-    sha512 = digest_of(DATA, "sha512")
+def test_a_blob_pushed_by_sha256_is_unknown_by_its_sha512(client, digest):
+    # sha512 is computed only for clients that name a blob by it (as Distribution does).
+    response = get(client, digest_of(DATA, "sha512"))
 
-    response = get(client, sha512)
+    assert_error(response, 404, "BLOB_UNKNOWN")
 
-    assert response.status_code == 200
-    assert response["Docker-Content-Digest"] == sha512
-    assert content(response) == DATA
+
+def test_a_blob_pushed_again_by_its_sha512_answers_to_both_digests(client, digest):
+    sha512 = push_blob(client, REPO, DATA, algorithm="sha512")
+
+    by_sha512, by_sha256 = get(client, sha512), get(client, digest)
+
+    assert by_sha512.status_code == 200
+    assert by_sha512["Docker-Content-Digest"] == sha512
+    assert content(by_sha512) == DATA
+    assert content(by_sha256) == DATA
+    assert PackageBlob.objects.count() == 1
 
 
 def test_get_of_blob_referenced_by_a_manifest(client, alice):

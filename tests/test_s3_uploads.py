@@ -55,27 +55,31 @@ def owner(alice):
 
 
 @pytest.fixture
-def fresh_process(monkeypatch):
-    """Forget every hasher, as a worker that never saw the upload would not have them."""
-
-    def forget():
-        monkeypatch.setattr(uploads, "_hashers", uploads._HasherCache())
-
-    return forget
-
-
-@pytest.fixture
 def rehashes(monkeypatch):
-    """Counts re-reads of staged bytes (uploads._rehash), still doing them."""
+    """Counts passes over staged bytes (uploads._rehash), still doing them."""
     calls = []
     original = uploads._rehash
 
-    def counting(upload, store):
+    def counting(upload, store, **kwargs):
         calls.append(upload.bytes_received)
-        return original(upload, store)
+        return original(upload, store, **kwargs)
 
     monkeypatch.setattr(uploads, "_rehash", counting)
     return calls
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """The keys of staged objects read back through the content store."""
+    keys = []
+    original = ContentStore.reader
+
+    def counting(self, key, *args, **kwargs):
+        keys.append(key)
+        return original(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(ContentStore, "reader", counting)
+    return keys
 
 
 def sha256(data: bytes) -> str:
@@ -116,8 +120,7 @@ def test_pieces_are_objects_listed_on_the_row(owner, store, s3_storage):
     assert [key for key, _size in row.pieces] == staged(s3_storage)
     assert [s3_storage.read(key) for key, _size in row.pieces] == [first, second]
     assert row.bytes_received == 3000
-    assert row.received_sha256 == sha256(first + second)
-    assert row.received_sha512 == sha512(first + second)
+    assert uploads.upload_digests(row).sha256 == sha256(first + second)
 
 
 def test_chunked_upload_with_small_and_big_pieces_finishes_at_the_content_key(
@@ -250,7 +253,7 @@ def test_two_appends_racing_for_one_offset_one_wins_and_the_loser_leaves_nothing
     assert [size for _key, size in row.pieces] == [3, len(winner_bytes)]
     # The loser's object is gone; only the pieces on the row remain.
     assert staged(s3_storage) == sorted(key for key, _size in row.pieces)
-    assert row.received_sha256 == sha256(b"abc" + winner_bytes)
+    assert uploads.upload_digests(row).sha256 == sha256(b"abc" + winner_bytes)
 
     # The upload goes on from the winner's end and finishes with the winner's bytes.
     append(row, b"end", offset=row.bytes_received)
@@ -273,58 +276,87 @@ def test_an_append_with_a_stale_offset_writes_nothing(owner, store, s3_storage):
     assert staged(s3_storage) == [upload.pieces[0][0]]
 
 
-def test_finishing_in_a_fresh_process_uses_the_rows_digests_without_rereading(
-    owner, store, s3_storage, fresh_process, rehashes
+def test_each_piece_goes_on_from_the_saved_hash_state_without_reading_staged_bytes(
+    owner, store, s3_storage, reads, rehashes
 ):
+    # Every call reloads the row, as a request on another worker or node would.
+    pieces = [os.urandom(100_000), os.urandom(5 * MIB + 1), os.urandom(50_000)]
+    upload = uploads.start_upload(owner, "img")
+    offset = 0
+    for piece in pieces:
+        append(BlobUpload.objects.get(pk=upload.pk), piece, offset=offset)
+        offset += len(piece)
+
+    row = BlobUpload.objects.get(pk=upload.pk)
+    data = b"".join(pieces)
+    digests = uploads.upload_digests(row)
+
+    assert reads == [] and rehashes == []
+    assert (digests.size, digests.sha256, digests.sha512) == (len(data), sha256(data), None)
+    stored = uploads.complete_upload(row, digests)
+    assert stored.blob.sha256 == sha256(data)
+    assert stored.blob.sha512 is None
+    assert s3_storage.read(blob_key(sha256(data))) == data
+    assert rehashes == []
+
+
+def test_finishing_with_sha512_asked_hashes_the_pieces_once(owner, store, s3_storage, rehashes):
     data = os.urandom(200_000)
     upload = uploads.start_upload(owner, "img")
     append(upload, data[:70_000], offset=0)
-    append(upload, data[70_000:], offset=70_000)
-    fresh_process()
-    rehashes.clear()  # the first append "rehashed" nothing: no hasher existed yet
+    append(BlobUpload.objects.get(pk=upload.pk), data[70_000:], offset=70_000)
 
     row = BlobUpload.objects.get(pk=upload.pk)
-    digests = uploads.upload_digests(row)
-    stored = uploads.complete_upload(row)
+    digests = uploads.upload_digests(row, sha512=True)
+    stored = uploads.complete_upload(row, digests)
 
-    assert rehashes == []
-    assert (digests.size, digests.sha256, digests.sha512) == (len(data), sha256(data), sha512(data))
+    assert rehashes == [len(data)]
+    assert (digests.sha256, digests.sha512) == (sha256(data), sha512(data))
     assert stored.blob.sha512 == sha512(data)
-    assert s3_storage.read(blob_key(sha256(data))) == data
 
 
-def test_a_chunk_arriving_in_a_fresh_process_rehashes_the_prefix_from_the_pieces(
-    owner, store, s3_storage, fresh_process, rehashes
+def test_without_a_saved_state_pieces_are_stored_unhashed_and_finishing_hashes_once(
+    owner, store, s3_storage, reads, rehashes
 ):
     pieces = [os.urandom(100_000), os.urandom(5 * MIB + 1), os.urandom(50_000)]
     upload = uploads.start_upload(owner, "img")
     append(upload, pieces[0], offset=0)
-    append(upload, pieces[1], offset=len(pieces[0]))
-    fresh_process()
-    rehashes.clear()  # the first append "rehashed" nothing: no hasher existed yet
+    BlobUpload.objects.filter(pk=upload.pk).update(hash_state=b"")  # e.g. an older key's seal
+    append(BlobUpload.objects.get(pk=upload.pk), pieces[1], offset=len(pieces[0]))
+    append(BlobUpload.objects.get(pk=upload.pk), pieces[2], offset=len(pieces[0]) + len(pieces[1]))
+    assert reads == [] and rehashes == []  # no piece re-read the prefix
 
     row = BlobUpload.objects.get(pk=upload.pk)
-    append(row, pieces[2], offset=len(pieces[0]) + len(pieces[1]))
-
+    assert bytes(row.hash_state) == b""
     data = b"".join(pieces)
-    assert rehashes == [len(pieces[0]) + len(pieces[1])]
-    assert row.received_sha256 == sha256(data)
-    assert uploads.upload_digests(row).sha512 == sha512(data)
     stored = uploads.complete_upload(row)
+
+    assert rehashes == [len(data)]
     assert stored.blob.sha256 == sha256(data)
-    assert sha256(s3_storage.read(blob_key(sha256(data)))) == sha256(data)
-    assert rehashes == [len(pieces[0]) + len(pieces[1])]
+    assert s3_storage.read(blob_key(sha256(data))) == data
 
 
-def test_an_upload_whose_pieces_vanished_ends(owner, store, s3_storage, fresh_process):
+def test_an_upload_whose_pieces_vanished_ends_when_finished(owner, store, s3_storage):
+    upload = uploads.start_upload(owner, "img")
+    append(upload, os.urandom(3000))
+    append(BlobUpload.objects.get(pk=upload.pk), os.urandom(3000), offset=3000)
+    s3_storage.client.delete_object(Bucket=s3_storage.name, Key=upload.pieces[0][0])
+
+    # Its bytes cannot be assembled, so it cannot go on: the client starts a new one.
+    with pytest.raises(uploads.UploadGone):
+        uploads.complete_upload(BlobUpload.objects.get(pk=upload.pk))
+    assert not BlobUpload.objects.filter(pk=upload.pk).exists()
+    assert not PackageBlob.objects.exists()
+
+
+def test_an_upload_whose_pieces_vanished_and_must_be_rehashed_ends(owner, store, s3_storage):
     upload = uploads.start_upload(owner, "img")
     append(upload, b"abc")
+    BlobUpload.objects.filter(pk=upload.pk).update(hash_state=b"")
     s3_storage.client.delete_object(Bucket=s3_storage.name, Key=upload.pieces[0][0])
-    fresh_process()
 
-    # It cannot be hashed again, so it cannot go on: the client starts a new one.
     with pytest.raises(uploads.UploadGone):
-        append(BlobUpload.objects.get(pk=upload.pk), b"def", offset=3)
+        uploads.upload_digests(BlobUpload.objects.get(pk=upload.pk))
     assert not BlobUpload.objects.filter(pk=upload.pk).exists()
 
 

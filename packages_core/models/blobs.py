@@ -13,7 +13,9 @@ class PackageBlob(models.Model):
 
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64, unique=True)
-    sha512 = models.CharField(max_length=128, db_index=True)
+    # Known only for blobs a client named by their sha512 (hashing it costs twice
+    # what sha256 does, and almost no client uses it).
+    sha512 = models.CharField(max_length=128, null=True, blank=True, db_index=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -64,10 +66,10 @@ class BlobUpload(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     bytes_received = models.PositiveBigIntegerField(default=0)
-    # Digests of the bytes received so far (hex, not hasher state): a PUT that
-    # finishes the upload with no more bytes, on any worker, needs no re-read.
-    received_sha256 = models.CharField(max_length=64, blank=True, editable=False)
-    received_sha512 = models.CharField(max_length=128, blank=True, editable=False)
+    # The running SHA-256 after `bytes_received` bytes, sealed with an HMAC: the next
+    # piece, on any worker or node, hashes on from it (services/uploads.py). Empty
+    # when there is none to go on from; finishing then hashes the staged bytes once.
+    hash_state = models.BinaryField(blank=True, default=b"", editable=False)
     storage_key = models.CharField(max_length=255, editable=False)
     # On object storage, the pieces received so far, in order: [[key, size], ...].
     pieces = models.JSONField(default=list, blank=True, editable=False)

@@ -42,8 +42,10 @@ def store_blob(
     verify: Callable[[Digests], None] | None = None,
     expected_bytes: int | None = 0,
     claim: Claim | None = None,
+    sha512: bool = False,
 ) -> StoredBlob:
-    """Store the bytes of `stream`, hashing them as they are written.
+    """Store the bytes of `stream`, hashing them as they are written (with sha512 too,
+    if asked).
 
     The bytes go to a staging key first, because their digest is known only at
     the end; then they take their content-addressed key by a rename (or a
@@ -55,7 +57,7 @@ def store_blob(
     """
     store = store or ContentStore.default()
     staged = staging_key()
-    reader = HashingReader(stream)
+    reader = HashingReader(stream, sha512=sha512)
     release_db_connections(expected_bytes)
     try:
         store.save(staged, reader)
@@ -108,6 +110,10 @@ def register_blob(
         if created:
             # Waits while GC is deleting the object; afterwards `exists` tells the truth.
             BlobDeletion.objects.filter(sha256=digests.sha256).delete()
+        elif digests.sha512 and blob.sha512 is None:
+            # First pushed by its sha256; now a client names it by its sha512 as well.
+            blob.sha512 = digests.sha512
+            blob.save(update_fields=["sha512"])
         final = blob_key(digests.sha256)
         if not store.exists(final):
             place(final)

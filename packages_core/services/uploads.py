@@ -10,34 +10,44 @@ assembles the pieces straight into the content-addressed key (a server-side copy
 for one piece, a multipart upload built from server-side part copies for several),
 see docs/storage.md.
 
-Either way, the hashers stay in the memory of the process that last appended, and
-their hex digests so far go to the row, so a finishing request on any worker with no
-more bytes needs no re-read. Only when a later piece lands on another worker is the
-staged prefix hashed again.
+Either way the running SHA-256 travels with the upload: its state after the bytes
+received so far is saved on the row (packages_core/resumable_sha256.py), sealed with
+an HMAC under the secret key, and the next piece goes on from it on whichever worker
+or node receives it. Each piece costs time in proportion to its own length, and
+finishing needs no second pass. Where no state can be resumed (libcrypto without
+the functions, a state sealed under another key), pieces are stored unhashed and
+finishing hashes the staged bytes once. sha512 is computed only when the client
+finishes with a sha512 digest, by that one pass.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hmac
+import logging
 import os
-import threading
 import uuid
-from collections import OrderedDict
 from contextlib import contextmanager
 from typing import BinaryIO
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
+from packages_core import resumable_sha256
 from packages_core.connections import release_db_connections
 from packages_core.content_store import CHUNK_SIZE, Concatenation, ContentStore
 from packages_core.exceptions import InvalidInput, NotFound
 from packages_core.hashing import BlobHasher, Digests
 from packages_core.models import BlobUpload, Owner
+from packages_core.resumable_sha256 import ResumableSha256, StateInvalid
 from packages_core.services.blobs import Claim, StoredBlob, register_blob, staging_key
 
-PROGRESS_FIELDS = ["bytes_received", "received_sha256", "received_sha512", "pieces"]
+logger = logging.getLogger(__name__)
+
+PROGRESS_FIELDS = ["bytes_received", "hash_state", "pieces"]
+HASH_STATE_SALT = "packages_core.uploads.hash_state"
 
 
 class UploadOffsetMismatch(InvalidInput):
@@ -67,33 +77,6 @@ def _refresh(upload: BlobUpload) -> None:
         raise UploadGone(upload.pk) from None
 
 
-class _HasherCache:
-    """Per-process hashers of recent uploads, bounded so abandoned ones fall out."""
-
-    def __init__(self, size: int = 256):
-        self._size = size
-        self._items: OrderedDict[str, BlobHasher] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def take(self, upload_id: str, offset: int) -> BlobHasher | None:
-        with self._lock:
-            hasher = self._items.pop(upload_id, None)
-        return hasher if hasher is not None and hasher.size == offset else None
-
-    def put(self, upload_id: str, hasher: BlobHasher) -> None:
-        with self._lock:
-            self._items[upload_id] = hasher
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-    def forget(self, upload_id: str) -> None:
-        with self._lock:
-            self._items.pop(upload_id, None)
-
-
-_hashers = _HasherCache()
-
-
 def start_upload(owner: Owner, image: str, *, creator=None) -> BlobUpload:
     upload = BlobUpload(owner=owner, image=image, creator=creator)
     upload.storage_key = staging_key(f"session-{upload.id.hex}")
@@ -121,27 +104,34 @@ def append_to_upload(
     return _append_piece(upload, stream, offset, expected_bytes, store)
 
 
-def upload_digests(upload: BlobUpload, *, store: ContentStore | None = None) -> Digests:
-    """The digests of everything received, without re-reading when it can be helped."""
-    cached = _hashers.take(str(upload.id), upload.bytes_received)
-    if cached is not None:
-        _hashers.put(str(upload.id), cached)
-        return cached.digests()
-    if upload.received_sha256 and upload.received_sha512:
-        return Digests(upload.bytes_received, upload.received_sha256, upload.received_sha512)
-    return _rehash_or_end(upload, store or ContentStore.default()).digests()
+def upload_digests(
+    upload: BlobUpload, *, sha512: bool = False, store: ContentStore | None = None
+) -> Digests:
+    """The digests of everything received (sha512 too if asked): from the saved hash
+    state when there is one, else by hashing the staged bytes once.
+    """
+    if not sha512:
+        running = _running_hash(upload)
+        if running is not None:
+            return Digests(running.size, running.hexdigest())
+    return _rehash_or_end(upload, store or ContentStore.default(), sha512=sha512)
 
 
 def complete_upload(
-    upload: BlobUpload, *, store: ContentStore | None = None, claim: Claim | None = None
+    upload: BlobUpload,
+    digests: Digests | None = None,
+    *,
+    store: ContentStore | None = None,
+    claim: Claim | None = None,
 ) -> StoredBlob:
     """Turn the received bytes into a blob under its content-addressed key; end the session.
 
-    The caller has checked `upload_digests()` against what the client promised.
-    `claim` is as for `register_blob`.
+    The caller has checked `digests` (by default `upload_digests()`) against what the
+    client promised. `claim` is as for `register_blob`.
     """
     store = store or ContentStore.default()
-    digests = upload_digests(upload, store=store)
+    if digests is None:
+        digests = upload_digests(upload, store=store)
     if store.local_path(upload.storage_key) is not None:
 
         def place(final: str) -> None:
@@ -153,17 +143,22 @@ def complete_upload(
         def place(final: str) -> None:
             store.compose(final, [(key, size) for key, size in upload.pieces])
 
-    with transaction.atomic():
-        # The session ends first, as it was read: a chunk that arrived meanwhile is
-        # not in the blob, and cleanup may have dropped an idle session.
-        ended, _ = BlobUpload.objects.filter(
-            pk=upload.pk, bytes_received=upload.bytes_received
-        ).delete()
-        if not ended:
-            _refresh(upload)
-            raise UploadOffsetMismatch(upload.bytes_received, digests.size)
-        stored = register_blob(digests, place, store=store, claim=claim)
-    _hashers.forget(str(upload.id))
+    try:
+        with transaction.atomic():
+            # The session ends first, as it was read: a chunk that arrived meanwhile is
+            # not in the blob, and cleanup may have dropped an idle session.
+            ended, _ = BlobUpload.objects.filter(
+                pk=upload.pk, bytes_received=upload.bytes_received
+            ).delete()
+            if not ended:
+                _refresh(upload)
+                raise UploadOffsetMismatch(upload.bytes_received, digests.size)
+            stored = register_blob(digests, place, store=store, claim=claim)
+    except FileNotFoundError:
+        # Staged bytes lost from under a live session: it cannot be finished.
+        logger.warning("upload %s lost its staged bytes; it is discarded", upload.pk)
+        discard_upload(upload, store=store)
+        raise UploadGone(upload.pk) from None
     _drop_staged(upload, store)
     return stored
 
@@ -171,7 +166,6 @@ def complete_upload(
 def discard_upload(upload: BlobUpload, *, store: ContentStore | None = None) -> None:
     """Forget an upload; its staged bytes are deleted once that has committed."""
     store = store or ContentStore.default()
-    _hashers.forget(str(upload.id))
     with transaction.atomic():
         upload.delete()
         transaction.on_commit(lambda: _drop_staged(upload, store))
@@ -192,8 +186,59 @@ def discard_idle_upload(upload_id, *, idle_since, store: ContentStore | None = N
             return None
         upload.delete()
         transaction.on_commit(lambda: _drop_staged(upload, store))
-    _hashers.forget(str(upload_id))
     return upload.bytes_received
+
+
+# The running hash, saved on the row.
+
+
+def _running_hash(upload: BlobUpload) -> ResumableSha256 | None:
+    """The SHA-256 of the bytes received so far, ready for more; None when the row
+    holds no state this process can trust and resume (then nothing is hashed until
+    finishing hashes the staged bytes once).
+    """
+    if not resumable_sha256.available():
+        return None
+    if not upload.bytes_received:
+        return ResumableSha256()
+    sealed = bytes(upload.hash_state or b"")
+    state, seal = sealed[: resumable_sha256.STATE_SIZE], sealed[resumable_sha256.STATE_SIZE :]
+    if not seal or not hmac.compare_digest(seal, _seal(upload, upload.bytes_received, state)):
+        if sealed:
+            logger.warning("upload %s: its hash state does not verify; it is not used", upload.pk)
+        return None
+    try:
+        running = ResumableSha256.from_state(state)
+    except StateInvalid:
+        return None
+    return running if running.size == upload.bytes_received else None
+
+
+def _seal(upload: BlobUpload, size: int, state: bytes) -> bytes:
+    """An HMAC binding a hash state to this upload and offset, under the secret key."""
+    value = f"{upload.pk}:{size}:".encode() + state
+    return salted_hmac(HASH_STATE_SALT, value, algorithm="sha256").digest()
+
+
+def _sealed_state(upload: BlobUpload, running: ResumableSha256 | None) -> bytes:
+    if running is None:
+        return b""
+    state = running.export()
+    return state + _seal(upload, running.size, state)
+
+
+class _CountingReader:
+    """Counts the bytes read through it and feeds them to the running hash, if any."""
+
+    def __init__(self, stream: BinaryIO, running: ResumableSha256 | None):
+        self._stream, self._running, self.count = stream, running, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size if size and size > 0 else CHUNK_SIZE)
+        if self._running is not None:
+            self._running.update(data)
+        self.count += len(data)
+        return data
 
 
 # Local file system: one staging file, appended in place under a file lock.
@@ -208,25 +253,26 @@ def _append_local(upload, stream, path, offset, expected_bytes, store) -> BlobUp
             raise
         if offset is not None and offset != upload.bytes_received:
             raise UploadOffsetMismatch(upload.bytes_received, offset)
-        hasher = _hasher_for(upload, store)
+        running = _running_hash(upload)
+        reader = _CountingReader(stream, running)
         release_db_connections(expected_bytes)
         with open(path, "ab") as handle:
             # Bytes past the recorded end are from an append that died unrecorded.
             if handle.tell() != upload.bytes_received:
                 handle.truncate(upload.bytes_received)
                 handle.seek(upload.bytes_received)
-            while data := stream.read(CHUNK_SIZE):
-                hasher.update(data)
+            while data := reader.read(CHUNK_SIZE):
                 handle.write(data)
-        _record(upload, hasher)
+        upload.bytes_received += reader.count
+        upload.hash_state = _sealed_state(upload, running)
         if not BlobUpload.objects.filter(pk=upload.pk).update(
-            **{field: getattr(upload, field) for field in PROGRESS_FIELDS},
+            bytes_received=upload.bytes_received,
+            hash_state=upload.hash_state,
             updated=timezone.now(),
         ):
             # Dropped while the bytes came in: they belong to nobody now.
             _drop_staged(upload, store)
             raise UploadGone(upload.pk)
-    _hashers.put(str(upload.id), hasher)
     return upload
 
 
@@ -249,22 +295,23 @@ def _append_piece(upload, stream, offset, expected_bytes, store) -> BlobUpload:
     start = upload.bytes_received
     if offset is not None and offset != start:
         raise UploadOffsetMismatch(start, offset)
-    hasher = _hasher_for(upload, store)
+    running = _running_hash(upload)
+    reader = _CountingReader(stream, running)
     release_db_connections(expected_bytes)
     # A unique name: two requests racing for the same offset never share an object.
     key = f"{upload.storage_key}.pieces/{start:016d}-{uuid.uuid4().hex[:8]}"
-    store.save(key, _FeedingReader(stream, hasher))
-    size = hasher.size - start
+    store.save(key, reader)
+    size = reader.count
     if not size:
         store.delete(key)
     pieces = [*upload.pieces, [key, size]] if size else list(upload.pieces)
-    _record(upload, hasher)
+    upload.bytes_received = start + size
+    upload.hash_state = _sealed_state(upload, running)
     # Optimistic concurrency instead of a lock held while the bytes stream in: the
     # row moves on only from the offset this piece was written for.
     moved = BlobUpload.objects.filter(pk=upload.pk, bytes_received=start).update(
         bytes_received=upload.bytes_received,
-        received_sha256=upload.received_sha256,
-        received_sha512=upload.received_sha512,
+        hash_state=upload.hash_state,
         pieces=pieces,
         updated=timezone.now(),
     )
@@ -273,20 +320,7 @@ def _append_piece(upload, stream, offset, expected_bytes, store) -> BlobUpload:
         _refresh(upload)
         raise UploadOffsetMismatch(upload.bytes_received, start)
     upload.pieces = pieces
-    _hashers.put(str(upload.id), hasher)
     return upload
-
-
-class _FeedingReader:
-    """Feeds the upload's running hasher with every byte the storage reads."""
-
-    def __init__(self, stream: BinaryIO, hasher: BlobHasher):
-        self._stream, self._hasher = stream, hasher
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size if size and size > 0 else CHUNK_SIZE)
-        self._hasher.update(data)
-        return data
 
 
 class _Empty:
@@ -297,23 +331,12 @@ class _Empty:
 # Shared by both.
 
 
-def _record(upload: BlobUpload, hasher: BlobHasher) -> None:
-    digests = hasher.digests()
-    upload.bytes_received = digests.size
-    upload.received_sha256, upload.received_sha512 = digests.sha256, digests.sha512
-
-
-def _hasher_for(upload: BlobUpload, store: ContentStore) -> BlobHasher:
-    cached = _hashers.take(str(upload.id), upload.bytes_received)
-    return cached if cached is not None else _rehash_or_end(upload, store)
-
-
-def _rehash_or_end(upload: BlobUpload, store: ContentStore) -> BlobHasher:
-    """The hasher, from the staged bytes; UploadGone if they are gone (the session was
+def _rehash_or_end(upload: BlobUpload, store: ContentStore, *, sha512: bool) -> Digests:
+    """The digests, from the staged bytes; UploadGone if they are gone (the session was
     dropped as they were read, or lost them): the client must start again.
     """
     try:
-        return _rehash(upload, store)
+        return _rehash(upload, store, sha512=sha512)
     except (FileNotFoundError, LostBytes):
         _refresh(upload)  # UploadGone if cleanup dropped the session
         discard_upload(upload, store=store)
@@ -326,16 +349,16 @@ def _staged_keys(upload: BlobUpload, store: ContentStore) -> list[str]:
     return [key for key, _ in upload.pieces]
 
 
-def _rehash(upload: BlobUpload, store: ContentStore) -> BlobHasher:
-    """Hash the bytes received so far again: the fallback when no hasher survived."""
-    hasher = BlobHasher()
+def _rehash(upload: BlobUpload, store: ContentStore, *, sha512: bool) -> Digests:
+    """Hash the bytes received so far, in one pass over what is staged."""
+    hasher = BlobHasher(sha512=sha512)
     stream = Concatenation(store, _staged_keys(upload, store))
     while hasher.size < upload.bytes_received:
         data = stream.read(min(CHUNK_SIZE, upload.bytes_received - hasher.size))
         if not data:
             raise LostBytes(f"upload {upload.id} lost staged bytes after {hasher.size}")
         hasher.update(data)
-    return hasher
+    return hasher.digests()
 
 
 def _drop_staged(upload: BlobUpload, store: ContentStore) -> None:

@@ -57,7 +57,11 @@ class FileSerializer(serializers.Serializer):
     size = serializers.IntegerField(source="blob.size")
     digest = serializers.SerializerMethodField()
     sha256 = serializers.CharField(source="blob.sha256")
-    sha512 = serializers.CharField(source="blob.sha512")
+    sha512 = serializers.CharField(
+        source="blob.sha512",
+        allow_null=True,
+        help_text="Known only when a client pushed the blob by its sha512 digest.",
+    )
     is_lead = serializers.BooleanField(
         help_text="The version's main file (a container's manifest)."
     )

@@ -80,8 +80,9 @@ class UploadView(RegistryView):
             offset = parse_content_range(request.META.get("HTTP_CONTENT_RANGE", ""))
             upload = self.append(upload, body, offset)
         self.check_quota(upload.bytes_received)
-        serving.check_digest(uploads.upload_digests(upload), digest)
-        uploads.complete_upload(upload, claim=_staging_claim(self))
+        digests = uploads.upload_digests(upload, sha512=digest.algorithm == "sha512")
+        serving.check_digest(digests, digest)
+        uploads.complete_upload(upload, digests, claim=_staging_claim(self))
         return blob_created(self, str(digest))
 
     def delete(self, request, upload_id):
