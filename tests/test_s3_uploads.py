@@ -291,7 +291,8 @@ def test_each_piece_goes_on_from_the_saved_hash_state_without_reading_staged_byt
     data = b"".join(pieces)
     digests = uploads.upload_digests(row)
 
-    assert reads == [] and rehashes == []
+    assert reads == []
+    assert rehashes == []
     assert (digests.size, digests.sha256, digests.sha512) == (len(data), sha256(data), None)
     stored = uploads.complete_upload(row, digests)
     assert stored.blob.sha256 == sha256(data)
@@ -324,7 +325,8 @@ def test_without_a_saved_state_pieces_are_stored_unhashed_and_finishing_hashes_o
     BlobUpload.objects.filter(pk=upload.pk).update(hash_state=b"")  # e.g. an older key's seal
     append(BlobUpload.objects.get(pk=upload.pk), pieces[1], offset=len(pieces[0]))
     append(BlobUpload.objects.get(pk=upload.pk), pieces[2], offset=len(pieces[0]) + len(pieces[1]))
-    assert reads == [] and rehashes == []  # no piece re-read the prefix
+    assert reads == []  # no piece re-read the prefix
+    assert rehashes == []
 
     row = BlobUpload.objects.get(pk=upload.pk)
     assert bytes(row.hash_state) == b""

@@ -14,8 +14,8 @@ class PackageBlob(models.Model):
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64, unique=True)
     # Known only for blobs a client named by their sha512 (hashing it costs twice
-    # what sha256 does, and almost no client uses it).
-    sha512 = models.CharField(max_length=128, null=True, blank=True, db_index=True)
+    # what sha256 does, and almost no client uses it). NULL, not "": unknown.
+    sha512 = models.CharField(max_length=128, null=True, blank=True, db_index=True)  # noqa: DJ001
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
