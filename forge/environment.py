@@ -165,6 +165,34 @@ def database(env: Mapping[str, str], data_path: Path) -> dict:
     return config
 
 
+CACHE_SCHEMES = ("redis", "rediss", "unix")
+
+
+def cache(env: Mapping[str, str], data_path: Path) -> dict:
+    """The default cache, which every worker (and node) shares: Redis at FORGE_CACHE_URL,
+    else files in the data dir (enough for one machine, nothing else to run).
+    """
+    url = env.get("FORGE_CACHE_URL", "").strip()
+    if not url:
+        return {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(data_path / "cache"),
+            "OPTIONS": {"MAX_ENTRIES": 10000},
+        }
+    if urlsplit(url).scheme not in CACHE_SCHEMES:
+        raise ImproperlyConfigured(
+            f"FORGE_CACHE_URL must be a redis://, rediss:// or unix:// URL, not {url!r}."
+        )
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": "forge",
+        # A Redis that is down or stalls costs a request a second at most: the
+        # registry goes on without the cache (registry/shared_cache.py).
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+
+
 def package_storage(env: Mapping[str, str], data_path: Path) -> dict:
     """The STORAGES entry the content store writes blobs through.
 

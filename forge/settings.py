@@ -134,14 +134,9 @@ REGISTRY = {
     ),
 }
 
-# Shared by every gunicorn worker: failed sign-in counts and checked passwords.
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-        "LOCATION": str(DATA_DIR / "cache"),
-        "OPTIONS": {"MAX_ENTRIES": 10000},
-    }
-}
+# Shared by every gunicorn worker (and, on Redis, every node): failed sign-in counts
+# and checked credentials.
+CACHES = {"default": environment.cache(env, DATA_DIR)}
 
 LOGGING = {
     "version": 1,

@@ -10,25 +10,24 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.contrib.auth import authenticate as django_authenticate
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
-from django.core.cache import caches
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from packages_core.models import AccessToken
 from packages_core.models.tokens import Scope
 from packages_core.services.tokens import TOKEN_PREFIX, authenticate_token
-from registry import throttling, tokens
+from registry import shared_cache, throttling, tokens
 from registry.conf import registry_settings
 from registry.errors import Unauthorized
 
 PASSWORD_CACHE_SECONDS = 300
+CREDENTIALS_SALT = "registry.authentication.credentials"
+PASSWORD_FINGERPRINT_SALT = "registry.authentication.password"
 
 
 @dataclass(frozen=True)
@@ -162,23 +161,24 @@ def check_password(request, username: str, password: str):
     """The active user with these credentials, or None.
 
     Clients send Basic credentials with every request of a push, and a password
-    hash costs ~0.3 s by design, so a success is remembered for a few minutes under
-    an HMAC of the credentials. The user's current password hash is part of the
-    check, so a changed password stops working at once.
+    hash costs ~0.3 s by design, so a success is remembered for a few minutes in the
+    shared cache, under an HMAC of the credentials. Beside the user's id it keeps an
+    HMAC of the user's password hash (never the hash itself), so a changed password
+    stops working at once.
     """
-    digest = hmac.new(
-        settings.SECRET_KEY.encode(), f"{username}\0{password}".encode(), hashlib.sha256
-    ).hexdigest()
-    key = f"registry:basic:{digest}"
-    cache = caches[registry_settings.THROTTLE_CACHE]
-    cached = cache.get(key)
+    key = "registry:basic:" + salted_hmac(CREDENTIALS_SALT, f"{username}\0{password}").hexdigest()
+    cached = shared_cache.get(key)
     if cached is not None:
-        user_pk, password_hash = cached
+        user_pk, fingerprint = cached
         user = get_user_model().objects.filter(pk=user_pk, is_active=True).first()
-        if user is not None and user.password == password_hash:
+        if user is not None and constant_time_compare(fingerprint, _fingerprint(user)):
             return user
     user = django_authenticate(request, username=username, password=password)
     if user is None or not user.is_active:
         return None
-    cache.set(key, (user.pk, user.password), PASSWORD_CACHE_SECONDS)
+    shared_cache.set(key, (user.pk, _fingerprint(user)), PASSWORD_CACHE_SECONDS)
     return user
+
+
+def _fingerprint(user) -> str:
+    return salted_hmac(PASSWORD_FINGERPRINT_SALT, user.password).hexdigest()

@@ -40,10 +40,10 @@ def check_settings(app_configs=None, **kwargs):
                 id="registry.E004",
             )
         )
-    if registry_settings.THROTTLE_CACHE not in settings.CACHES:
+    if registry_settings.CACHE not in settings.CACHES:
         problems.append(
             checks.Error(
-                f"REGISTRY['THROTTLE_CACHE'] names the cache {registry_settings.THROTTLE_CACHE!r}, "
+                f"REGISTRY['CACHE'] names the cache {registry_settings.CACHE!r}, "
                 "which is not in settings.CACHES.",
                 id="registry.E003",
             )
@@ -63,7 +63,7 @@ def check_deployment(app_configs=None, **kwargs):
                 id="registry.W001",
             )
         )
-    alias = registry_settings.THROTTLE_CACHE
+    alias = registry_settings.CACHE
     if settings.CACHES.get(alias, {}).get("BACKEND", "") in LOCAL_CACHES:
         problems.append(
             checks.Warning(

@@ -24,9 +24,10 @@ DEFAULTS = {
     # in seconds, before it gets 429; 0 turns throttling off.
     "SIGNIN_FAILURE_LIMIT": 10,
     "SIGNIN_FAILURE_WINDOW": 300,
-    # The cache that counts failures and remembers checked passwords; the server's
-    # workers must share it.
-    "THROTTLE_CACHE": "default",
+    # The cache the server's processes share: sign-in failure counts and checked
+    # credentials. Every worker, and every node, must see the same one (Redis for
+    # several nodes); when it fails, requests go on as if it were empty.
+    "CACHE": "default",
     # What the web pages call the site, in titles and the header.
     "SITE_NAME": "Container registry",
 }

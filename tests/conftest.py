@@ -16,6 +16,7 @@ from packages_core.content_store import ContentStore
 from packages_core.models import Membership
 from packages_core.services import owners, versions
 from packages_core.services.blobs import store_blob
+from tests.redis_helpers import drop_keys, redis_cache_config, require_redis
 from tests.s3_helpers import bucket_keys, drop_bucket, make_bucket, s3_client, s3_env, start_moto
 
 # Fixtures of the web page tests: images pushed through /v2.
@@ -50,6 +51,18 @@ def private_cache(settings, request):
             "LOCATION": request.node.nodeid,
         }
     }
+
+
+@pytest.fixture
+def redis_cache(settings, private_cache):
+    """The default cache on the Redis server (keys of this test's own, dropped after);
+    yields its CACHES entry.
+    """
+    url = require_redis()
+    config = redis_cache_config(url)
+    settings.CACHES = {"default": config}
+    yield config
+    drop_keys(url, config["KEY_PREFIX"])
 
 
 @pytest.fixture

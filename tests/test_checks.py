@@ -235,7 +235,7 @@ def test_unknown_registry_setting_is_an_error(settings):
 
 
 def test_throttle_cache_that_does_not_exist_is_an_error(settings):
-    settings.REGISTRY = {"THROTTLE_CACHE": "nowhere"}
+    settings.REGISTRY = {"CACHE": "nowhere"}
     assert [e.id for e in registry_checks.check_settings()] == ["registry.E003"]
 
 

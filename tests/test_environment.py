@@ -197,3 +197,27 @@ def test_empty_secret_key_file_is_an_error(tmp_path):
     (tmp_path / "secret_key").write_text("")
     with pytest.raises(ImproperlyConfigured, match="empty"):
         environment.secret_key({}, tmp_path)
+
+
+def test_without_a_cache_url_the_cache_is_files_in_the_data_dir(tmp_path):
+    config = environment.cache({}, tmp_path)
+
+    assert config["BACKEND"] == "django.core.cache.backends.filebased.FileBasedCache"
+    assert config["LOCATION"] == str(tmp_path / "cache")
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:6379/3", "rediss://cache.internal:6380/0", "unix:///run/redis.sock"]
+)
+def test_a_cache_url_selects_djangos_redis_backend(tmp_path, url):
+    config = environment.cache({"FORGE_CACHE_URL": url}, tmp_path)
+
+    assert config["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert config["LOCATION"] == url
+    assert config["OPTIONS"]["socket_timeout"] <= 1
+
+
+@pytest.mark.parametrize("url", ["memcached://127.0.0.1:11211", "127.0.0.1:6379", "http://x"])
+def test_a_cache_url_that_is_not_redis_is_an_error(tmp_path, url):
+    with pytest.raises(ImproperlyConfigured, match="FORGE_CACHE_URL"):
+        environment.cache({"FORGE_CACHE_URL": url}, tmp_path)
