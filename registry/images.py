@@ -13,7 +13,7 @@ import io
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import F, Q, Value
+from django.db.models import Q, Value
 from django.db.models.functions import Concat, Lower
 
 from packages_core.adapter import get_adapter
@@ -173,10 +173,6 @@ def find_manifest(owner: Owner, image: str, reference: str) -> FoundManifest:
     if row is None:
         raise unknown
     return FoundManifest(manifest=row, blob=row.file.blob, version=row.file.version)
-
-
-def count_download(version: PackageVersion) -> None:
-    PackageVersion.objects.filter(pk=version.pk).update(download_count=F("download_count") + 1)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,11 @@
 import json
 
 import pytest
+from django.db import OperationalError
+from django.db.models import QuerySet
 
 from packages_core.models import PackageVersion
+from packages_core.services import downloads
 from tests.registry_helpers import (
     ALICE,
     API_VERSION,
@@ -468,8 +471,26 @@ def test_get_counts_a_download_and_head_does_not(client):
     head(client, "v1")
     head(client, "v1")
     get(client, "v1")
+    assert version("v1").download_count == 0  # tallied, not yet written
 
+    assert downloads.flush() == 1
     assert version("v1").download_count == 1
+
+
+def test_pulls_go_on_when_download_counts_cannot_be_written(client, monkeypatch):
+    push_image(client, REPO, "v1")
+    get(client, "v1")
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("database or disk is full")
+
+    monkeypatch.setattr(QuerySet, "update", refuse)
+    assert downloads.flush() == 0  # kept for the next try
+    assert get(client, "v1").status_code == 200
+    monkeypatch.undo()
+
+    assert downloads.flush() == 2
+    assert version("v1").download_count == 2
 
 
 def test_unknown_tag_is_404_manifest_unknown(client):
