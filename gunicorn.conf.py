@@ -1,7 +1,10 @@
 """gunicorn settings for `make run`: HOST, PORT and FORGE_WORKERS override the defaults."""
 
+import glob
 import multiprocessing
 import os
+import shutil
+import tempfile
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 
@@ -18,6 +21,13 @@ keepalive = 5
 # Request bodies are read by the app in fixed-size pieces; no limit on their size here.
 limit_request_line = 8190
 
+# Prometheus metrics from every worker (registry/metrics.py): each worker writes its
+# samples to files in this directory, which must be empty when the server starts and
+# must be set before any worker imports prometheus_client. One per server unless given.
+_metrics_dir_is_ours = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _metrics_dir_is_ours:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="forge-metrics-")
+
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("FORGE_LOG_LEVEL", "info").lower()
@@ -32,6 +42,9 @@ def on_starting(server):
     """
     import sys
 
+    for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
+        os.unlink(stale)
+
     import django
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
@@ -43,3 +56,15 @@ def on_starting(server):
     except SystemCheckError as error:
         print(error, file=sys.stderr)
         sys.exit(1)
+
+
+def child_exit(server, worker):
+    """A worker's live samples (gauges) go with it; its counters stay counted."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _metrics_dir_is_ours:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

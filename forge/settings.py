@@ -132,6 +132,7 @@ REGISTRY = {
     "SIGNIN_FAILURE_WINDOW": environment.get_int(
         env, "FORGE_SIGNIN_FAILURE_WINDOW", 300, minimum=1
     ),
+    "METRICS_TOKEN": env.get("FORGE_METRICS_TOKEN", "").strip(),
 }
 
 # Shared by every gunicorn worker (and, on Redis, every node): failed sign-in counts

@@ -28,6 +28,9 @@ DEFAULTS = {
     # credentials. Every worker, and every node, must see the same one (Redis for
     # several nodes); when it fails, requests go on as if it were empty.
     "CACHE": "default",
+    # The Bearer token (or Basic password) a Prometheus scraper presents at
+    # /-/metrics; empty turns the endpoint off (404).
+    "METRICS_TOKEN": "",
     # What the web pages call the site, in titles and the header.
     "SITE_NAME": "Container registry",
 }

@@ -8,6 +8,7 @@ Content-Length when there is one, and otherwise read it to its end.
 
 from __future__ import annotations
 
+from registry import metrics
 from registry.errors import BlobUploadInvalid, SizeInvalid
 
 READ_SIZE = 1024 * 1024
@@ -32,6 +33,7 @@ class RequestBody:
             self.length = None if chunked else 0
         self.received = 0
         self._source = _fast_source(self._input)
+        self._counted = metrics.BYTES_RECEIVED.labels(metrics.route_of(request))
 
     @property
     def is_empty(self) -> bool:
@@ -49,6 +51,7 @@ class RequestBody:
         if not data and self.length is not None and self.received < self.length:
             raise SizeInvalid(f"request body ended after {self.received} of {self.length} bytes")
         self.received += len(data)
+        self._counted.inc(len(data))
         return data
 
     def read_all(self, limit: int) -> bytes:

@@ -5,9 +5,9 @@ image is the shortest run of path components before the endpoint's own suffix.
 Repeated slashes and a trailing slash are tolerated, as clients send both.
 """
 
-from django.urls import re_path
+from django.urls import path, re_path
 
-from registry.views import base, content, listings, tokens, uploads
+from registry.views import base, content, listings, operations, tokens, uploads
 
 app_name = "registry"
 
@@ -24,6 +24,10 @@ def route(pattern: str) -> str:
 
 
 urlpatterns = [
+    # For load balancers and Prometheus (docs/scaling.md).
+    path("-/healthz", operations.liveness, name="liveness"),
+    path("-/readyz", operations.readiness, name="readiness"),
+    path("-/metrics", operations.metrics_view, name="metrics"),
     re_path(r"^v2/*$", base.PingView.as_view(), name="ping"),
     re_path(route("token"), tokens.TokenView.as_view(), name="token"),
     re_path(route("_catalog"), listings.CatalogView.as_view(), name="catalog"),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.http import HttpResponse
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -12,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from packages_core.conf import packages_settings
 from packages_core.models import Owner
 from packages_core.services import quotas, uploads
-from registry import access
+from registry import access, metrics
 from registry.authentication import ANONYMOUS, Identity, authenticate, challenge
 from registry.errors import (
     BlobUploadUnknown,
@@ -28,6 +30,8 @@ from registry.names import check_image_name
 
 API_VERSION_HEADER = "Docker-Distribution-Api-Version"
 API_VERSION = "registry/2.0"
+# What the content store raises when the disk or the object store fails.
+STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -41,6 +45,19 @@ class RegistryView(View):
     image: str
 
     def dispatch(self, request, *args, **kwargs):
+        started = time.perf_counter()
+        response = None
+        try:
+            response = self.respond(request, *args, **kwargs)
+            return response
+        except STORAGE_ERRORS:
+            metrics.STORAGE_ERRORS.labels(metrics.route_of(request)).inc()
+            raise
+        finally:
+            observe(request, response, time.perf_counter() - started)
+
+    def respond(self, request, *args, **kwargs):
+        """The response, with every RegistryError rendered as the spec's JSON."""
         try:
             self.scope = self.challenge_scope(request, kwargs)
             self.identity = authenticate(request, scope=self.scope)
@@ -93,6 +110,18 @@ class RegistryView(View):
 
     def repository_url(self, suffix: str) -> str:
         return f"/v2/{self.owner.name.lower()}/{self.image}/{suffix}"
+
+
+def observe(request, response, seconds: float) -> None:
+    """Count a finished /v2 request in the metrics (an unhandled error counts as 500)."""
+    route, method = metrics.route_of(request), request.method
+    status = response.status_code if response is not None else 500
+    metrics.REQUESTS.labels(route, method, str(status)).inc()
+    metrics.LATENCY.labels(route, method).observe(seconds)
+    if response is not None and method == "GET" and status in (200, 206):
+        length = response.get("Content-Length")
+        if length and length.isdigit():
+            metrics.BYTES_SENT.labels(route).inc(int(length))
 
 
 class PingView(RegistryView):
