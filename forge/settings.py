@@ -133,6 +133,8 @@ REGISTRY = {
         env, "FORGE_SIGNIN_FAILURE_WINDOW", 300, minimum=1
     ),
     "METRICS_TOKEN": env.get("FORGE_METRICS_TOKEN", "").strip(),
+    # The proxies gunicorn trusts (gunicorn.conf.py) are the ones the registry trusts.
+    "TRUSTED_PROXIES": environment.get_list(env, "FORGE_FORWARDED_ALLOW_IPS", ["127.0.0.1"]),
 }
 
 # Shared by every gunicorn worker (and, on Redis, every node): failed sign-in counts

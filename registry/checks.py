@@ -1,5 +1,7 @@
 """System checks for the registry's settings and mounting (ids registry.E0xx / W0xx)."""
 
+import ipaddress
+
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
@@ -40,6 +42,21 @@ def check_settings(app_configs=None, **kwargs):
                 id="registry.E004",
             )
         )
+    for proxy in registry_settings.TRUSTED_PROXIES:
+        if proxy.strip() == "*":
+            continue
+        try:
+            ipaddress.ip_network(proxy.strip(), strict=False)
+        except ValueError:
+            problems.append(
+                checks.Error(
+                    f"REGISTRY['TRUSTED_PROXIES'] holds {proxy!r}, which is not an address "
+                    "or network.",
+                    hint='Addresses or networks such as "10.0.0.0/8", or "*" for any '
+                    "(FORGE_FORWARDED_ALLOW_IPS in the bundled forge site).",
+                    id="registry.E005",
+                )
+            )
     if registry_settings.CACHE not in settings.CACHES:
         problems.append(
             checks.Error(

@@ -31,6 +31,9 @@ DEFAULTS = {
     # The Bearer token (or Basic password) a Prometheus scraper presents at
     # /-/metrics; empty turns the endpoint off (404).
     "METRICS_TOKEN": "",
+    # Proxies (addresses or networks; "*" for any) whose X-Forwarded-For names the
+    # real client, for counting sign-in failures per client behind a load balancer.
+    "TRUSTED_PROXIES": ["127.0.0.1", "::1"],
     # What the web pages call the site, in titles and the header.
     "SITE_NAME": "Container registry",
 }

@@ -1,7 +1,8 @@
 """Slowing down password guessing: too many failed sign-ins from one client get 429.
 
-Failures are counted per client address and user name, and per client address
-alone (with a higher limit, against guessing across many names), in the shared cache
+Failures are counted per client address (registry/client_address.py) and user
+name, and per client address alone (with a higher limit, against guessing across
+many names), in the shared cache
 (REGISTRY["CACHE"]), so the limit holds across the server's workers and, with Redis,
 across its nodes. A window opens with a client's first failure and lasts
 SIGNIN_FAILURE_WINDOW seconds. Successful sign-ins are never throttled by another
@@ -15,6 +16,7 @@ import hashlib
 import time
 
 from registry import shared_cache
+from registry.client_address import client_address
 from registry.conf import registry_settings
 from registry.errors import TooManyRequests
 
@@ -23,12 +25,8 @@ ADDRESS_LIMIT_FACTOR = 5
 KEY_PREFIX = "registry:signin-failures:"
 
 
-def _client(request) -> str:
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
-
-
 def _keys(request, username: str) -> tuple[str, str]:
-    client = _client(request)
+    client = client_address(request)
     named = hashlib.sha256(f"{client}\0{username.lower()}".encode()).hexdigest()
     return f"{KEY_PREFIX}{named}", f"{KEY_PREFIX}{client}"
 

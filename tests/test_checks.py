@@ -256,3 +256,18 @@ def test_deploy_check_warns_without_external_url_and_with_a_per_process_cache(se
 def test_registry_not_at_the_root_is_an_error(settings):
     settings.ROOT_URLCONF = "tests.urls_under_prefix"
     assert [e.id for e in registry_checks.check_mounted_at_root()] == ["registry.E001"]
+
+
+def test_a_trusted_proxy_that_is_not_an_address_is_registry_e005(settings):
+    settings.REGISTRY = {"TRUSTED_PROXIES": ["127.0.0.1", "nginx.internal"]}
+
+    errors = [e for e in registry_checks.check_settings() if e.id == "registry.E005"]
+
+    assert len(errors) == 1
+    assert "nginx.internal" in errors[0].msg
+
+
+def test_trusted_proxies_as_networks_or_any_pass(settings):
+    settings.REGISTRY = {"TRUSTED_PROXIES": ["10.0.0.0/8", "::1", "*"]}
+
+    assert not [e for e in registry_checks.check_settings() if e.id == "registry.E005"]

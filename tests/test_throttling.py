@@ -71,3 +71,62 @@ def test_a_limit_of_zero_turns_throttling_off(client, alice, settings):
     settings.REGISTRY = {"SIGNIN_FAILURE_LIMIT": 0}
     fail(client, 20)
     assert client.get("/v2/", REMOTE_ADDR="10.0.0.1", **ALICE).status_code == 200
+
+
+# Behind a proxy
+
+
+def via_proxy(client, times, forwarded, auth=WRONG, proxy="127.0.0.1"):
+    for _ in range(times):
+        response = client.get("/v2/", REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=forwarded, **auth)
+        assert response.status_code == 401
+
+
+def test_behind_a_trusted_proxy_failures_count_per_forwarded_client(client, alice, limit):
+    via_proxy(client, limit, "203.0.113.7")
+
+    throttled = client.get(
+        "/v2/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.7", **ALICE
+    )
+    other = client.get(
+        "/v2/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.9", **ALICE
+    )
+
+    assert throttled.status_code == 429
+    assert other.status_code == 200  # another client behind the same proxy signs in
+
+
+def test_addresses_a_client_put_before_the_proxys_are_not_believed(client, alice, limit):
+    # nginx appends the address it saw; what the client sent itself comes first.
+    for n in range(limit):
+        via_proxy(client, 1, f"10.9.9.{n}, 203.0.113.7")
+
+    response = client.get(
+        "/v2/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="10.1.1.1, 203.0.113.7", **ALICE
+    )
+
+    assert response.status_code == 429
+
+
+def test_forwarded_for_from_an_untrusted_address_is_ignored(client, alice, limit):
+    for n in range(limit):
+        via_proxy(client, 1, f"198.51.100.{n}", proxy="192.0.2.1")
+
+    response = client.get("/v2/", REMOTE_ADDR="192.0.2.1", HTTP_X_FORWARDED_FOR="1.2.3.4", **ALICE)
+
+    assert response.status_code == 429  # counted against 192.0.2.1, whatever it claims
+
+
+def test_trusted_proxies_may_be_networks(client, alice, settings):
+    settings.REGISTRY = {
+        "SIGNIN_FAILURE_LIMIT": 2,
+        "SIGNIN_FAILURE_WINDOW": 60,
+        "TRUSTED_PROXIES": ["10.0.0.0/8"],
+    }
+    via_proxy(client, 2, "203.0.113.7", proxy="10.20.30.40")
+
+    response = client.get(
+        "/v2/", REMOTE_ADDR="10.20.30.41", HTTP_X_FORWARDED_FOR="203.0.113.7", **ALICE
+    )
+
+    assert response.status_code == 429
