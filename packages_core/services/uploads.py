@@ -35,7 +35,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from packages_core import resumable_sha256
+from packages_core import metrics, resumable_sha256
 from packages_core.connections import release_db_connections
 from packages_core.content_store import CHUNK_SIZE, Concatenation, ContentStore
 from packages_core.exceptions import InvalidInput, NotFound
@@ -351,6 +351,8 @@ def _staged_keys(upload: BlobUpload, store: ContentStore) -> list[str]:
 
 def _rehash(upload: BlobUpload, store: ContentStore, *, sha512: bool) -> Digests:
     """Hash the bytes received so far, in one pass over what is staged."""
+    logger.info("upload %s: hashing its %d staged bytes again", upload.pk, upload.bytes_received)
+    metrics.REHASHED_BYTES.inc(upload.bytes_received)
     hasher = BlobHasher(sha512=sha512)
     stream = Concatenation(store, _staged_keys(upload, store))
     while hasher.size < upload.bytes_received:

@@ -61,6 +61,7 @@ INSTALL_HINTS = {
     "podman": "apt-get install -y podman",
     "buildah": "apt-get install -y buildah",
     "umoci": "apt-get install -y umoci",
+    "nginx": "apt-get install -y nginx",
     "oras": ".venv/bin/pip install -r requirements-dev.txt (oras-py, 'oras>=0.2,<0.3')",
     "chromium": "apt-get install -y chromium chromium-driver",
     "chromedriver": "apt-get install -y chromium-driver",
