@@ -1,8 +1,10 @@
 """Throughput and latency benchmark for any OCI Distribution / Docker Registry v2 server.
 
-Pushes a big blob three ways (monolithic PUT, single POST, chunked PATCH), pulls it once
-and in parallel, times manifest HEAD/GET over one keep-alive connection and, given the
-server's pid, samples its resident memory during the pushes. Standard library only.
+Pushes a big blob four ways (monolithic PUT, single POST, chunked PATCH over one keep-alive
+connection, chunked PATCH with a new connection per request), pulls it once and in
+parallel, times manifest HEAD/GET over one keep-alive connection and, given the server's
+pid, samples its resident memory during the pushes. --steps picks which of these run.
+Standard library only.
 
     python bench/registry_bench.py --url http://127.0.0.1:8000 --repo alice/bench \
         --user alice --password s3cret --pid "$(pgrep -o -f 'gunicorn.*forge.wsgi')" --json out.json
@@ -51,6 +53,15 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 OCTETS = "application/octet-stream"
+
+# The steps, in the order they run. pull and parallel read the monolithic blob.
+STEPS = ("manifest", "monolithic", "single-post", "chunked", "chunked-new-conn", "pull", "parallel")
+BIG_STEPS = STEPS[1:]
+# The blob each big push uses, by index. Salts: seed * 3 + index for the first three (the
+# digests they had before the fourth push existed), NEW_CONN_SALT + seed for the fourth,
+# so no two blobs of any seeds are equal.
+BLOB_OF_STEP = {"monolithic": 0, "single-post": 1, "chunked": 2, "chunked-new-conn": 3}
+NEW_CONN_SALT = 3 << 22
 
 
 class BenchError(Exception):
@@ -233,6 +244,19 @@ class Registry:
         for conn in self._conns.values():
             conn.close()
         self._conns.clear()
+
+    def request_new_connection(
+        self, method: str, url: str, body=None, headers: dict | None = None
+    ) -> Reply:
+        """Close every connection, then send one request with Connection: close and read it.
+
+        The request (and a retry after a 401 challenge) goes out on a brand-new TCP
+        connection, which the server is asked to close after answering.
+        """
+        self.close()
+        reply = self.request(method, url, body, {**(headers or {}), "Connection": "close"})
+        self.close()
+        return reply
 
     def url(self, path: str) -> str:
         """An absolute URL for a /v2 path, or a Location resolved against the registry."""
@@ -613,17 +637,21 @@ def push_single_post(reg: Registry, source: BlobSource, pids: list[int]) -> dict
     return result
 
 
-def patch_chunk(reg: Registry, loc: str, source: BlobSource, start: int, end: int) -> str:
-    """PATCH bytes [start, end) to the session at loc; return the next Location."""
+def patch_chunk(
+    reg: Registry, loc: str, source: BlobSource, start: int, end: int, new_conn: bool = False
+) -> str:
+    """PATCH bytes [start, end) to the session at loc; return the next Location.
+
+    With new_conn the PATCH goes out on a brand-new connection with Connection: close.
+    """
     what = f"chunked push: PATCH bytes {start}-{end - 1}"
     headers = {
         "Content-Type": OCTETS,
         "Content-Length": str(end - start),
         "Content-Range": f"{start}-{end - 1}",
     }
-    reply = expect(
-        reg.request("PATCH", loc, lambda: source.views(start, end), headers), (202,), what
-    )
+    send = reg.request_new_connection if new_conn else reg.request
+    reply = expect(send("PATCH", loc, lambda: source.views(start, end), headers), (202,), what)
     stored = reply.header("Range")
     if stored and stored != f"0-{end - 1}":
         raise BenchError(f"{what}: server reports Range {stored}, expected 0-{end - 1}")
@@ -639,15 +667,73 @@ def push_chunked(reg: Registry, source: BlobSource, chunk: int, pids: list[int])
         loc = location(reply, what)
         minimum = int(reply.header("OCI-Chunk-Min-Length") or 0)
         chunk = max(chunk, minimum)
-        chunks = 0
+        durations = []
         for start in range(0, source.size, chunk):
+            began = time.perf_counter()
             loc = patch_chunk(reg, loc, source, start, min(start + chunk, source.size))
-            chunks += 1
+            durations.append(time.perf_counter() - began)
         reply = reg.request("PUT", with_digest(loc, source.digest))
         finished = time.perf_counter()
     check_digest_header(expect(reply, (201,), f"{what}: final PUT"), source.digest, what)
     result = rates(source.size, finished - started)
-    result.update(chunk_bytes=chunk, chunks=chunks, digest=source.digest, rss=sampler.summary())
+    result.update(chunk_bytes=chunk, chunks=len(durations), digest=source.digest)
+    result.update(patch_figures(durations), rss=sampler.summary())
+    return result
+
+
+def patch_figures(durations: list[float]) -> dict:
+    """First, median, last (and min, p95, max) PATCH durations in ms, and last/first."""
+    ms = [round(d * 1000, 1) for d in durations]
+    stats = latency_stats(durations)
+    return {
+        "patch_ms": {
+            "first": ms[0],
+            "median": round(stats["median_ms"], 1),
+            "last": ms[-1],
+            "min": min(ms),
+            "p95": round(stats["p95_ms"], 1),
+            "max": max(ms),
+            "last_over_first": round(durations[-1] / max(durations[0], 1e-9), 2),
+        },
+        "patch_durations_ms": ms,
+    }
+
+
+def push_chunked_new_conn(reg: Registry, source: BlobSource, chunk: int, pids: list[int]) -> dict:
+    """POST, one PATCH per chunk, PUT ?digest=: every request on a brand-new connection.
+
+    Before each request the client's connections are closed and the request carries
+    Connection: close, as a client behind a per-request load balancer (or one that never
+    reuses connections) would. Each PATCH's wall time includes its TCP connect.
+    """
+    what = "chunked push, new connection per PATCH"
+    opened = reg.connections_opened
+    with sampling(pids) as sampler:
+        started = time.perf_counter()
+        reply = reg.request_new_connection("POST", reg.repo_url("blobs/uploads/"))
+        expect(reply, (202,), what)
+        post_done = time.perf_counter()
+        loc = location(reply, what)
+        minimum = int(reply.header("OCI-Chunk-Min-Length") or 0)
+        chunk = max(chunk, minimum)
+        durations = []
+        for start in range(0, source.size, chunk):
+            began = time.perf_counter()
+            end = min(start + chunk, source.size)
+            loc = patch_chunk(reg, loc, source, start, end, new_conn=True)
+            durations.append(time.perf_counter() - began)
+        put_started = time.perf_counter()
+        reply = reg.request_new_connection("PUT", with_digest(loc, source.digest))
+        finished = time.perf_counter()
+    check_digest_header(expect(reply, (201,), f"{what}: final PUT"), source.digest, what)
+    result = rates(source.size, finished - started)
+    result.update(chunk_bytes=chunk, chunks=len(durations), digest=source.digest)
+    result.update(
+        connections_opened=reg.connections_opened - opened,
+        post_ms=round((post_done - started) * 1000, 1),
+        put_ms=round((finished - put_started) * 1000, 1),
+    )
+    result.update(patch_figures(durations), rss=sampler.summary())
     return result
 
 
@@ -840,6 +926,16 @@ def latency_row(label: str, fig: dict) -> str:
     )
 
 
+def patch_row(label: str, fig: dict) -> str:
+    """One table line for the PATCH durations of a chunked push."""
+    patch = fig["patch_ms"]
+    return (
+        f"{label:<32} {'':>9}  {patch['first']:.1f} / {patch['median']:.1f} / "
+        f"{patch['last']:.1f} ms  (last/first {patch['last_over_first']:.2f}x; "
+        f"POST {fig['post_ms']:.1f} ms, final PUT {fig['put_ms']:.1f} ms)"
+    )
+
+
 def rss_row(label: str, rss: dict) -> str:
     """One table line for the server's memory during a push."""
     verdict = "under" if rss["under_150_mib"] else "NOT under"
@@ -879,6 +975,14 @@ def report(results: dict, args: argparse.Namespace) -> list[str]:
         fig = results["push_chunked"]
         note = f"({fig['chunks']} x {human_size(fig['chunk_bytes'])} PATCH)"
         lines.append(throughput_row("push chunked (PATCH)", size, fig, note))
+    if "push_chunked_new_conn" in results:
+        fig = results["push_chunked_new_conn"]
+        note = (
+            f"({fig['chunks']} x {human_size(fig['chunk_bytes'])} PATCH, "
+            f"{fig['connections_opened']} connections)"
+        )
+        lines.append(throughput_row("push chunked, new conn per PATCH", size, fig, note))
+        lines.append(patch_row("  PATCH first / median / last", fig))
     if "pull" in results:
         fig = results["pull"]
         note = f"(first byte {fig['first_byte_ms']:.1f} ms, sha256 verified"
@@ -894,6 +998,7 @@ def report(results: dict, args: argparse.Namespace) -> list[str]:
         ("push_monolithic", "server RSS, monolithic push"),
         ("push_single_post", "server RSS, single-POST push"),
         ("push_chunked", "server RSS, chunked push"),
+        ("push_chunked_new_conn", "server RSS, chunked new-conn"),
     ):
         rss = results.get(key, {}).get("rss")
         if rss:
@@ -916,6 +1021,7 @@ def environment(args: argparse.Namespace) -> dict:
         "parallel": args.parallel,
         "requests": args.requests,
         "seed": args.seed,
+        "steps": list(args.steps),
         "pids": args.pid,
         "units": "MB = 10^6 bytes, MiB = 2^20 bytes, ms = milliseconds",
         "client_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / KiB, 1),
@@ -923,35 +1029,75 @@ def environment(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace, results: dict) -> None:
-    """Run every step in order, filling results; raises BenchError on the first failure."""
+    """Run the chosen steps in order, filling results; raises BenchError on the first failure."""
     reg = Registry(args.url, args.repo, args.user, args.password)
+    steps = args.steps
     for pid in args.pid:
         if read_vmrss(pid) is None:
             raise BenchError(f"--pid {pid}: no such process (cannot read /proc/{pid}/status)")
     progress(f"GET {args.url}/v2/")
     results["api"] = check_api(reg)
-    progress(f"manifest: push, then {args.requests} HEAD and {args.requests} GET")
-    results["manifest"] = manifest_latency(reg, args.requests)
-    if args.skip_big:
+    if "manifest" in steps:
+        progress(f"manifest: push, then {args.requests} HEAD and {args.requests} GET")
+        results["manifest"] = manifest_latency(reg, args.requests)
+    if not any(step in steps for step in BIG_STEPS):
         return
-    base = make_base(args.seed)
-    sources = [BlobSource(args.size, args.seed * 3 + i, base) for i in range(3)]
-    progress(f"computing sha256 of three {human_size(args.size)} blobs")
+    sources = blob_sources(args.size, args.seed)
+    needed = {BLOB_OF_STEP[step] for step in steps if step in BLOB_OF_STEP}
+    if "pull" in steps or "parallel" in steps:
+        needed.add(0)  # the pulls read the monolithic blob
+    progress(f"computing sha256 of {len(needed)} blob(s) of {human_size(args.size)}")
     started = time.perf_counter()
-    for source in sources:
-        _ = source.digest
-    results["client_sha256"] = rates(args.size * 3, time.perf_counter() - started)
-    progress(f"push {human_size(args.size)} monolithic (POST + PUT)")
-    results["push_monolithic"] = push_monolithic(reg, sources[0], args.pid)
-    progress(f"push {human_size(args.size)} single POST ?digest=")
-    results["push_single_post"] = push_single_post(reg, sources[1], args.pid)
-    progress(f"push {human_size(args.size)} in {human_size(args.chunk)} chunks")
-    results["push_chunked"] = push_chunked(reg, sources[2], args.chunk, args.pid)
-    progress(f"pull {human_size(args.size)}")
-    results["pull"] = pull(reg, sources[0].digest, args.size)
-    progress(f"{args.parallel} parallel pulls of {human_size(args.size)}")
-    results["parallel_pulls"] = parallel_pulls(reg, sources[0].digest, args.size, args.parallel)
+    for index in sorted(needed):
+        _ = sources[index].digest
+    results["client_sha256"] = rates(args.size * len(needed), time.perf_counter() - started)
+    if "monolithic" in steps:
+        progress(f"push {human_size(args.size)} monolithic (POST + PUT)")
+        results["push_monolithic"] = push_monolithic(reg, sources[0], args.pid)
+    if "single-post" in steps:
+        progress(f"push {human_size(args.size)} single POST ?digest=")
+        results["push_single_post"] = push_single_post(reg, sources[1], args.pid)
+    if "chunked" in steps:
+        progress(f"push {human_size(args.size)} in {human_size(args.chunk)} chunks")
+        results["push_chunked"] = push_chunked(reg, sources[2], args.chunk, args.pid)
+    if "chunked-new-conn" in steps:
+        progress(
+            f"push {human_size(args.size)} in {human_size(args.chunk)} chunks, "
+            "a new connection per request"
+        )
+        results["push_chunked_new_conn"] = push_chunked_new_conn(
+            reg, sources[3], args.chunk, args.pid
+        )
+    if ("pull" in steps or "parallel" in steps) and "monolithic" not in steps:
+        results["pull_blob"] = ensure_blob(reg, sources[0])
+    if "pull" in steps:
+        progress(f"pull {human_size(args.size)}")
+        results["pull"] = pull(reg, sources[0].digest, args.size)
+    if "parallel" in steps:
+        progress(f"{args.parallel} parallel pulls of {human_size(args.size)}")
+        results["parallel_pulls"] = parallel_pulls(reg, sources[0].digest, args.size, args.parallel)
     reg.close()
+
+
+def blob_sources(size: int, seed: int) -> list[BlobSource]:
+    """The four big blobs, indexed as in BLOB_OF_STEP; their digests are computed lazily."""
+    base = make_base(seed)
+    sources = [BlobSource(size, seed * 3 + i, base) for i in range(3)]
+    sources.append(BlobSource(size, NEW_CONN_SALT + seed, base))
+    return sources
+
+
+def ensure_blob(reg: Registry, source: BlobSource) -> dict:
+    """Make sure the monolithic blob is in the repo for the pulls, pushing it untimed if not.
+
+    Used when pull or parallel runs without the monolithic step; returns what was done.
+    """
+    reply = reg.request("HEAD", reg.repo_url(f"blobs/{source.digest}"))
+    if reply.status == 200 and reply.header("Content-Length") in (None, str(source.size)):
+        return {"digest": source.digest, "pushed": False}
+    progress(f"push {human_size(source.size)} monolithic for the pulls (not reported)")
+    push_monolithic(reg, source, [])
+    return {"digest": source.digest, "pushed": True}
 
 
 def pid_list(text: str) -> list[int]:
@@ -960,6 +1106,19 @@ def pid_list(text: str) -> list[int]:
         return [int(p) for p in text.split(",") if p.strip()]
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a pid list: {text!r}") from exc
+
+
+def step_list(text: str) -> tuple[str, ...]:
+    """'manifest,chunked' as steps in their running order; 'all' (or empty) is every step."""
+    names = [name.strip().lower() for name in text.split(",") if name.strip()]
+    if not names or names == ["all"]:
+        return STEPS
+    unknown = [name for name in names if name not in STEPS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown step(s) {', '.join(unknown)}; choose from {', '.join(STEPS)}"
+        )
+    return tuple(step for step in STEPS if step in names)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -986,8 +1145,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--json", metavar="FILE", help="also write every figure as JSON here")
     parser.add_argument("--seed", type=int, default=0, help="vary the blob contents (0)")
-    parser.add_argument("--skip-big", action="store_true", help="only the manifest latencies")
+    parser.add_argument(
+        "--steps",
+        type=step_list,
+        default=STEPS,
+        help=f"comma-separated steps to run, from {','.join(STEPS)} (default: all)",
+    )
+    parser.add_argument(
+        "--skip-big", action="store_true", help="only the manifest latencies (--steps manifest)"
+    )
     args = parser.parse_args(argv)
+    if args.skip_big:
+        args.steps = ("manifest",)
     if args.user is None and args.password is not None:
         parser.error("--password needs --user")
     if args.parallel < 1 or args.requests < 1:
