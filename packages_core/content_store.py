@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
 from django.core.files import File
@@ -14,6 +16,39 @@ from packages_core.hashing import BlobHasher, Digests
 from packages_core.s3 import S3Objects, is_s3
 
 CHUNK_SIZE = 1024 * 1024
+
+_writers: ThreadPoolExecutor | None = None
+_writers_lock = threading.Lock()
+
+
+def _writer_pool() -> ThreadPoolExecutor:
+    # Made on first use, so each gunicorn worker (forked after import) has its own.
+    global _writers
+    with _writers_lock:
+        if _writers is None:
+            _writers = ThreadPoolExecutor(max_workers=16, thread_name_prefix="file-writer")
+        return _writers
+
+
+def copy_to_file(stream: BinaryIO, handle: BinaryIO) -> int:
+    """Write all of `stream` to the open file `handle`; the number of bytes.
+
+    Each piece is written on a helper thread while the next is read (from the socket,
+    and hashed on the way): the write, which the kernel may hold back while it flushes
+    to disk, overlaps the receiving and hashing instead of following them. One write
+    is in flight at a time, so pieces land in order and at most two are in memory.
+    """
+    written, pending = 0, None
+    try:
+        while data := stream.read(CHUNK_SIZE):
+            if pending is not None:
+                pending.result()
+            pending = _writer_pool().submit(handle.write, data)
+            written += len(data)
+    finally:
+        if pending is not None:
+            pending.result()
+    return written
 
 
 class HashingReader:
@@ -140,8 +175,7 @@ class ContentStore:
         draft = f"{path}.{uuid.uuid4().hex}.part"
         try:
             with open(draft, "wb") as handle:
-                while data := stream.read(CHUNK_SIZE):
-                    handle.write(data)
+                copy_to_file(stream, handle)
             os.replace(draft, path)
         except BaseException:
             if os.path.exists(draft):

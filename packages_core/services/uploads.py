@@ -37,7 +37,7 @@ from django.utils.crypto import salted_hmac
 
 from packages_core import metrics, resumable_sha256
 from packages_core.connections import release_db_connections
-from packages_core.content_store import CHUNK_SIZE, Concatenation, ContentStore
+from packages_core.content_store import CHUNK_SIZE, Concatenation, ContentStore, copy_to_file
 from packages_core.exceptions import InvalidInput, NotFound
 from packages_core.hashing import BlobHasher, Digests
 from packages_core.models import BlobUpload, Owner
@@ -261,8 +261,7 @@ def _append_local(upload, stream, path, offset, expected_bytes, store) -> BlobUp
             if handle.tell() != upload.bytes_received:
                 handle.truncate(upload.bytes_received)
                 handle.seek(upload.bytes_received)
-            while data := reader.read(CHUNK_SIZE):
-                handle.write(data)
+            copy_to_file(reader, handle)
         upload.bytes_received += reader.count
         upload.hash_state = _sealed_state(upload, running)
         if not BlobUpload.objects.filter(pk=upload.pk).update(
