@@ -2,17 +2,22 @@
 
 Starts both servers on free loopback ports in a temporary directory (local disk, or an S3
 bucket each on one moto server), runs bench/registry_bench.py against each with the same
-options, prints both tables and a comparison (ours, Distribution's, ratio), and stops
+options --rounds times, alternating (ours, theirs, ours, theirs, ...), each round with its
+own seed and after a sync and a pause, prints every round's figures and a comparison
+(each server's median over the rounds, its min-max, the ratio of the medians), and stops
 everything it started, also on Ctrl-C or a failure.
 
     .venv/bin/python bench/side_by_side.py --steps manifest,monolithic,chunked,chunked-new-conn,pull
+    .venv/bin/python bench/side_by_side.py --rounds 5 --data-root /dev/shm --steps monolithic
     .venv/bin/python bench/side_by_side.py --storage s3 --size 256MiB --nodes 2 \
         --steps chunked-new-conn,monolithic --json /tmp/sbs.json
 
---nodes 2 (with s3) runs two forge servers, each with its own data dir, on one fresh
-PostgreSQL database, one Redis cache and one bucket, behind nginx (round robin per
-request); Distribution stays one process. Standard library, plus boto3 (S3 runs) and
-psycopg and redis (two-node runs) from the project venv. See bench/README.md.
+--data-root puts the temp dir (both servers' data, and TMPDIR for every process started)
+under another directory, e.g. /dev/shm to take the disk out of the measurement. --nodes 2
+(with s3) runs two forge servers, each with its own data dir, on one fresh PostgreSQL
+database, one Redis cache and one bucket, behind nginx (round robin per request);
+Distribution stays one process. Standard library, plus boto3 (S3 runs) and psycopg and
+redis (two-node runs) from the project venv. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import hashlib
 import http.client
 import itertools
 import json
@@ -32,6 +38,7 @@ import shlex
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,12 +80,23 @@ class SetupError(Exception):
 class Stack:
     """Everything this run started or made, so it can all be undone in reverse order."""
 
-    def __init__(self, keep: bool):
+    def __init__(self, keep: bool, data_root: str | None = None):
         self.keep = keep
-        self.root = Path(tempfile.mkdtemp(prefix="side_by_side-"))
+        # Everything lives under root: both servers' data, logs, configs, and (through
+        # TMPDIR) any temp file a process started here makes, e.g. moto's spooled objects.
+        self.root = Path(tempfile.mkdtemp(prefix="side_by_side-", dir=data_root))
+        self.tmp = self.dir("tmp")
         self.processes: list[tuple[str, subprocess.Popen]] = []
         self.undo: list[tuple[str, object]] = []  # (what, callable) run at clean-up
         self._ports: set[int] = set()
+
+    def env(self, env: dict | None = None) -> dict:
+        """env (default: ours) with TMPDIR in the run's temp dir."""
+        return dict(os.environ if env is None else env, TMPDIR=str(self.tmp))
+
+    def alive(self, pid: int) -> bool:
+        """Whether a process this run started (by pid) is still running."""
+        return any(proc.pid == pid and proc.poll() is None for _, proc in self.processes)
 
     def dir(self, name: str) -> Path:
         """A new directory under the run's temp dir."""
@@ -107,7 +125,7 @@ class Stack:
             proc = subprocess.Popen(
                 cmd,
                 cwd=ROOT,
-                env=env,
+                env=self.env(env),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=stderr,
@@ -338,6 +356,7 @@ def start_forge(stack: Stack, args: argparse.Namespace, s3: dict | None) -> dict
             FORGE_S3_REGION=S3_KEYS["region"],
             FORGE_S3_ADDRESSING_STYLE="path",
         )
+    shared = stack.env(shared)  # migrate and createuser too
     info: dict = {"nodes": args.nodes, "workers_per_node": forge_workers(), "logs": []}
     if args.nodes == 2:
         shared["DATABASE_URL"] = create_database(stack)
@@ -441,12 +460,24 @@ def start_nginx(stack: Stack, ports: list[int]) -> dict:
     }
 
 
-def alternation(access_log: str) -> dict:
-    """Which node each request of the run went to, from nginx's log; PATCHes that alternated."""
+def log_size(path: str) -> int:
+    """The size of a log file now (0 if it does not exist yet)."""
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def alternation(access_log: str, start: int = 0, end: int | None = None) -> dict:
+    """Which node each request went to, from nginx's log (the bytes start to end, i.e. one
+    run's requests); PATCHes that alternated.
+    """
     patches, sequence = [], []
     pattern = re.compile(r'"(\w+) (\S+) [^"]*" (\d+) .* up=(\S+)')
-    with open(access_log, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
+    with open(access_log, "rb") as fh:
+        fh.seek(start)
+        text = fh.read(None if end is None else end - start).decode(errors="replace")
+        for line in text.splitlines():
             match = pattern.search(line)
             if not match:
                 continue
@@ -535,9 +566,49 @@ def start_distribution(stack: Stack, s3: dict | None) -> dict:
 
 # --- running the benchmark ------------------------------------------------------------------
 
+DIRTY_LIMIT_MIB = 64  # a run starts once Dirty + Writeback is under this ...
+SETTLE_CAP = 60.0  # ... or after this many seconds, whichever comes first
 
-def bench_args(args: argparse.Namespace) -> list[str]:
-    """The registry_bench options both servers get."""
+
+def dirty_mib() -> float | None:
+    """Dirty + Writeback from /proc/meminfo in MiB: page cache not yet on disk."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            fields = dict(line.split(":", 1) for line in fh if ":" in line)
+        kib = sum(int(fields[key].split()[0]) for key in ("Dirty", "Writeback"))
+    except (OSError, KeyError, ValueError):
+        return None
+    return kib / 1024
+
+
+def settle(pause: float) -> dict:
+    """sync, then wait at least pause s and until Dirty + Writeback < 64 MiB (60 s at most).
+
+    So that one run's writeback (and the kernel's throttling of writers while it lasts)
+    does not land in the next run.
+    """
+    before = dirty_mib()
+    started = time.monotonic()
+    os.sync()
+    synced = time.monotonic() - started
+    cap = max(SETTLE_CAP, pause)
+    while True:
+        waited = time.monotonic() - started
+        now = dirty_mib()
+        if waited >= cap or (waited >= pause and (now is None or now < DIRTY_LIMIT_MIB)):
+            break
+        time.sleep(0.25)
+    return {
+        "dirty_writeback_before_mib": None if before is None else round(before, 1),
+        "sync_s": round(synced, 2),
+        "waited_s": round(waited, 1),
+        "dirty_writeback_after_mib": None if now is None else round(now, 1),
+        "capped": waited >= cap and (now is None or now >= DIRTY_LIMIT_MIB),
+    }
+
+
+def bench_args(args: argparse.Namespace, seed: int) -> list[str]:
+    """The registry_bench options both servers get in the round of this seed."""
     return [
         "--size",
         str(args.size),
@@ -550,24 +621,47 @@ def bench_args(args: argparse.Namespace) -> list[str]:
         "--requests",
         str(args.requests),
         "--seed",
-        str(args.seed),
+        str(seed),
     ]
 
 
-def run_bench(stack: Stack, name: str, server: dict, extra: list[str], common: list[str]):
-    """Run registry_bench against one server; (its table, its JSON document)."""
-    out_json = stack.root / f"bench-{name}.json"
-    out_table = stack.root / f"bench-{name}.txt"
+def run_bench(
+    stack: Stack, run: dict, server: dict, extra: list[str], common: list[str], pause: float
+) -> dict:
+    """Settle, then run registry_bench against one server; run, filled in with the results."""
+    name, number = run["server"], run["round"]
+    out_json = stack.root / f"bench-{name}-{number}.json"
+    out_table = stack.root / f"bench-{name}-{number}.txt"
     pids = ",".join(str(p) for p in server["pids"])
     cmd = [PYTHON, str(BENCH), "--url", server["url"], *extra, *common, "--pid", pids]
     cmd += ["--json", str(out_json)]
-    os.sync()  # the previous run's dirty pages are written now, not during this one
-    time.sleep(1)
-    progress(f"{name}: {shlex.join(cmd)}")
-    proc = stack.start(f"registry_bench ({name})", cmd, out_table, stderr=None)
+    dead = [pid for pid in server["pids"] if not stack.alive(pid)]
+    if dead:
+        run.update(ok=False, seconds=None, table="", settle=None)
+        run["bench"] = {
+            "ok": False,
+            "error": f"not run: server process(es) {dead} have exited",
+            "server_log_excerpts": {log: log_excerpt(Path(log)) for log in server["logs"]},
+        }
+        progress(f"round {number} {name}: skipped, {run['bench']['error']}")
+        return run
+    run["settle"] = settle(pause)
+    progress(
+        f"round {number} {name} (seed {run['seed']}): "
+        f"{describe_settle(run['settle'])}; {shlex.join(cmd)}"
+    )
+    access_log = server.get("nginx", {}).get("access_log")
+    log_start = log_size(access_log) if access_log else 0
+    started = time.monotonic()
+    label = f"registry_bench ({name}, round {number})"
+    proc = stack.start(label, cmd, out_table, stderr=None)
     proc.wait()
-    stack.processes.remove((f"registry_bench ({name})", proc))
-    text = out_table.read_text(errors="replace")
+    stack.processes.remove((label, proc))
+    run["seconds"] = round(time.monotonic() - started, 1)
+    if access_log:
+        time.sleep(0.2)  # nginx logs a request after answering it
+        run["nginx_balance"] = alternation(access_log, log_start, log_size(access_log))
+    run["table"] = out_table.read_text(errors="replace")
     try:
         document = json.loads(out_json.read_text())
     except (OSError, ValueError):
@@ -575,7 +669,22 @@ def run_bench(stack: Stack, name: str, server: dict, extra: list[str], common: l
     if not document.get("ok"):
         excerpts = {log: log_excerpt(Path(log)) for log in server.get("logs", [])}
         document["server_log_excerpts"] = excerpts
-    return text, document
+    run.update(ok=bool(document.get("ok")), bench=document)
+    return run
+
+
+def describe_settle(fig: dict) -> str:
+    """What the pause before a run found, in words."""
+
+    def mib(value) -> str:
+        return "?" if value is None else f"{value:.0f}"
+
+    text = (
+        f"Dirty+Writeback {mib(fig['dirty_writeback_before_mib'])} MiB left before it, "
+        f"sync {fig['sync_s']:.1f} s, {mib(fig['dirty_writeback_after_mib'])} MiB "
+        f"after {fig['waited_s']:.1f} s"
+    )
+    return text + (" (cap reached)" if fig["capped"] else "")
 
 
 # --- the comparison -------------------------------------------------------------------------
@@ -620,6 +729,7 @@ MEASURES = [
     ("peak RSS, new-conn push", "push_chunked_new_conn.rss.peak_process_mib", "mib"),
 ]
 UNITS = {"rate": "MB/s", "ms": "ms", "mib": "MiB", "x": "x"}
+NOT_SUPPORTED = "not supported"
 
 
 def ratio_text(kind: str, ours: float, theirs: float) -> tuple[float | None, str]:
@@ -636,28 +746,49 @@ def ratio_text(kind: str, ours: float, theirs: float) -> tuple[float | None, str
     return ratio, f"{ratio:.2f}x the memory"
 
 
-def comparison(ours: dict, theirs: dict) -> list[dict]:
-    """One row per measure either side has."""
+def is_number(value) -> bool:
+    """A figure (not None, not a word, not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def figure(document: dict, path: str):
+    """One round's figure for a measure: a number, 'not supported', or None."""
+    single_post = path.startswith("push_single_post") and "push_single_post" in document
+    if single_post and not dig(document, "push_single_post.supported"):
+        return NOT_SUPPORTED
+    return dig(document, path)
+
+
+def summary(values: list) -> dict:
+    """Median, min and max of the rounds' figures, and how many rounds had one."""
+    numbers = [v for v in values if is_number(v)]
+    if not numbers:
+        word = next((v for v in values if v is not None), None)
+        return {"median": word, "min": None, "max": None, "n": 0}
+    median = statistics.median(numbers)
+    return {"median": round(median, 2), "min": min(numbers), "max": max(numbers), "n": len(numbers)}
+
+
+def comparison(ours: list[dict], theirs: list[dict]) -> list[dict]:
+    """One row per measure either side has: each side's median over rounds, its min and max,
+    every round's figure, and the ratio of the medians.
+    """
     rows = []
     for label, path, kind in MEASURES:
-        a, b = dig(ours, path), dig(theirs, path)
-        if path.startswith("push_single_post") and (a is not None or b is not None):
-            a = a if dig(ours, "push_single_post.supported") else "not supported"
-            b = b if dig(theirs, "push_single_post.supported") else "not supported"
-        if a is None and b is None:
+        a = [figure(doc, path) for doc in ours]
+        b = [figure(doc, path) for doc in theirs]
+        if all(v is None for v in a + b):
             continue
-        numeric = isinstance(a, (int, float)) and isinstance(b, (int, float))
-        ratio, words = ratio_text(kind, a, b) if numeric else (None, "")
-        rows.append(
-            {
-                "measure": label,
-                "unit": UNITS[kind],
-                "ours": a,
-                "theirs": b,
-                "ratio": ratio,
-                "verdict": words,
-            }
-        )
+        sa, sb = summary(a), summary(b)
+        numeric = is_number(sa["median"]) and is_number(sb["median"])
+        ratio, words = ratio_text(kind, sa["median"], sb["median"]) if numeric else (None, "")
+        row = {"measure": label, "unit": UNITS[kind], "kind": kind}
+        for side, fig, values in (("ours", sa, a), ("theirs", sb, b)):
+            row[side] = fig["median"]
+            row.update({f"{side}_min": fig["min"], f"{side}_max": fig["max"]})
+            row.update({f"{side}_n": fig["n"], f"{side}_rounds": values})
+        row.update(ratio=None if ratio is None else round(ratio, 3), verdict=words)
+        rows.append(row)
     return rows
 
 
@@ -670,33 +801,147 @@ def cell(value) -> str:
     return str(value)
 
 
-def comparison_lines(rows: list[dict], ours_name: str) -> list[str]:
-    """The comparison table as lines."""
-    header = f"{'measure':<34} {'unit':>5} {ours_name:>14} {'Distribution':>14}  ratio ours/theirs"
+def short(value) -> str:
+    """A figure in few characters, for min-max and the per-round table."""
+    if value is None:
+        return "-"
+    if value == NOT_SUPPORTED:
+        return "n/s"
+    if not is_number(value):
+        return str(value)
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
+
+
+def span(row: dict, side: str, rounds: int) -> str:
+    """'min-max' of one side's rounds, with n= when some rounds have no figure."""
+    if not row[f"{side}_n"]:
+        return ""
+    text = f"{short(row[f'{side}_min'])}-{short(row[f'{side}_max'])}"
+    return text + (f" n={row[f'{side}_n']}" if row[f"{side}_n"] < rounds else "")
+
+
+def comparison_lines(rows: list[dict], ours_name: str, rounds: int) -> list[str]:
+    """The comparison table as lines: medians, min-max, ratio of the medians."""
+    header = (
+        f"{'measure':<34} {'unit':>5} {ours_name:>13} {'min-max':>15} "
+        f"{'Distribution':>12} {'min-max':>15}  ratio of medians"
+    )
     lines = [header, "-" * len(header)]
     for row in rows:
         lines.append(
-            f"{row['measure']:<34} {row['unit']:>5} {cell(row['ours']):>14} "
-            f"{cell(row['theirs']):>14}  {row['verdict']}".rstrip()
+            f"{row['measure']:<34} {row['unit']:>5} {cell(row['ours']):>13} "
+            f"{span(row, 'ours', rounds):>15} {cell(row['theirs']):>12} "
+            f"{span(row, 'theirs', rounds):>15}  {row['verdict']}".rstrip()
         )
     return lines
 
 
-def git_state() -> str:
-    """The commit the work tree is at, and whether it has uncommitted changes."""
+def rounds_lines(rows: list[dict], rounds: int) -> list[str]:
+    """Every round's figure of every measure, ours then theirs, rounds in order."""
+    names = [f"ours {i}" for i in range(1, rounds + 1)]
+    names += [f"theirs {i}" for i in range(1, rounds + 1)]
+    header = f"{'measure':<34} {'unit':>5} " + " ".join(f"{name:>8}" for name in names)
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        values = row["ours_rounds"] + row["theirs_rounds"]
+        lines.append(
+            f"{row['measure']:<34} {row['unit']:>5} "
+            + " ".join(f"{short(value):>8}" for value in values)
+        )
+    return lines
+
+
+def runs_lines(runs: list[dict]) -> list[str]:
+    """One line per run, in the order they ran: seed, the pause before it, time, outcome."""
+    lines = []
+    for run in runs:
+        took = "" if run.get("seconds") is None else f"; ran {run['seconds']:.0f} s"
+        outcome = "ok" if run["ok"] else f"FAILED: {run['bench'].get('error')}"
+        settled = f"{describe_settle(run['settle'])}{took}; " if run["settle"] else ""
+        lines.append(
+            f"round {run['round']}  {run['server']:<6}  seed {run['seed']:<3} {settled}{outcome}"
+        )
+    return lines
+
+
+# --- where, what, which code ----------------------------------------------------------------
+
+
+def command_line() -> str:
+    """The command line exactly as typed (/proc/self/cmdline), and the directory it ran in."""
+    try:
+        with open("/proc/self/cmdline", "rb") as fh:
+            argv = [a.decode(errors="replace") for a in fh.read().split(b"\0") if a]
+    except OSError:
+        argv = [sys.executable, *sys.argv]
+    return f"{shlex.join(argv)}  (in {os.getcwd()})"
+
+
+def git_state() -> dict:
+    """The commit the work tree is at ('abc1234', '+dirty' if it has changes) and what changed."""
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
+        changed = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True
         ).stdout.splitlines()
+        diff = subprocess.run(["git", "diff", "HEAD"], cwd=ROOT, capture_output=True).stdout
     except OSError:
-        return "unknown"
-    return head + (f" + uncommitted changes in {len(dirty)} file(s)" if dirty else "")
+        return {"commit": "unknown", "changed": []}
+    paths = [line[3:] for line in changed]
+    # Tells apart two states with the same changed paths but different changes in them.
+    diff_id = hashlib.sha256(diff).hexdigest()[:12] if paths else None
+    return {"commit": head + ("+dirty" if paths else ""), "changed": paths, "diff": diff_id}
+
+
+def git_text(state: dict, most: int = 6) -> str:
+    """'abc1234+dirty (a.py, b.py, 3 more)'."""
+    paths = state["changed"]
+    if not paths:
+        return state["commit"]
+    more = f", {len(paths) - most} more" if len(paths) > most else ""
+    return f"{state['commit']} ({', '.join(paths[:most])}{more})"
+
+
+def mount_of(path: Path) -> str:
+    """'tmpfs at /dev/shm' or 'ext4 on /dev/vda at /': the file system path lives on."""
+    real = os.path.realpath(path)
+    best = ("", "?", "?")
+    try:
+        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                device, point, fstype = line.split()[:3]
+                point = point.replace("\\040", " ")
+                inside = real == point or real.startswith(point.rstrip("/") + "/")
+                if inside and len(point) >= len(best[0]):
+                    best = (point, device, fstype)
+    except OSError:
+        return "file system unknown"
+    point, device, fstype = best
+    return f"{fstype} at {point}" if fstype == "tmpfs" else f"{fstype} on {device} at {point}"
+
+
+def blobs_per_run(args: argparse.Namespace) -> int:
+    """How many --size blobs one run leaves in a server's storage."""
+    steps = set(args.steps)
+    count = len(steps & {"monolithic", "single-post", "chunked", "chunked-new-conn"})
+    if "monolithic" not in steps and steps & {"pull", "parallel"}:
+        count += 1
+    return count
+
+
+def check_room(stack: Stack, args: argparse.Namespace) -> None:
+    """Warn when the data dir's file system may not hold every round's blobs."""
+    needed = blobs_per_run(args) * args.size * args.rounds * 2
+    free = shutil.disk_usage(stack.root).free
+    if needed > free * 0.9:
+        progress(
+            f"WARNING: {needed / rb.GiB:.1f} GiB of blobs to store, "
+            f"{free / rb.GiB:.1f} GiB free under {stack.root}"
+        )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -718,22 +963,54 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--parallel", type=int, default=16, help="simultaneous pulls (16)")
     parser.add_argument("--requests", type=int, default=200, help="manifest HEADs and GETs (200)")
-    parser.add_argument("--seed", type=int, default=0, help="registry_bench --seed (0)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of round 1; round k uses seed+k-1 (0)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="runs per server, alternating ours/theirs (3)"
+    )
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=5.0,
+        help="seconds to wait at least after the sync before each run (5)",
+    )
+    parser.add_argument(
+        "--data-root",
+        metavar="DIR",
+        help="make the run's temp dir (data, logs, TMPDIR) under DIR, e.g. /dev/shm "
+        "(default: the system temp dir)",
+    )
     parser.add_argument("--json", metavar="FILE", help="write every figure here")
     parser.add_argument("--keep", action="store_true", help="leave the temp dir for inspection")
     args = parser.parse_args(argv)
     if args.nodes == 2 and args.storage != "s3":
         parser.error("--nodes 2 needs --storage s3 (nodes share the bucket, not a disk)")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    if args.pause < 0:
+        parser.error("--pause must not be negative")
+    if args.seed < 0 or args.seed + args.rounds > 1 << 22:
+        parser.error("--seed + --rounds - 1 must be between 0 and 4194303")
+    if args.data_root and not (
+        os.path.isdir(args.data_root) and os.access(args.data_root, os.W_OK)
+    ):
+        parser.error(f"--data-root {args.data_root}: not a writable directory")
     return args
 
 
-def describe(args: argparse.Namespace, ours: dict, theirs: dict, s3: dict | None) -> list[str]:
+def describe(
+    args: argparse.Namespace, stack: Stack, git: dict, ours: dict, theirs: dict, s3: dict | None
+) -> list[str]:
     """The set-up, for the top of the output."""
     redirect = "on both: blob GETs answer 307 to a presigned S3 URL" if s3 else "n/a"
     if s3:
-        storage = f"s3 (moto, bench/s3_server.py at {s3['endpoint']}; a bucket per registry)"
+        storage = (
+            f"s3 (moto, bench/s3_server.py at {s3['endpoint']}; a bucket per registry; moto "
+            "keeps objects up to 5 MiB in memory and spools larger ones to files in TMPDIR)"
+        )
     else:
-        storage = f"fs (local disk under {tempfile.gettempdir()})"
+        storage = "fs (each server's data dir in the data dir)"
     nodes = f"{ours['nodes']} node(s) x {ours['workers_per_node']} gthread workers x 4 threads"
     if ours["nodes"] == 2:
         nodes += (
@@ -742,27 +1019,61 @@ def describe(args: argparse.Namespace, ours: dict, theirs: dict, s3: dict | None
         )
     else:
         nodes += ", SQLite in its data dir"
+    last_seed = args.seed + args.rounds - 1
     return [
-        f"command: {shlex.join([sys.executable, *sys.argv])}",
+        f"command: {command_line()}",
+        f"commit:  {git_text(git)}",
         f"date:    {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}",
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}",
+        f"data:    {stack.root} ({mount_of(stack.root)}); TMPDIR={stack.tmp} for every "
+        "process started here",
         f"storage: {storage}; redirect {redirect}",
-        f"ours:    forge {git_state()}, gunicorn -c gunicorn.conf.py, {nodes}; {ours['url']}",
+        f"ours:    forge {git['commit']}, gunicorn -c gunicorn.conf.py, {nodes}; {ours['url']}",
         f"theirs:  {distribution_version()}, one process, no auth; {theirs['url']}",
         f"size {rb.human_size(args.size)}, chunk {rb.human_size(args.chunk)}, "
         f"steps {','.join(args.steps)}; MB = 10^6 bytes",
+        f"rounds:  {args.rounds}, alternating ours, theirs against the same servers; round k "
+        f"uses --seed {args.seed}+k-1 (seeds {args.seed}..{last_seed}: no blob repeats); "
+        f"before each run: sync, then at least {args.pause:g} s and until Dirty+Writeback "
+        f"< {DIRTY_LIMIT_MIB} MiB (at most {SETTLE_CAP:.0f} s)",
     ]
 
 
+def failure_lines(runs: list[dict]) -> list[str]:
+    """Each failed run's error and its server's log excerpt (each excerpt shown once)."""
+    lines, shown = [], set()
+    for run in runs:
+        if run["ok"]:
+            continue
+        name = "ours" if run["server"] == "ours" else "Distribution"
+        lines.append(f"\nFAILED ({name}, round {run['round']}): {run['bench'].get('error')}")
+        for log, excerpt in run["bench"].get("server_log_excerpts", {}).items():
+            if (log, excerpt) in shown:
+                lines.append(f"--- {log}: the same excerpt as above")
+                continue
+            shown.add((log, excerpt))
+            lines.append(f"--- {log}\n{excerpt}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Set up, bench both servers, print and save the comparison, clean up; 0 if all passed."""
+    """Set up, bench both servers round by round, print and save the comparison, clean up;
+    0 if every run passed.
+    """
     args = parse_args(argv)
     interrupt_on_signals()
-    stack = Stack(args.keep)
-    document: dict = {"command": [sys.executable, *sys.argv], "ok": False}
+    git = git_state()  # the code the servers are about to load
+    stack = Stack(args.keep, args.data_root)
+    document: dict = {
+        "command": command_line(),
+        "argv": [sys.executable, *sys.argv],
+        "git": {"start": git},
+        "ok": False,
+    }
     status = 1
     try:
+        check_room(stack, args)
         s3 = None
         if args.storage == "s3":
             progress("starting the S3 server (moto)")
@@ -771,43 +1082,56 @@ def main(argv: list[str] | None = None) -> int:
         ours = start_forge(stack, args, s3)
         progress("starting Distribution")
         theirs = start_distribution(stack, s3)
-        header = describe(args, ours, theirs, s3)
-        common = bench_args(args)
-        ours_text, ours_doc = run_bench(
-            stack,
-            "ours",
-            ours,
-            ["--repo", OURS_REPO, "--user", USER, "--password", PASSWORD],
-            common,
-        )
-        theirs_text, theirs_doc = run_bench(
-            stack, "theirs", theirs, ["--repo", THEIRS_REPO], common
-        )
-        rows = comparison(ours_doc, theirs_doc)
+        header = describe(args, stack, git, ours, theirs, s3)
+        servers = {
+            "ours": (ours, ["--repo", OURS_REPO, "--user", USER, "--password", PASSWORD]),
+            "theirs": (theirs, ["--repo", THEIRS_REPO]),
+        }
+        runs: list[dict] = []
+        for number in range(1, args.rounds + 1):
+            seed = args.seed + number - 1
+            for name, (server, extra) in servers.items():
+                run = {"round": number, "server": name, "seed": seed}
+                runs.append(run)
+                run_bench(stack, run, server, extra, bench_args(args, seed), args.pause)
+        docs = {name: [run["bench"] for run in runs if run["server"] == name] for name in servers}
+        rows = comparison(docs["ours"], docs["theirs"])
         ours_name = "ours x2 nodes" if args.nodes == 2 else "ours"
-        out = [*header, "", "== ours", ours_text.rstrip(), "", "== Distribution"]
-        out += [theirs_text.rstrip(), "", "== comparison", *comparison_lines(rows, ours_name)]
+        out = [*header, "", "== runs, in the order they ran", *runs_lines(runs)]
+        out += ["", f"== comparison: median of {args.rounds} round(s), min-max over the rounds"]
+        out += comparison_lines(rows, ours_name, args.rounds)
+        out += ["", "== every round (theirs = Distribution; n/s = not supported)"]
+        out += rounds_lines(rows, args.rounds)
         balance = None
         if args.nodes == 2:
             balance = alternation(ours["nginx"]["access_log"])
-            pairs = balance["consecutive_pairs"]
-            out.append(
-                f"\nnginx: {balance['patches']} PATCHes, per node {balance['patches_per_node']}; "
-                f"{balance['consecutive_patches_on_other_node']} of {pairs} consecutive "
-                "PATCHes went to the other node"
+            per_round = ", ".join(
+                f"{b['consecutive_patches_on_other_node']}/{b['consecutive_pairs']}"
+                for b in (run.get("nginx_balance") for run in runs if run["server"] == "ours")
+                if b
             )
-        for name, doc in (("ours", ours_doc), ("Distribution", theirs_doc)):
-            if not doc.get("ok"):
-                out.append(f"\nFAILED ({name}): {doc.get('error')}")
-                for log, excerpt in doc.get("server_log_excerpts", {}).items():
-                    out.append(f"--- {log}\n{excerpt}")
+            out.append(
+                f"\nnginx: {balance['patches']} PATCHes in all, per node "
+                f"{balance['patches_per_node']}; consecutive PATCHes of one push that went "
+                f"to the other node, per round: {per_round}"
+            )
+        out += failure_lines(runs)
+        git_end = git_state()
+        document["git"]["end"] = git_end
+        if git_end != git:
+            out.append(
+                f"\nnote: the work tree changed during the run: now {git_text(git_end)}; "
+                f"the servers loaded {git['commit']} at start"
+            )
         print("\n".join(out), flush=True)
         document.update(
-            ok=bool(ours_doc.get("ok") and theirs_doc.get("ok")),
+            ok=all(run["ok"] for run in runs),
             header=header,
             options={k: v for k, v in vars(args).items() if k != "json"},
-            ours={"server": ours, "bench": ours_doc},
-            theirs={"server": theirs, "bench": theirs_doc},
+            data_dir=str(stack.root),
+            ours={"server": ours},
+            theirs={"server": theirs},
+            runs=runs,
             s3=s3,
             nginx_balance=balance,
             comparison=rows,
