@@ -20,6 +20,10 @@ DEFAULTS = {
     # An access token's last-use time is written at most this often (seconds), so
     # a busy CI token does not turn every pull into a database write.
     "TOKEN_LAST_USED_RESOLUTION": 60,
+    # Local disk: fsync blob files (and their directory) before their rows commit,
+    # starting the writes to disk as the bytes arrive (packages_core/durability.py).
+    # False only where a crash may lose data (tmpfs, throwaway sites).
+    "SYNC_WRITES": True,
     # Site-wide quotas; -1 is unlimited. Owners can be given their own in the admin.
     "QUOTA_OWNER_VERSIONS": -1,
     "QUOTA_OWNER_BYTES": -1,

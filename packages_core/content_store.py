@@ -11,6 +11,7 @@ from typing import BinaryIO
 from django.core.files import File
 from django.core.files.storage import Storage, storages
 
+from packages_core import durability
 from packages_core.conf import packages_settings
 from packages_core.hashing import BlobHasher, Digests
 from packages_core.s3 import S3Objects, is_s3
@@ -31,19 +32,29 @@ def _writer_pool() -> ThreadPoolExecutor:
 
 
 def copy_to_file(stream: BinaryIO, handle: BinaryIO) -> int:
-    """Write all of `stream` to the open file `handle`; the number of bytes.
+    """Write all of `stream` to the open file `handle` at its position; the bytes written.
 
     Each piece is written on a helper thread while the next is read (from the socket,
     and hashed on the way): the write, which the kernel may hold back while it flushes
     to disk, overlaps the receiving and hashing instead of following them. One write
     is in flight at a time, so pieces land in order and at most two are in memory.
+    With durable writes on, each piece's way to the disk starts at once.
     """
+    start = handle.tell()
+    writeback = durability.enabled()
+
+    def write(data: bytes, offset: int) -> None:
+        handle.write(data)
+        if writeback:
+            handle.flush()
+            durability.start_writeback(handle.fileno(), offset, len(data))
+
     written, pending = 0, None
     try:
         while data := stream.read(CHUNK_SIZE):
             if pending is not None:
                 pending.result()
-            pending = _writer_pool().submit(handle.write, data)
+            pending = _writer_pool().submit(write, data, start + written)
             written += len(data)
     finally:
         if pending is not None:
@@ -176,7 +187,12 @@ class ContentStore:
         try:
             with open(draft, "wb") as handle:
                 copy_to_file(stream, handle)
+                if durability.enabled():
+                    handle.flush()
+                    os.fsync(handle.fileno())
             os.replace(draft, path)
+            if durability.enabled():
+                durability.sync_directory(os.path.dirname(path))
         except BaseException:
             if os.path.exists(draft):
                 os.unlink(draft)
@@ -212,9 +228,13 @@ class ContentStore:
     def move(self, source: str, target: str) -> None:
         """Give the object at `source` the key `target`, without sending its bytes again."""
         if self.is_local:
-            target_path = self.storage.path(target)
+            source_path, target_path = self.storage.path(source), self.storage.path(target)
             os.makedirs(os.path.dirname(target_path), exist_ok=True)
-            os.replace(self.storage.path(source), target_path)
+            if durability.enabled():
+                durability.sync_file(source_path)
+            os.replace(source_path, target_path)
+            if durability.enabled():
+                durability.sync_directory(os.path.dirname(target_path))
             return
         if self.s3 is not None:
             self.s3.copy(source, target)

@@ -135,8 +135,10 @@ def complete_upload(
     if store.local_path(upload.storage_key) is not None:
 
         def place(final: str) -> None:
-            if not store.exists(upload.storage_key):  # nothing was ever appended
+            if not upload.bytes_received:
                 store.save(upload.storage_key, _Empty())
+            elif store.size(upload.storage_key) < upload.bytes_received:
+                raise LostBytes(f"upload {upload.pk} lost staged bytes")
             store.move(upload.storage_key, final)
     else:
 
@@ -154,11 +156,9 @@ def complete_upload(
                 _refresh(upload)
                 raise UploadOffsetMismatch(upload.bytes_received, digests.size)
             stored = register_blob(digests, place, store=store, claim=claim)
-    except FileNotFoundError:
+    except (FileNotFoundError, LostBytes):
         # Staged bytes lost from under a live session: it cannot be finished.
-        logger.warning("upload %s lost its staged bytes; it is discarded", upload.pk)
-        discard_upload(upload, store=store)
-        raise UploadGone(upload.pk) from None
+        _lose(upload, store)
     _drop_staged(upload, store)
     return stored
 
@@ -257,8 +257,12 @@ def _append_local(upload, stream, path, offset, expected_bytes, store) -> BlobUp
         reader = _CountingReader(stream, running)
         release_db_connections(expected_bytes)
         with open(path, "ab") as handle:
+            if handle.tell() < upload.bytes_received:
+                # Acknowledged bytes are not synced until the upload finishes; a crash
+                # lost some. Padding the file would corrupt the blob: start again.
+                _lose(upload, store)
             # Bytes past the recorded end are from an append that died unrecorded.
-            if handle.tell() != upload.bytes_received:
+            if handle.tell() > upload.bytes_received:
                 handle.truncate(upload.bytes_received)
                 handle.seek(upload.bytes_received)
             copy_to_file(reader, handle)
@@ -328,6 +332,12 @@ class _Empty:
 
 
 # Shared by both.
+
+
+def _lose(upload: BlobUpload, store: ContentStore) -> None:
+    logger.warning("upload %s lost its staged bytes; it is discarded", upload.pk)
+    discard_upload(upload, store=store)
+    raise UploadGone(upload.pk)
 
 
 def _rehash_or_end(upload: BlobUpload, store: ContentStore, *, sha512: bool) -> Digests:
