@@ -121,6 +121,7 @@ PACKAGES = {
     "QUOTA_OWNER_BYTES": environment.get_size(env, "FORGE_QUOTA_OWNER_BYTES"),
     "QUOTA_BLOB_BYTES": environment.get_size(env, "FORGE_QUOTA_BLOB_BYTES"),
     "REQUIRE_SIGNIN_VIEW": environment.get_bool(env, "FORGE_REQUIRE_SIGNIN_VIEW", False),
+    "SYNC_WRITES": environment.get_bool(env, "FORGE_SYNC_WRITES", True),
 }
 
 REGISTRY = {
