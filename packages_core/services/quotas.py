@@ -65,13 +65,14 @@ def _exceeded(limit: int, value: int) -> bool:
     return limit != UNLIMITED and value > limit
 
 
-def check_blob(owner: Owner, size: int, *, user=None) -> None:
+def check_blob(owner: Owner, size: int, *, user=None, limits: Limits | None = None) -> None:
     """QuotaExceeded if a blob of `size` bytes (or one that has grown to it) is too big
-    for the owner, alone or added to what the owner stores.
+    for the owner, alone or added to what the owner stores. `limits` are the owner's,
+    when the caller has them already.
     """
     if is_site_admin(user):
         return
-    limits = limits_for(owner)
+    limits = limits or limits_for(owner)
     if _exceeded(limits.blob_bytes, size):
         raise QuotaExceeded(
             f"a blob of {size} bytes is over the limit of {limits.blob_bytes} bytes per blob"

@@ -43,6 +43,7 @@ class RegistryView(View):
     identity: Identity = ANONYMOUS
     owner: Owner
     image: str
+    limits: quotas.Limits | None = None
 
     def dispatch(self, request, *args, **kwargs):
         started = time.perf_counter()
@@ -97,8 +98,12 @@ class RegistryView(View):
             raise Unauthorized(challenge=challenge(request, self.scope))
 
     def check_quota(self, size: int) -> None:
-        """QuotaExceeded if a blob of `size` bytes is over the owner's limits."""
-        quotas.check_blob(self.owner, size, user=self.identity.user)
+        """QuotaExceeded if a blob of `size` bytes is over the owner's limits (read once
+        per request: a chunk is checked on its declared length, then on what came).
+        """
+        if self.limits is None:
+            self.limits = quotas.limits_for(self.owner)
+        quotas.check_blob(self.owner, size, user=self.identity.user, limits=self.limits)
 
     @property
     def creator(self):
