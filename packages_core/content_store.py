@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from django.core.files import File
 from django.core.files.storage import Storage, storages
@@ -167,36 +168,29 @@ class ContentStore:
 
     def save(self, key: str, stream: BinaryIO) -> str:
         """Write `stream` under exactly `key`, replacing what was there; returns the key."""
-        if self.is_local:
-            # FileSystemStorage.save() picks another name when the key exists; keys
-            # here must be exact, so write the file ourselves.
-            self._save_local(key, stream)
-            return key
-        if self.s3 is not None:
-            self.s3.save(key, stream)
-            return key
-        saved = self.storage.save(key, _StreamFile(stream, name=key))
-        if saved != key:
-            raise RuntimeError(f"Storage saved {key!r} as {saved!r}; it must overwrite keys.")
+        self.begin(key, stream).commit()
         return key
 
-    def _save_local(self, key: str, stream: BinaryIO) -> None:
-        path = self.storage.path(key)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        draft = f"{path}.{uuid.uuid4().hex}.part"
-        try:
-            with open(draft, "wb") as handle:
-                copy_to_file(stream, handle)
-                if durability.enabled():
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            os.replace(draft, path)
-            if durability.enabled():
-                durability.sync_directory(os.path.dirname(path))
-        except BaseException:
-            if os.path.exists(draft):
-                os.unlink(draft)
-            raise
+    def begin(self, key: str, stream: BinaryIO) -> PendingObject:
+        """Write all of `stream` for `key` without it appearing there: `commit()` puts it
+        in place (replacing what was there), `abort()` throws it away.
+
+        So bytes whose digest is checked only once they have all arrived can be written
+        straight for their content-addressed key, and never be seen there unless they
+        match: a file beside the key renamed into place, an S3 multipart upload completed
+        (small objects are kept in memory until then), or, for other storages, an object
+        under a staging key moved into place.
+        """
+        if self.is_local:
+            return _LocalPending.write(self.storage.path(key), stream)
+        if self.s3 is not None:
+            return self.s3.begin(key, stream)
+        staged = f"{packages_settings.UPLOAD_PREFIX}/{uuid.uuid4().hex}"
+        saved = self.storage.save(staged, _StreamFile(stream, name=staged))
+        if saved != staged:
+            self.storage.delete(saved)
+            raise RuntimeError(f"Storage saved {staged!r} as {saved!r}; it must keep keys.")
+        return _StagedPending(self, staged, key)
 
     def open(self, key: str) -> BinaryIO:
         """The whole object as a file; for small ones (manifests, configs)."""
@@ -268,6 +262,66 @@ class ContentStore:
             return self.storage.url(key)
         except NotImplementedError:
             return None
+
+
+class PendingObject(Protocol):
+    """Bytes written for a key and not yet there (ContentStore.begin)."""
+
+    def commit(self) -> None: ...
+
+    def abort(self) -> None:
+        """Throw the bytes away, unless they were committed (then nothing happens)."""
+
+
+class _LocalPending:
+    """A fully written and synced file beside its path, renamed into place on commit."""
+
+    def __init__(self, draft: str, path: str):
+        self.draft, self.path, self.done = draft, path, False
+
+    @classmethod
+    def write(cls, path: str, stream: BinaryIO) -> _LocalPending:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        draft = f"{path}.{uuid.uuid4().hex}.part"
+        try:
+            with open(draft, "wb") as handle:
+                copy_to_file(stream, handle)
+                if durability.enabled():
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(draft)
+            raise
+        return cls(draft, path)
+
+    def commit(self) -> None:
+        os.replace(self.draft, self.path)
+        self.done = True
+        if durability.enabled():
+            durability.sync_directory(os.path.dirname(self.path))
+
+    def abort(self) -> None:
+        if not self.done:
+            self.done = True
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.draft)
+
+
+class _StagedPending:
+    """An object under a staging key, moved to its key on commit."""
+
+    def __init__(self, store: ContentStore, staged: str, key: str):
+        self.store, self.staged, self.key, self.done = store, staged, key, False
+
+    def commit(self) -> None:
+        self.store.move(self.staged, self.key)
+        self.done = True
+
+    def abort(self) -> None:
+        if not self.done:
+            self.done = True
+            self.store.delete(self.staged)
 
 
 class Concatenation:

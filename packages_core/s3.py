@@ -95,40 +95,42 @@ class S3Objects:
             )
 
     def save(self, name: str, stream: BinaryIO) -> None:
-        """Write a stream of unknown length to `name`, holding at most two parts in memory.
+        """Write a stream of unknown length to `name`."""
+        self.begin(name, stream).commit()
 
-        boto3's managed upload buffers up to ten parts of a non-seekable stream and
-        runs its own thread pool; this sends each 8 MiB part while reading the next.
+    def begin(self, name: str, stream: BinaryIO):
+        """Write a stream of unknown length for `name`, holding at most two parts in
+        memory; it appears at `name` only when the returned object is committed.
+
+        A stream shorter than one part stays in memory and is put on commit. A longer
+        one becomes a multipart upload of `name`, each 8 MiB part sent while the next
+        is read (boto3's managed upload buffers up to ten parts of a non-seekable
+        stream); commit completes it, abort throws it away. S3 shows no object until a
+        multipart upload completes.
         """
         first = _read_part(stream)
-        if len(first) < UPLOAD_PART_SIZE:
-            self.client.put_object(Bucket=self.bucket.name, Key=self.key(name), Body=first)
-            return
         key = self.key(name)
+        if len(first) < UPLOAD_PART_SIZE:
+            return _BufferedPending(self, key, bytes(first))
         # One client for both threads: boto3 clients may be shared, and django-storages
         # would otherwise build a new session and connection pool for the sender.
         client = self.client
         upload_id = client.create_multipart_upload(Bucket=self.bucket.name, Key=key)["UploadId"]
-        parts: list[dict] = []
+        pending = _MultipartPending(self, client, key, upload_id)
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-part") as sender:
-                part, number, pending = first, 0, None
+                part, number, sending = first, 0, None
                 while part:
                     number += 1
-                    if pending is not None:
-                        parts.append(pending.result())
-                    pending = sender.submit(self._upload_part, client, key, upload_id, number, part)
+                    if sending is not None:
+                        pending.parts.append(sending.result())
+                    sending = sender.submit(self._upload_part, client, key, upload_id, number, part)
                     part = _read_part(stream)
-                parts.append(pending.result())
-            client.complete_multipart_upload(
-                Bucket=self.bucket.name,
-                Key=key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": parts},
-            )
+                pending.parts.append(sending.result())
         except BaseException:
-            client.abort_multipart_upload(Bucket=self.bucket.name, Key=key, UploadId=upload_id)
+            pending.abort()
             raise
+        return pending
 
     def _upload_part(self, client, key: str, upload_id: str, number: int, data: bytearray) -> dict:
         answer = client.upload_part(
@@ -178,6 +180,47 @@ class S3Objects:
                 Bucket=self.bucket.name, Key=self.key(target), UploadId=upload["UploadId"]
             )
             raise
+
+
+class _BufferedPending:
+    """A small object in memory, put on commit."""
+
+    def __init__(self, objects: S3Objects, key: str, data: bytes):
+        self.objects, self.key, self.data = objects, key, data
+
+    def commit(self) -> None:
+        self.objects.client.put_object(
+            Bucket=self.objects.bucket.name, Key=self.key, Body=self.data
+        )
+        self.data = None
+
+    def abort(self) -> None:
+        self.data = None
+
+
+class _MultipartPending:
+    """A multipart upload with every part sent, completed on commit."""
+
+    def __init__(self, objects: S3Objects, client, key: str, upload_id: str):
+        self.objects, self.client, self.key, self.upload_id = objects, client, key, upload_id
+        self.parts: list[dict] = []
+        self.done = False
+
+    def commit(self) -> None:
+        self.client.complete_multipart_upload(
+            Bucket=self.objects.bucket.name,
+            Key=self.key,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": self.parts},
+        )
+        self.done = True
+
+    def abort(self) -> None:
+        if not self.done:
+            self.done = True
+            self.client.abort_multipart_upload(
+                Bucket=self.objects.bucket.name, Key=self.key, UploadId=self.upload_id
+            )
 
 
 def _read_part(stream: BinaryIO) -> bytearray:

@@ -53,6 +53,7 @@ def store_verified(
         expected_bytes=stream.length,
         claim=claim,
         sha512=wanted.algorithm == "sha512",
+        sha256=wanted.hex if wanted.algorithm == "sha256" else None,
     )
 
 

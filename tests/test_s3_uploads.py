@@ -20,6 +20,7 @@ from packages_core import checks
 from packages_core.content_store import ContentStore
 from packages_core.models import BlobUpload, PackageBlob
 from packages_core.models.blobs import blob_key
+from packages_core.s3 import S3Objects
 from packages_core.services import uploads
 from registry import checks as registry_checks
 from tests.registry_helpers import (
@@ -491,6 +492,24 @@ def test_registry_monolithic_post_lands_at_the_content_address(client, alice, st
     assert digest == f"sha256:{sha256(data)}"
     assert s3_storage.list_keys() == [blob_key(sha256(data))]
     assert s3_storage.read(blob_key(sha256(data))) == data
+
+
+def test_registry_post_then_put_with_the_whole_blob_writes_it_once_for_its_key(
+    client, alice, store, s3_storage, monkeypatch
+):
+    def refuse(self, source, target):
+        raise AssertionError(f"copied {source} to {target}: the blob was written twice")
+
+    monkeypatch.setattr(S3Objects, "copy", refuse)
+    data = os.urandom(9 * MIB + 5)  # more than one part: a multipart upload of the key
+    location = start_upload(client, REPO)
+
+    response = send(client, "PUT", f"{location}?digest=sha256:{sha256(data)}", data, auth=ALICE)
+
+    assert response.status_code == 201, response.content
+    assert s3_storage.list_keys() == [blob_key(sha256(data))]
+    assert s3_storage.read(blob_key(sha256(data))) == data
+    assert not BlobUpload.objects.exists()
 
 
 def test_registry_monolithic_post_with_a_wrong_digest_stores_nothing(

@@ -12,6 +12,7 @@ from django.db import transaction
 from packages_core.conf import packages_settings
 from packages_core.connections import release_db_connections
 from packages_core.content_store import ContentStore, HashingReader
+from packages_core.exceptions import InvalidInput
 from packages_core.hashing import Digests
 from packages_core.models import BlobDeletion, PackageBlob
 from packages_core.models.blobs import blob_key
@@ -43,34 +44,39 @@ def store_blob(
     expected_bytes: int | None = 0,
     claim: Claim | None = None,
     sha512: bool = False,
+    sha256: str | None = None,
 ) -> StoredBlob:
     """Store the bytes of `stream`, hashing them as they are written (with sha512 too,
     if asked).
 
-    The bytes go to a staging key first, because their digest is known only at
-    the end; then they take their content-addressed key by a rename (or a
-    server-side copy on S3). If the blob already exists the staged copy is
-    dropped. Concurrent stores of the same bytes end with one row and one object.
-    `verify`, if given, sees the digests first; whatever it raises drops the bytes.
-    A stream of `expected_bytes` (None: unknown) that is large is read without
-    holding a database connection. `claim` is as for `register_blob`.
+    When the caller knows the sha256 the bytes must have (`sha256`, hex: a client
+    pushing a blob by its digest), they are written straight for their
+    content-addressed key and appear there only once all of them have arrived and
+    match (ContentStore.begin): on S3 that saves copying the whole blob. Otherwise they
+    go to a staging key first and then take their key by a rename (a server-side copy
+    on S3). If the blob already exists the new copy is dropped. Concurrent stores of
+    the same bytes end with one row and one object. `verify`, if given, sees the
+    digests first; whatever it raises drops the bytes. A stream of `expected_bytes`
+    (None: unknown) that is large is read without holding a database connection.
+    `claim` is as for `register_blob`.
     """
     store = store or ContentStore.default()
-    staged = staging_key()
+    target = blob_key(sha256) if sha256 else staging_key()
     reader = HashingReader(stream, sha512=sha512)
     release_db_connections(expected_bytes)
+    pending = store.begin(target, reader)
     try:
-        store.save(staged, reader)
-    except BaseException:
-        store.delete(staged)
-        raise
-    try:
+        digests = reader.digests()
         if verify is not None:
-            verify(reader.digests())
-        return adopt_staged_blob(staged, reader.digests(), store=store, claim=claim)
-    except BaseException:
-        store.delete(staged)
-        raise
+            verify(digests)
+        if sha256 is not None:
+            if digests.sha256 != sha256:
+                raise InvalidInput(f"the bytes have sha256 {digests.sha256}, not {sha256}")
+            return register_blob(digests, lambda _final: pending.commit(), store=store, claim=claim)
+        pending.commit()
+        return adopt_staged_blob(target, digests, store=store, claim=claim)
+    finally:
+        pending.abort()
 
 
 def adopt_staged_blob(

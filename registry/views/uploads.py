@@ -8,13 +8,30 @@ from django.http import HttpResponse
 from packages_core.models import BlobUpload
 from packages_core.services import quotas, uploads
 from registry import images, serving, tokens
-from registry.digests import parse_digest
+from registry.digests import Digest, parse_digest
 from registry.errors import BlobUnknown, BlobUploadUnknown, DigestInvalid, UploadRangeInvalid
 from registry.request_body import RequestBody
 from registry.views.base import RegistryView, byte_range
 
 
-class UploadStartView(RegistryView):
+class BlobReceiving(RegistryView):
+    """What the views that take a blob's bytes share."""
+
+    def store_whole(self, body: RequestBody, digest: Digest) -> None:
+        """Store a whole blob from the body, refused unless it has `digest` and fits the
+        owner's quota (a chunked body declares no length: checked before it is kept).
+        """
+        if body.length is not None:
+            self.check_quota(body.length)
+        serving.store_verified(
+            body,
+            digest,
+            check=lambda digests: self.check_quota(digests.size),
+            claim=_staging_claim(self),
+        )
+
+
+class UploadStartView(BlobReceiving):
     """`POST .../blobs/uploads/`: a cross-repo mount, a monolithic upload, or a new session."""
 
     def post(self, request):
@@ -23,16 +40,7 @@ class UploadStartView(RegistryView):
             return blob_created(self, mount)
         digest = request.GET.get("digest", "").strip()
         if digest:
-            body = RequestBody(request)
-            if body.length is not None:
-                self.check_quota(body.length)
-            # A chunked body declares no length: its size is checked before it is kept.
-            serving.store_verified(
-                body,
-                parse_digest(digest),
-                check=lambda digests: self.check_quota(digests.size),
-                claim=_staging_claim(self),
-            )
+            self.store_whole(RequestBody(request), parse_digest(digest))
             return blob_created(self, digest)
         upload = uploads.start_upload(self.owner, self.image, creator=self.creator)
         return upload_response(self, upload, status=202)
@@ -51,7 +59,7 @@ class UploadStartView(RegistryView):
         return True
 
 
-class UploadView(RegistryView):
+class UploadView(BlobReceiving):
     """One upload session: status, append a chunk, finish, cancel."""
 
     def find_upload(self, upload_id: str) -> BlobUpload:
@@ -78,6 +86,12 @@ class UploadView(RegistryView):
         body = RequestBody(request)
         if not body.is_empty:
             offset = parse_content_range(request.META.get("HTTP_CONTENT_RANGE", ""))
+            if not upload.bytes_received and not offset:
+                # The whole blob in the closing PUT (a monolithic push): stored as a
+                # POST ?digest= is, straight for its key, and the empty session ends.
+                self.store_whole(body, digest)
+                uploads.discard_upload(upload)
+                return blob_created(self, str(digest))
             upload = self.append(upload, body, offset)
         self.check_quota(upload.bytes_received)
         digests = uploads.upload_digests(upload, sha512=digest.algorithm == "sha512")
