@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import BinaryIO
 
@@ -25,6 +25,8 @@ MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
 # at most two in memory.
 UPLOAD_PART_SIZE = 8 * 1024 * 1024
 READ_SIZE = 1024 * 1024
+# Server-side part copies in flight at once when pieces are assembled.
+COPY_CONCURRENCY = 4
 
 
 _loader = None
@@ -176,10 +178,13 @@ class S3Objects:
                 assembly.add(name, size)
             assembly.finish()
         except BaseException:
+            assembly.close()
             self.client.abort_multipart_upload(
                 Bucket=self.bucket.name, Key=self.key(target), UploadId=upload["UploadId"]
             )
             raise
+        finally:
+            assembly.close()
 
 
 class _BufferedPending:
@@ -235,12 +240,20 @@ def _read_part(stream: BinaryIO) -> bytearray:
 
 
 class _Assembly:
-    """The parts of one multipart upload, built from pieces in order."""
+    """The parts of one multipart upload, built from pieces in order.
+
+    Server-side part copies run COPY_CONCURRENCY at a time (S3 copies each at its own
+    pace; one after another, a push of many chunks would wait for the sum of them).
+    Parts made of small pieces are sent as they fill. Part numbers follow the pieces'
+    order whatever order the copies finish in.
+    """
 
     def __init__(self, objects: S3Objects, key: str, upload_id: str):
         self.objects, self.key, self.upload_id = objects, key, upload_id
-        self.parts: list[dict] = []
+        self.client = objects.client
+        self.parts: list = []  # part dicts, or futures of them
         self.buffer = bytearray()
+        self.copier = ThreadPoolExecutor(COPY_CONCURRENCY, thread_name_prefix="s3-copy")
 
     def add(self, name: str, size: int) -> None:
         position = 0
@@ -248,7 +261,12 @@ class _Assembly:
             remaining = size - position
             if not self.buffer and remaining >= MIN_PART_SIZE:
                 length = min(remaining, MAX_PART_SIZE)
-                self._copy_part(name, position, position + length - 1)
+                number = len(self.parts) + 1
+                self.parts.append(
+                    self.copier.submit(
+                        self._copy_part, number, name, position, position + length - 1
+                    )
+                )
             else:
                 length = min(remaining, MIN_PART_SIZE - len(self.buffer))
                 with self.objects.read(name, position, position + length - 1) as body:
@@ -260,17 +278,21 @@ class _Assembly:
     def finish(self) -> None:
         if self.buffer:
             self._upload_buffer()
-        self.objects.client.complete_multipart_upload(
+        parts = [part.result() if isinstance(part, Future) else part for part in self.parts]
+        self.client.complete_multipart_upload(
             Bucket=self.objects.bucket.name,
             Key=self.key,
             UploadId=self.upload_id,
-            MultipartUpload={"Parts": self.parts},
+            MultipartUpload={"Parts": parts},
         )
 
-    def _copy_part(self, name: str, first: int, last: int) -> None:
-        number = len(self.parts) + 1
+    def close(self) -> None:
+        """Wait for copies still running (after a failure, before the upload is aborted)."""
+        self.copier.shutdown(wait=True, cancel_futures=True)
+
+    def _copy_part(self, number: int, name: str, first: int, last: int) -> dict:
         with missing_as_file_not_found(name):
-            answer = self.objects.client.upload_part_copy(
+            answer = self.client.upload_part_copy(
                 Bucket=self.objects.bucket.name,
                 Key=self.key,
                 UploadId=self.upload_id,
@@ -278,11 +300,11 @@ class _Assembly:
                 CopySource={"Bucket": self.objects.bucket.name, "Key": self.objects.key(name)},
                 CopySourceRange=f"bytes={first}-{last}",
             )
-        self.parts.append({"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]})
+        return {"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]}
 
     def _upload_buffer(self) -> None:
         number = len(self.parts) + 1
-        answer = self.objects.client.upload_part(
+        answer = self.client.upload_part(
             Bucket=self.objects.bucket.name,
             Key=self.key,
             UploadId=self.upload_id,
