@@ -16,10 +16,12 @@ def release_db_connections(expected_bytes: int | None = None) -> None:
     """Close this thread's idle connections before a transfer of `expected_bytes`.
 
     Unknown sizes (chunked bodies) count as large. Connections inside a
-    transaction are kept: closing them would lose it.
+    transaction are kept: closing them would lose it. SQLite connections are kept
+    too: an open file in this process holds nothing a server could run out of, and
+    reopening one (with its PRAGMAs) is the cost this saves elsewhere.
     """
     if expected_bytes is not None and expected_bytes < RELEASE_ABOVE_BYTES:
         return
     for connection in connections.all(initialized_only=True):
-        if not connection.in_atomic_block:
+        if not connection.in_atomic_block and connection.vendor != "sqlite":
             connection.close()
