@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO, Protocol
 
 from django.core.files import File
@@ -15,21 +13,12 @@ from django.core.files.storage import Storage, storages
 from packages_core import durability
 from packages_core.conf import packages_settings
 from packages_core.hashing import BlobHasher, Digests
+from packages_core.pools import LazyPool
 from packages_core.s3 import S3Objects, is_s3
 
 CHUNK_SIZE = 1024 * 1024
 
-_writers: ThreadPoolExecutor | None = None
-_writers_lock = threading.Lock()
-
-
-def _writer_pool() -> ThreadPoolExecutor:
-    # Made on first use, so each gunicorn worker (forked after import) has its own.
-    global _writers
-    with _writers_lock:
-        if _writers is None:
-            _writers = ThreadPoolExecutor(max_workers=16, thread_name_prefix="file-writer")
-        return _writers
+_writers = LazyPool(16, "file-writer")
 
 
 def copy_to_file(stream: BinaryIO, handle: BinaryIO) -> int:
@@ -55,7 +44,7 @@ def copy_to_file(stream: BinaryIO, handle: BinaryIO) -> int:
         while data := stream.read(CHUNK_SIZE):
             if pending is not None:
                 pending.result()
-            pending = _writer_pool().submit(write, data, start + written)
+            pending = _writers.submit(write, data, start + written)
             written += len(data)
     finally:
         if pending is not None:

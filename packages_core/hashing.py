@@ -9,24 +9,15 @@ thread while this thread does the sha256 (and the write).
 from __future__ import annotations
 
 import hashlib
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
+
+from packages_core.pools import LazyPool
 
 # Below this a thread hand-off costs more than the hashing it would move.
 PARALLEL_MIN_BYTES = 64 * 1024
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _executor() -> ThreadPoolExecutor:
-    # Made on first use, so each gunicorn worker (forked after import) has its own.
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sha512")
-        return _pool
+_sha512_pool = LazyPool(4, "sha512")
 
 
 @dataclass(frozen=True)
@@ -51,7 +42,7 @@ class BlobHasher:
         if self._sha512 is not None:
             self._settle()
             if len(data) >= PARALLEL_MIN_BYTES:
-                self._pending = _executor().submit(self._sha512.update, data)
+                self._pending = _sha512_pool.submit(self._sha512.update, data)
             else:
                 self._sha512.update(data)
         self._sha256.update(data)

@@ -73,6 +73,24 @@ def redis_cache(settings, private_cache):
 
 
 @pytest.fixture
+def rehashes(monkeypatch):
+    """The sizes of every pass over an upload's staged bytes (uploads._rehash), still
+    doing them: finishing from a saved hash state makes none.
+    """
+    from packages_core.services import uploads
+
+    calls = []
+    original = uploads._rehash
+
+    def counting(upload, store, **kwargs):
+        calls.append(upload.bytes_received)
+        return original(upload, store, **kwargs)
+
+    monkeypatch.setattr(uploads, "_rehash", counting)
+    return calls
+
+
+@pytest.fixture
 def store(package_storage):
     return ContentStore.default()
 

@@ -34,6 +34,20 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.fixture
+def unwritable_storage(settings, tmp_path):
+    """Blob storage under a path whose parent is a file: nothing can be written there."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "packages": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(blocker / "packages")},
+        },
+    }
+
+
 # Liveness and readiness
 
 
@@ -80,16 +94,7 @@ def test_readiness_is_503_naming_the_cache_when_redis_is_down(client, settings):
     assert "Connection" not in response.content.decode()  # errors go to the log only
 
 
-def test_readiness_is_503_when_the_storage_directory_cannot_be_made(client, settings, tmp_path):
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a directory")
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "packages": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(blocker / "packages")},
-        },
-    }
+def test_readiness_is_503_when_the_storage_directory_cannot_be_made(client, unwritable_storage):
 
     response = client.get("/-/readyz")
 
@@ -171,16 +176,7 @@ def test_uploads_in_progress_are_counted_from_the_database(client, alice, metric
     assert "registry_uploads_in_progress 2.0" in scrape(client)
 
 
-def test_storage_failures_are_counted(client, alice, metrics_on, settings, tmp_path):
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a directory")
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "packages": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(blocker / "packages")},
-        },
-    }
+def test_storage_failures_are_counted(client, alice, metrics_on, unwritable_storage):
     before = sample("registry_storage_errors_total", route="uploads")
     client.raise_request_exception = False
 

@@ -56,20 +56,6 @@ def owner(alice):
 
 
 @pytest.fixture
-def rehashes(monkeypatch):
-    """Counts passes over staged bytes (uploads._rehash), still doing them."""
-    calls = []
-    original = uploads._rehash
-
-    def counting(upload, store, **kwargs):
-        calls.append(upload.bytes_received)
-        return original(upload, store, **kwargs)
-
-    monkeypatch.setattr(uploads, "_rehash", counting)
-    return calls
-
-
-@pytest.fixture
 def reads(monkeypatch):
     """The keys of staged objects read back through the content store."""
     keys = []

@@ -25,20 +25,6 @@ def owner(alice):
     return alice.package_owner
 
 
-@pytest.fixture
-def rehashes(monkeypatch):
-    """The sizes of every pass over staged bytes (uploads._rehash), still doing them."""
-    calls = []
-    original = uploads._rehash
-
-    def counting(upload, store, **kwargs):
-        calls.append(upload.bytes_received)
-        return original(upload, store, **kwargs)
-
-    monkeypatch.setattr(uploads, "_rehash", counting)
-    return calls
-
-
 def reloaded(upload) -> BlobUpload:
     return BlobUpload.objects.get(pk=upload.pk)
 
