@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from django.contrib.auth import authenticate as django_authenticate
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from packages_core import lookups
 from packages_core.models import AccessToken
 from packages_core.models.tokens import Scope
 from packages_core.services.tokens import TOKEN_PREFIX, authenticate_token
@@ -170,7 +170,7 @@ def check_password(request, username: str, password: str):
     cached = shared_cache.get(key)
     if cached is not None:
         user_pk, fingerprint = cached
-        user = get_user_model().objects.filter(pk=user_pk, is_active=True).first()
+        user = lookups.active_user(user_pk)
         if user is not None and constant_time_compare(fingerprint, _fingerprint(user)):
             return user
     user = django_authenticate(request, username=username, password=password)

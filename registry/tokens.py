@@ -17,12 +17,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.utils.crypto import salted_hmac
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError
 
+from packages_core import lookups
 from packages_core.adapter import get_adapter
 from packages_core.models import AccessToken, Owner
 from packages_core.models.tokens import Scope
@@ -155,14 +155,15 @@ def verify(raw: str, *, service: str) -> Bearer:
         raise InvalidToken(str(exc)) from None
     user = AnonymousUser()
     if claims.get("uid") is not None:
-        user = get_user_model().objects.filter(pk=claims["uid"], is_active=True).first()
+        user = lookups.active_user(claims["uid"])
         if user is None:
             raise InvalidToken("the token's user is gone or inactive")
     token = None
     if claims.get("tid") is not None:
-        token = AccessToken.objects.filter(pk=claims["tid"], user=user).first()
-        if token is None or not token.is_active():
+        token = lookups.access_token(pk=claims["tid"]) if isinstance(claims["tid"], int) else None
+        if token is None or token.user_id != user.pk or not token.is_active():
             raise InvalidToken("the access token this was issued for is revoked or expired")
+        token.user = user
     access: dict[str, frozenset[str]] = {}
     catalog = False
     for entry in claims.get("access") or []:

@@ -14,7 +14,7 @@ from django.db import connection
 
 from packages_core.content_store import ContentStore
 from packages_core.models import Membership
-from packages_core.services import downloads, owners, versions
+from packages_core.services import owners, tallies, versions
 from packages_core.services.blobs import store_blob
 from tests.redis_helpers import drop_keys, redis_cache_config, require_redis
 from tests.s3_helpers import bucket_keys, drop_bucket, make_bucket, s3_client, s3_env, start_moto
@@ -45,8 +45,8 @@ def fast_password_hashing(settings):
 @pytest.fixture(autouse=True)
 def download_counts_flushed_by_hand(monkeypatch):
     """No background thread writes download counts in tests: they call flush()."""
-    monkeypatch.setattr(downloads._Tally, "start_flushing", lambda tally: None)
-    downloads._tally.take()
+    monkeypatch.setattr(tallies._Tally, "start_flushing", lambda tally: None)
+    tallies._tally.take()
 
 
 @pytest.fixture(autouse=True)

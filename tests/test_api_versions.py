@@ -8,7 +8,7 @@ import io
 import pytest
 
 from packages_core.models import PackageVersion
-from packages_core.services import downloads, versions
+from packages_core.services import tallies, versions
 from packages_core.services.blobs import store_blob
 from registry.images import STAGING_VERSION
 from tests.api_helpers import client_with, files_url, signed_in, version_url
@@ -57,7 +57,7 @@ def test_pulls_count_as_downloads(client, alice):
     push_image(client, "alice/web", "1.0")
     for _ in range(2):
         assert send(client, "GET", "/v2/alice/web/manifests/1.0").status_code == 200
-    downloads.flush()
+    tallies.flush()
 
     assert client_with().get(version_url("alice", "web", "1.0")).json()["download_count"] == 2
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from packages_core.models import Membership
 from packages_core.models.owners import Visibility
-from packages_core.services import owners
+from packages_core.services import owners, tallies
 from packages_core.services.tokens import create_access_token, revoke_token
 from tests.registry_helpers import (
     ALICE,
@@ -584,7 +584,10 @@ def test_token_records_its_last_use(client, alice):
     token, secret = create_access_token(alice, "ci", ["read:package"])
 
     send(client, "GET", "/v2/", auth=basic_auth("alice", secret))
+    token.refresh_from_db()
+    assert token.last_used_at is None  # noted, written with the next batch
 
+    assert tallies.flush() == 1
     token.refresh_from_db()
     assert token.last_used_at is not None
 

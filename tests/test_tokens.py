@@ -9,7 +9,7 @@ from django.utils import timezone
 from packages_core.exceptions import InvalidInput, NameTaken
 from packages_core.models import AccessToken
 from packages_core.models.tokens import Scope
-from packages_core.services import tokens
+from packages_core.services import tallies, tokens
 
 pytestmark = pytest.mark.django_db
 
@@ -30,6 +30,8 @@ def set_last_used(token, seconds_ago):
 
 
 def stored_last_used(token):
+    """The last use in the database, once the uses noted so far are written."""
+    tallies.flush()
     return AccessToken.objects.values_list("last_used_at", flat=True).get(pk=token.pk)
 
 

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from packages_core.models import PackageVersion
-from packages_core.services import downloads
+from packages_core.services import tallies
 from tests.registry_helpers import ALICE, send
 from tests.web_helpers import (
     BASE_LAYER,
@@ -92,7 +92,7 @@ def test_layers_without_history_are_listed_by_digest(client, alice):
 def test_version_page_shows_total_size_and_downloads(client, web_image):
     send(client, "GET", "/v2/alice/web/manifests/1.0", auth=ALICE)
     send(client, "GET", "/v2/alice/web/manifests/1.0", auth=ALICE)
-    downloads.flush()
+    tallies.flush()
 
     response = version_page(client, "1.0")
     detail = response.context["detail"]

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from packages_core.models import AccessToken
+from packages_core.services import tallies
 from packages_core.services.tokens import authenticate_token, create_access_token, hash_token
 from tests.registry_helpers import basic_auth, send
 
@@ -50,6 +51,7 @@ def test_tokens_page_lists_the_users_tokens_only(client, alice, bob):
 def test_tokens_page_shows_last_use_and_status(client, alice):
     _, secret = create_access_token(alice, "used", ["read:package"])
     authenticate_token(secret)
+    tallies.flush()
     revoked, _ = create_access_token(alice, "gone", ["read:package"])
     revoked.revoked_at = timezone.now()
     revoked.save()

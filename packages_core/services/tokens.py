@@ -10,10 +10,12 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from packages_core import lookups
 from packages_core.conf import packages_settings
 from packages_core.exceptions import InvalidInput, NameTaken
 from packages_core.models import AccessToken
 from packages_core.models.tokens import Scope
+from packages_core.services import tallies
 
 # A recognisable prefix lets secret scanners spot leaked tokens.
 TOKEN_PREFIX = "fgt_"
@@ -72,17 +74,19 @@ def authenticate_token(secret: str) -> AccessToken | None:
     if not secret.startswith(TOKEN_PREFIX):
         return None
     presented = hash_token(secret)
-    token = AccessToken.objects.select_related("user").filter(token_hash=presented).first()
+    token = lookups.access_token(token_hash=presented)
     now = timezone.now()
     # The index finds the row; the comparison that decides is constant-time.
     if token is None or not hmac.compare_digest(token.token_hash, presented):
         return None
-    if not token.is_active(now) or not token.user.is_active:
+    user = lookups.active_user(token.user_id) if token.is_active(now) else None
+    if user is None:
         return None
+    token.user = user
     resolution = timedelta(seconds=packages_settings.TOKEN_LAST_USED_RESOLUTION)
     if token.last_used_at is None or now - token.last_used_at >= resolution:
-        # update() rather than save(): no read-modify-write race with a revocation.
-        AccessToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        # Noted, and written with the next batch: a pull never waits on a write.
+        tallies.note_token_use(token.pk, now)
         token.last_used_at = now
     return token
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 
-from packages_core.services import downloads
+from packages_core.services import tallies
 from registry import images, serving
 from registry.conf import registry_settings
 from registry.digests import Digest, parse_digest
@@ -35,7 +35,7 @@ class ManifestView(RegistryView):
     def get(self, request, reference):
         found = images.find_manifest(self.owner, self.image, reference)
         response = serving.manifest_response(request, found, reference, head=False)
-        downloads.count_download(found.version.pk)
+        tallies.count_download(found.version.pk)
         return response
 
     def put(self, request, reference):

@@ -1,0 +1,71 @@
+"""The lookups on every request's path, as prepared queries: a user, an access token.
+
+A registry checks who is calling on every request of a push or pull; these answer from
+SQL compiled once (packages_core/prepared.py) instead of the ORM's ~0.4 ms per query.
+Instances come back with the fields authorisation reads loaded and the rest deferred
+(read on first access, as Django does for `.only()`).
+"""
+
+from __future__ import annotations
+
+import functools
+
+from django.contrib.auth import get_user_model
+
+from packages_core.models import AccessToken
+from packages_core.prepared import PreparedQuery
+
+# In the model's field order, as Model.from_db wants them.
+TOKEN_FIELDS = [
+    field.attname
+    for field in AccessToken._meta.concrete_fields
+    if field.attname not in ("token_prefix", "created")
+]
+
+
+@functools.cache
+def _user_fields(model) -> list[str]:
+    """The user fields access decisions read, those this user model has, in the model's
+    order (`Model.from_db` takes the values of a subset in that order).
+    """
+    wanted = {model._meta.pk.attname, "password", "is_active", "is_superuser", "is_staff"}
+    wanted.add(model._meta.get_field(model.USERNAME_FIELD).attname)
+    return [f.attname for f in model._meta.concrete_fields if f.attname in wanted]
+
+
+def _active(model, pk) -> dict:
+    """The filter for an active user with this key (a model without is_active: any)."""
+    concrete = {field.attname for field in model._meta.concrete_fields}
+    return {"pk": pk, "is_active": True} if "is_active" in concrete else {"pk": pk}
+
+
+@functools.cache
+def _user_query(model) -> PreparedQuery:
+    fields = _user_fields(model)
+    return PreparedQuery(
+        lambda pk: model.objects.filter(**_active(model, pk)).values_list(*fields)[:1], int
+    )
+
+
+def active_user(pk):
+    """The active user with this primary key, or None."""
+    model = get_user_model()
+    if not isinstance(pk, int) or isinstance(pk, bool):
+        # Another key type (a UUID, say): the ORM's own lookup.
+        return model.objects.filter(**_active(model, pk)).first()
+    row = _user_query(model).first(pk)
+    return model.from_db("default", _user_fields(model), row) if row is not None else None
+
+
+_TOKEN_BY_HASH = PreparedQuery(
+    lambda hash_: AccessToken.objects.filter(token_hash=hash_).values_list(*TOKEN_FIELDS)[:1], str
+)
+_TOKEN_BY_ID = PreparedQuery(
+    lambda pk: AccessToken.objects.filter(pk=pk).values_list(*TOKEN_FIELDS)[:1], int
+)
+
+
+def access_token(*, token_hash: str | None = None, pk: int | None = None) -> AccessToken | None:
+    """The access token with this hash or primary key (active or not), or None."""
+    row = _TOKEN_BY_HASH.first(token_hash) if token_hash is not None else _TOKEN_BY_ID.first(pk)
+    return AccessToken.from_db("default", TOKEN_FIELDS, row) if row is not None else None

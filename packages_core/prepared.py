@@ -1,0 +1,90 @@
+"""Queries compiled once and run many times, for the few lookups every request makes.
+
+Turning a QuerySet into SQL costs about 0.4 ms of Python; running the SQL costs about
+30 µs on SQLite. A manifest HEAD made three such queries, so most of its time went to
+compiling the same SQL again. A `PreparedQuery` builds its QuerySet once per thread and
+database with marker values in place of the real ones, keeps the SQL Django made for
+that backend (its quoting, its functions) and the compiler, and from then on runs that
+SQL with the real values, converting the rows as Django would (booleans, dates, JSON).
+
+Only plain equality lookups may take a marker: a value the query transforms (`LIKE`
+patterns, lists of any length) would not match the SQL compiled once, and is refused
+when the query is prepared.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from django.db import connections
+from django.db.models import QuerySet
+
+STRING_MARKER = "\x00prepared-{}\x00"
+# Integers no caller's query holds: markers for integer values.
+INTEGER_MARKER_BASE = -(2**62)
+
+
+def _marker(kind: type, index: int):
+    if kind is str:
+        return STRING_MARKER.format(index)
+    if kind is int:
+        return INTEGER_MARKER_BASE - index
+    raise TypeError(f"prepared values are str or int, not {kind.__name__}")
+
+
+class PreparedQuery:
+    """`build(*values)` returns the QuerySet (usually `.values_list(...)`) for some
+    values of the types `kinds` (str or int); `rows(*values)` runs its SQL for these
+    values and returns the rows as `build(*values)` would have.
+    """
+
+    def __init__(self, build: Callable[..., QuerySet], *kinds: type):
+        self.build, self.kinds, self.arity = build, kinds, len(kinds)
+        self._compiled = threading.local()
+
+    def rows(self, *values, using: str = "default") -> list[tuple]:
+        if len(values) != self.arity:
+            raise TypeError(f"this query takes {self.arity} values, not {len(values)}")
+        compiler, sql, slots = self._compile(using)
+        params = [values[slot] if isinstance(slot, int) else slot.value for slot in slots]
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, params)
+            fetched = cursor.fetchall()
+        if not fetched:
+            return []
+        return list(compiler.results_iter(results=[fetched], tuple_expected=True))
+
+    def first(self, *values, using: str = "default") -> tuple | None:
+        rows = self.rows(*values, using=using)
+        return rows[0] if rows else None
+
+    def _compile(self, using: str):
+        cache = self._compiled.__dict__
+        if using not in cache:
+            markers = [_marker(kind, i) for i, kind in enumerate(self.kinds)]
+            queryset = self.build(*markers)
+            compiler = queryset.query.get_compiler(using=using)
+            sql, params = compiler.as_sql()
+            slots = [_slot(param, markers) for param in params]
+            missing = set(range(self.arity)) - {s for s in slots if isinstance(s, int)}
+            if missing:
+                raise ValueError(f"values {sorted(missing)} do not reach the SQL as they are")
+            cache[using] = (compiler, sql, slots)
+        return cache[using]
+
+
+class _Fixed:
+    """A parameter of the compiled SQL that does not come from the caller."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+def _slot(param, markers: list):
+    for index, marker in enumerate(markers):
+        if type(param) is type(marker) and param == marker:
+            return index
+    if isinstance(param, str) and "\x00prepared-" in param:
+        raise ValueError(f"a prepared value is transformed in the SQL: {param!r}")
+    return _Fixed(param)

@@ -1,0 +1,99 @@
+"""What pulls record, noted per process and written in batches by a background thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from packages_core.models import AccessToken, PackageVersion
+from packages_core.services import tallies, tokens, versions
+
+
+@pytest.fixture
+def two_versions(alice):
+    package = versions.get_or_create_package(alice.package_owner, "container", "web")
+    return [versions.create_version(package, tag, creator=alice) for tag in ("1.0", "2.0")]
+
+
+def counts(*found) -> list[int]:
+    return [PackageVersion.objects.get(pk=v.pk).download_count for v in found]
+
+
+@pytest.mark.django_db
+def test_a_flush_writes_every_download_and_empties_the_tallies(two_versions):
+    one, two = two_versions
+    for _ in range(3):
+        tallies.count_download(one.pk)
+    tallies.count_download(two.pk)
+    assert tallies.pending() == 4
+
+    assert tallies.flush() == 4
+
+    assert counts(one, two) == [3, 1]
+    assert tallies.pending() == 0
+    assert tallies.flush() == 0
+
+
+@pytest.mark.django_db
+def test_counts_of_a_deleted_version_are_dropped_quietly(two_versions):
+    one, two = two_versions
+    tallies.count_download(one.pk)
+    tallies.count_download(two.pk)
+    versions.remove_version(one)
+
+    assert tallies.flush() == 2
+    assert counts(two) == [1]
+
+
+@pytest.mark.django_db
+def test_a_tokens_last_use_is_written_as_the_latest_noted(alice):
+    token, _ = tokens.create_access_token(alice, "ci", "read:package")
+    now = timezone.now()
+    tallies.note_token_use(token.pk, now - timedelta(seconds=30))
+    tallies.note_token_use(token.pk, now)
+    tallies.note_token_use(token.pk, now - timedelta(seconds=10))
+
+    assert tallies.flush() == 1
+
+    token.refresh_from_db()
+    assert token.last_used_at == now
+
+
+@pytest.mark.django_db
+def test_a_last_use_never_goes_backwards(alice):
+    token, _ = tokens.create_access_token(alice, "ci", "read:package")
+    now = timezone.now()
+    AccessToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    tallies.note_token_use(token.pk, now - timedelta(minutes=5))  # noted by a slower process
+
+    tallies.flush()
+
+    token.refresh_from_db()
+    assert token.last_used_at == now
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_background_thread_writes_the_tallies_within_its_interval(two_versions, monkeypatch):
+    monkeypatch.setattr(tallies, "FLUSH_INTERVAL", 0.05)
+    tally = tallies._Tally()
+    monkeypatch.setattr(tallies, "_tally", tally)
+    one, _ = two_versions
+    try:
+        tally.downloads[one.pk] += 2
+        # start_flushing() is stubbed out for tests (conftest); run what it starts.
+        tally.flusher = threading.Thread(target=tally._flush_every_interval, daemon=True)
+        tally.flusher.start()
+        deadline = time.monotonic() + 10
+        while counts(one) != [2] and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        tally.stop.set()
+        if tally.flusher is not None:
+            tally.flusher.join(5)
+
+    assert counts(one) == [2]
+    assert tally.downloads == {}
