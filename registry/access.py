@@ -36,9 +36,18 @@ def insufficient_scope(request, scope: str, message: str) -> Denied:
     )
 
 
-def authorize(request, identity: Identity, owner_name: str, image: str, action: str) -> Owner:
-    """The owner, if `identity` may do `action` on `owner_name/image`; else the error to send."""
-    owner = Owner.objects.named(owner_name).first()
+_LOOK_UP = object()
+
+
+def authorize(
+    request, identity: Identity, owner_name: str, image: str, action: str, *, owner=_LOOK_UP
+) -> Owner:
+    """The owner, if `identity` may do `action` on `owner_name/image`; else the error to
+    send. `owner` is the owner by that name (None: there is none) when the caller has
+    looked it up already.
+    """
+    if owner is _LOOK_UP:
+        owner = Owner.objects.named(owner_name).first()
     adapter = get_adapter()
     by_rules = owner is not None and (
         adapter.can_read(identity.user, owner) and identity.may_read_packages()

@@ -298,9 +298,10 @@ def find_version(package: Package, reference: str) -> PackageVersion | None:
     version = published_versions(package).versioned(reference).first()
     if version is None and looks_like_digest(reference):
         try:
-            version = images.find_manifest(package.owner, package.name, reference).version
+            found = images.find_manifest(package.owner, package.name, reference)
         except RegistryError:
             return None
+        version = published_versions(package).filter(pk=found.version_id).first()
     return version
 
 

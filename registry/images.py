@@ -19,6 +19,8 @@ from django.db.models.functions import Concat, Lower
 from packages_core.adapter import get_adapter
 from packages_core.content_store import ContentStore
 from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
+from packages_core.models.blobs import blob_key
+from packages_core.prepared import PreparedQuery
 from packages_core.services import quotas, versions
 from packages_core.services.blobs import lock_blobs, store_blob
 from packages_core.services.rows import get_or_create_unique
@@ -139,40 +141,105 @@ def delete_blob(owner: Owner, image: str, digest: Digest) -> None:
 
 @dataclass(frozen=True)
 class FoundManifest:
-    manifest: Manifest
-    blob: PackageBlob
-    version: PackageVersion
+    """What a manifest HEAD or GET needs: the answer's headers, the bytes' key, the version."""
+
+    digest: str  # canonical: sha256
+    media_type: str
+    size: int
+    sha256: str  # of the manifest's blob: its storage key
+    version_id: int
+
+    @property
+    def storage_key(self) -> str:
+        return blob_key(self.sha256)
 
 
-def find_manifest(owner: Owner, image: str, reference: str) -> FoundManifest:
-    """The manifest a tag or digest names in this image; ManifestUnknown otherwise.
+_OWNER_FIELDS = [field.attname for field in Owner._meta.concrete_fields]
+_FOUND_FIELDS = [
+    "digest",
+    "media_type",
+    "file__blob__size",
+    "file__blob__sha256",
+    "file__version_id",
+]
 
-    One query: a manifest HEAD is the most frequent request a registry gets.
+
+def _manifests_in(owner_name: str, image: str):
+    """Manifests of the image (names lowercased by the caller), with their owner's fields."""
+    return Manifest.objects.alias(
+        owner_name=Lower("package__owner__name"), image=Lower("package__name")
+    ).filter(owner_name=owner_name, package__type=CONTAINER, image=image)
+
+
+def _found(queryset):
+    columns = [f"package__owner__{name}" for name in _OWNER_FIELDS] + _FOUND_FIELDS
+    return queryset.values_list(*columns)[:1]
+
+
+# One query per kind of reference, compiled once (packages_core/prepared.py): a manifest
+# HEAD is the request a registry answers most.
+_BY_TAG = PreparedQuery(
+    lambda owner, image, tag: _found(
+        _manifests_in(owner, image)
+        .alias(tag=Lower("file__version__version"))
+        .filter(tag=tag, file__version__is_internal=False)
+    ),
+    str,
+    str,
+    str,
+)
+_BY_DIGEST = PreparedQuery(
+    lambda owner, image, digest: _found(_manifests_in(owner, image).filter(digest=digest)),
+    str,
+    str,
+    str,
+)
+_BY_SHA512 = PreparedQuery(
+    lambda owner, image, hex_: _found(_manifests_in(owner, image).filter(file__blob__sha512=hex_)),
+    str,
+    str,
+    str,
+)
+_OWNER = PreparedQuery(lambda name: Owner.objects.named(name).values_list(*_OWNER_FIELDS)[:1], str)
+
+
+def resolve_manifest(owner_name: str, image: str, reference: str):
+    """(the owner, the manifest a tag or digest names in the image): one query when the
+    manifest is there, two when it is not (then the owner alone, None if unknown).
     """
-    unknown = ManifestUnknown(
-        f"manifest {reference} unknown to {owner.name}/{image}", detail={"reference": reference}
-    )
-    rows = (
-        Manifest.objects.alias(image=Lower("package__name"))
-        .filter(package__owner=owner, package__type=CONTAINER, image=image.lower())
-        .select_related("file__blob", "file__version")
-    )
+    owner_key, image_key = owner_name.lower(), image.lower()
+    row = None
     if looks_like_digest(reference):
         try:
             digest = parse_digest(reference)
         except DigestInvalid:
-            raise unknown from None
-        rows = rows.filter(_blob_filter(digest, "file__blob__"))
+            digest = None
+        if digest is not None and digest.algorithm == "sha256":
+            row = _BY_DIGEST.first(owner_key, image_key, str(digest))
+        elif digest is not None:
+            row = _BY_SHA512.first(owner_key, image_key, digest.hex)
     elif is_valid_tag(reference):
-        rows = rows.alias(tag=Lower("file__version__version")).filter(
-            tag=reference.lower(), file__version__is_internal=False
-        )
-    else:
-        raise unknown
-    row = rows.first()
+        row = _BY_TAG.first(owner_key, image_key, reference.lower())
     if row is None:
-        raise unknown
-    return FoundManifest(manifest=row, blob=row.file.blob, version=row.file.version)
+        found = _OWNER.first(owner_key)
+        owner = Owner.from_db("default", _OWNER_FIELDS, found) if found is not None else None
+        return owner, None
+    owner_values, found = row[: len(_OWNER_FIELDS)], row[len(_OWNER_FIELDS) :]
+    return Owner.from_db("default", _OWNER_FIELDS, owner_values), FoundManifest(*found)
+
+
+def manifest_unknown(owner: Owner, image: str, reference: str) -> ManifestUnknown:
+    return ManifestUnknown(
+        f"manifest {reference} unknown to {owner.name}/{image}", detail={"reference": reference}
+    )
+
+
+def find_manifest(owner: Owner, image: str, reference: str) -> FoundManifest:
+    """The manifest a tag or digest names in this image; ManifestUnknown otherwise."""
+    found_owner, found = resolve_manifest(owner.name, image, reference)
+    if found is None or found_owner is None or found_owner.pk != owner.pk:
+        raise manifest_unknown(owner, image, reference)
+    return found
 
 
 @dataclass(frozen=True)

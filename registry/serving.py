@@ -171,19 +171,19 @@ def read_stream(stream, length: int):
 
 def manifest_response(request, found: FoundManifest, reference: str, *, head: bool) -> HttpResponse:
     """The manifest as stored; `Docker-Content-Digest` is the digest asked for, if one was."""
-    media_type = found.manifest.media_type
-    digest = reference if looks_like_digest(reference) else found.manifest.digest
+    media_type = found.media_type
+    digest = reference if looks_like_digest(reference) else found.digest
     if head:
-        return content_headers(HttpResponse(content_type=media_type), digest, found.blob.size)
-    url = direct_url(request, found.blob.storage_key, media_type)
+        return content_headers(HttpResponse(content_type=media_type), digest, found.size)
+    url = direct_url(request, found.storage_key, media_type)
     if url:
         return redirect(url, digest)
     try:
-        with ContentStore.default().reader(found.blob.storage_key) as handle:
+        with ContentStore.default().reader(found.storage_key) as handle:
             response = HttpResponse(handle.read(), content_type=media_type)
     except FileNotFoundError:
         # Deleted and collected since it was looked up.
         raise ManifestUnknown(
             f"manifest {reference} is gone", detail={"reference": reference}
         ) from None
-    return content_headers(response, digest, found.blob.size)
+    return content_headers(response, digest, found.size)

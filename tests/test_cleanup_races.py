@@ -86,15 +86,15 @@ def test_a_manifest_deleted_and_collected_as_it_is_pulled_is_manifest_unknown(
 ):
     settings.REGISTRY = {**getattr(settings, "REGISTRY", {}), "SERVE_DIRECT": False}
     push_image(client, "alice/app", "1.0")
-    find = images.find_manifest
+    resolve = images.resolve_manifest
 
-    def then_delete_and_collect(owner, image, reference):
-        found = find(owner, image, reference)
+    def then_delete_and_collect(owner_name, image, reference):
+        owner, found = resolve(owner_name, image, reference)
         images.delete_manifest(owner, image, reference)
         assert cleanup_now().blobs == 3
-        return found
+        return owner, found
 
-    monkeypatch.setattr(images, "find_manifest", then_delete_and_collect)
+    monkeypatch.setattr(images, "resolve_manifest", then_delete_and_collect)
     response = send(client, "GET", "/v2/alice/app/manifests/1.0", auth=ALICE)
 
     assert_error(response, 404, "MANIFEST_UNKNOWN")

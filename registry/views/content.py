@@ -5,11 +5,13 @@ from __future__ import annotations
 from django.http import HttpResponse
 
 from packages_core.services import tallies
-from registry import images, serving
+from registry import access, images, serving
 from registry.conf import registry_settings
 from registry.digests import Digest, parse_digest
 from registry.errors import BlobUnknown, DigestInvalid, ManifestInvalid
+from registry.names import check_image_name
 from registry.request_body import RequestBody
+from registry.tokens import PULL
 from registry.views.base import RegistryView
 
 
@@ -28,14 +30,35 @@ class BlobView(RegistryView):
 
 
 class ManifestView(RegistryView):
+    found: images.FoundManifest | None = None
+
+    def resolve(self, request, owner_name: str, image: str) -> None:
+        """For a pull, the owner and the manifest come from one query, then access is
+        decided on that owner as for any request.
+        """
+        if request.method not in ("GET", "HEAD"):
+            super().resolve(request, owner_name, image)
+            return
+        self.image = check_image_name(image)
+        owner, self.found = images.resolve_manifest(
+            owner_name, self.image, self.kwargs["reference"]
+        )
+        self.owner = access.authorize(
+            request, self.identity, owner_name, self.image, PULL, owner=owner
+        )
+
+    def pulled(self, reference: str) -> images.FoundManifest:
+        if self.found is None:
+            raise images.manifest_unknown(self.owner, self.image, reference)
+        return self.found
+
     def head(self, request, reference):
-        found = images.find_manifest(self.owner, self.image, reference)
-        return serving.manifest_response(request, found, reference, head=True)
+        return serving.manifest_response(request, self.pulled(reference), reference, head=True)
 
     def get(self, request, reference):
-        found = images.find_manifest(self.owner, self.image, reference)
+        found = self.pulled(reference)
         response = serving.manifest_response(request, found, reference, head=False)
-        tallies.count_download(found.version.pk)
+        tallies.count_download(found.version_id)
         return response
 
     def put(self, request, reference):
