@@ -28,6 +28,11 @@ _metrics_dir_is_ours = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 if _metrics_dir_is_ours:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="forge-metrics-")
 
+# The worker heartbeat touches a file on every loop; on a disk file system that is a
+# journalled metadata write per request (gunicorn's own advice: use memory).
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"
+
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("FORGE_LOG_LEVEL", "info").lower()

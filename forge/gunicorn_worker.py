@@ -14,6 +14,7 @@ record and answer it with a plain 400, which fails the TLS attempt straight away
 import contextlib
 import socket
 
+from gunicorn.http import wsgi
 from gunicorn.workers.gthread import ThreadWorker
 
 RECV_SIZE = 1024 * 1024
@@ -33,11 +34,93 @@ def starts_tls_handshake(sock: socket.socket) -> bool:
     return first[:1] == bytes([TLS_HANDSHAKE_RECORD])
 
 
+class _Joined:
+    """The connection's socket for one write: what was held is sent in the same call."""
+
+    def __init__(self, sock: socket.socket, held: bytes):
+        self.sock, self.held = sock, held
+
+    def sendall(self, data) -> None:
+        held, self.held = self.held, None
+        if held is None:
+            self.sock.sendall(data)
+            return
+        pieces = [memoryview(held), memoryview(data)]
+        while pieces:
+            sent = self.sock.sendmsg(pieces)
+            while pieces and sent >= len(pieces[0]):
+                sent -= len(pieces[0])
+                pieces.pop(0)
+            if pieces and sent:
+                pieces[0] = pieces[0][sent:]
+
+
+class _Capture:
+    def __init__(self):
+        self.data = b""
+
+    def sendall(self, data) -> None:
+        self.data += data
+
+
+class ForgeResponse(wsgi.Response):
+    """gunicorn's response, sending its headers together with the first piece of the
+    body: one system call (`sendmsg` of both) instead of two. On loopback or a VM's
+    network each send costs more than building the response did.
+    """
+
+    _held: bytes | None = None
+
+    def send_headers(self):
+        if self.headers_sent:
+            return
+        real, self.sock = self.sock, _Capture()
+        try:
+            super().send_headers()
+        finally:
+            self._held, self.sock = self.sock.data, real
+
+    def release_headers(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            self.sock.sendall(held)
+
+    def write(self, arg):
+        if self._held is None:
+            self.send_headers()
+        if self._held is None:
+            return super().write(arg)
+        real, self.sock = self.sock, _Joined(self.sock, self._held)
+        try:
+            return super().write(arg)
+        finally:
+            # Still held if gunicorn sent nothing (a HEAD, say): close() sends it.
+            self._held, self.sock = self.sock.held, real
+
+    def sendfile(self, respiter):
+        self.send_headers()
+        self.release_headers()
+        return super().sendfile(respiter)
+
+    def close(self):
+        self.send_headers()
+        self.release_headers()
+        super().close()
+
+
 class ForgeThreadWorker(ThreadWorker):
+    def init_process(self):
+        # wsgi.create() makes gunicorn's Response; this worker's are ForgeResponses.
+        wsgi.Response = ForgeResponse
+        super().init_process()
+
     def handle(self, conn):
         # gthread calls handle() only once the socket is readable, so the peek
-        # never waits; an HTTP request cannot start with byte 0x16.
-        if not self.cfg.is_ssl and starts_tls_handshake(conn.sock):
+        # never waits; an HTTP request cannot start with byte 0x16. Only a new
+        # connection is looked at: a TLS client says so first.
+        first = not getattr(conn, "forge_seen", False)
+        conn.forge_seen = True
+        if first and not self.cfg.is_ssl and starts_tls_handshake(conn.sock):
             with contextlib.suppress(OSError):
                 conn.sock.sendall(NOT_TLS_ANSWER)
             return (False, conn)

@@ -21,8 +21,9 @@ from django.db import connections
 from django.db.models import QuerySet
 
 STRING_MARKER = "\x00prepared-{}\x00"
-# Integers no caller's query holds: markers for integer values.
-INTEGER_MARKER_BASE = -(2**62)
+# Integers no caller's query holds, within a 32-bit column's range (Django finds
+# nothing, without asking the database, for a value a column cannot hold).
+INTEGER_MARKER_BASE = -2_147_000_000
 
 
 def _marker(kind: type, index: int):

@@ -97,3 +97,35 @@ def test_a_ranged_pull_through_the_server_returns_that_part(own_server):
     assert part.status == 206
     assert part.headers["Content-Range"] == f"bytes 1000-1999/{len(data)}"
     assert part.body == data[1000:2000]
+
+
+def read_raw_response(sock: socket.socket) -> tuple[bytes, bytes]:
+    """(head, body) of one response with a Content-Length, read off the raw socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed after {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head, body
+
+
+def test_headers_and_body_arrive_whole_on_a_kept_alive_connection(own_server):
+    """The worker sends a response's headers with its body in one system call; a
+    second, third and fourth request on the connection are answered as the first.
+    """
+    parts = urlsplit(own_server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        for path in ["/-/healthz", "/v2/", "/-/healthz", "/v2/nobody/x/tags/list"]:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode())
+            head, body = read_raw_response(sock)
+            status = int(head.split(b" ", 2)[1])
+            assert status in (200, 401, 404), head
+            assert body.startswith(b"{"), (path, body)
