@@ -139,7 +139,7 @@ def authenticate_basic(request, username: str, secret: str, *, scope: str = "") 
         # containers/image answers a challenge with empty credentials when it has
         # none: that is an anonymous request, not a failed sign-in.
         return ANONYMOUS
-    throttling.check(request, username)
+    attempt = throttling.check(request, username)
     if secret.startswith(TOKEN_PREFIX):
         # The token alone says who this is; docker and CI tools insist on some
         # user name beside it, and any is accepted, as Gitea and GitHub do.
@@ -151,9 +151,9 @@ def authenticate_basic(request, username: str, secret: str, *, scope: str = "") 
         identity = Identity(user=user) if user is not None else None
         failure = "invalid username or password"
     if identity is None:
-        throttling.record_failure(request, username)
+        attempt.failed()
         raise Unauthorized(failure, challenge=challenge(request, scope))
-    throttling.record_success(request, username)
+    attempt.succeeded()
     return identity
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 
 from registry import shared_cache
 from registry.client_address import client_address
@@ -31,34 +32,52 @@ def _keys(request, username: str) -> tuple[str, str]:
     return f"{KEY_PREFIX}{named}", f"{KEY_PREFIX}{client}"
 
 
-def check(request, username: str) -> None:
-    """TooManyRequests if this client has failed too often lately."""
+@dataclass(frozen=True)
+class SignIn:
+    """One sign-in attempt, checked against the counts: tell it how it went."""
+
+    request: object
+    username: str
+    had_failures: bool
+
+    def failed(self) -> None:
+        window = int(registry_settings.SIGNIN_FAILURE_WINDOW)
+        now = time.time()
+        for key in _keys(self.request, self.username):
+            # The counter and its window's end are made together by the first failure
+            # and expire together; counting is atomic where the cache is (Redis).
+            shared_cache.add(f"{key}:end", now + window, window)
+            shared_cache.count(key, window)
+
+    def succeeded(self) -> None:
+        """A success clears the user's own count (only when there is one to clear)."""
+        if self.had_failures:
+            per_user = _keys(self.request, self.username)[0]
+            shared_cache.delete_many([per_user, f"{per_user}:end"])
+
+
+def check(request, username: str) -> SignIn:
+    """The attempt, or TooManyRequests if this client has failed too often lately.
+
+    One cache read in the usual case (no failures): the counts; the windows' ends only
+    for a count at its limit.
+    """
     limit = int(registry_settings.SIGNIN_FAILURE_LIMIT)
-    if limit <= 0:
-        return
     per_user, per_address = _keys(request, username)
-    found = shared_cache.get_many([per_user, f"{per_user}:end", per_address, f"{per_address}:end"])
-    now = time.time()
-    for key, allowed in ((per_user, limit), (per_address, limit * ADDRESS_LIMIT_FACTOR)):
-        count, window_end = found.get(key, 0), found.get(f"{key}:end", now + 1)
-        if count >= allowed and window_end > now:
-            retry_after = max(1, int(window_end - now) + 1)
-            raise TooManyRequests(
-                f"too many failed sign-ins; try again in {retry_after} s",
-                headers={"Retry-After": str(retry_after)},
-            )
-
-
-def record_failure(request, username: str) -> None:
-    window = int(registry_settings.SIGNIN_FAILURE_WINDOW)
-    now = time.time()
-    for key in _keys(request, username):
-        # The counter and its window's end are made together by the first failure and
-        # expire together; counting is atomic where the cache is (Redis).
-        shared_cache.add(f"{key}:end", now + window, window)
-        shared_cache.count(key, window)
-
-
-def record_success(request, username: str) -> None:
-    per_user = _keys(request, username)[0]
-    shared_cache.delete_many([per_user, f"{per_user}:end"])
+    if limit <= 0:
+        return SignIn(request, username, had_failures=False)
+    counts = shared_cache.get_many([per_user, per_address])
+    limits = ((per_user, limit), (per_address, limit * ADDRESS_LIMIT_FACTOR))
+    over = [key for key, allowed in limits if counts.get(key, 0) >= allowed]
+    if over:
+        ends = shared_cache.get_many([f"{key}:end" for key in over])
+        now = time.time()
+        for key in over:
+            window_end = ends.get(f"{key}:end", now + 1)
+            if window_end > now:
+                retry_after = max(1, int(window_end - now) + 1)
+                raise TooManyRequests(
+                    f"too many failed sign-ins; try again in {retry_after} s",
+                    headers={"Retry-After": str(retry_after)},
+                )
+    return SignIn(request, username, had_failures=per_user in counts)

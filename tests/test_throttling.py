@@ -130,3 +130,23 @@ def test_trusted_proxies_may_be_networks(client, alice, settings):
     )
 
     assert response.status_code == 429
+
+
+def test_a_sign_in_without_failures_reads_the_counts_once_and_writes_nothing(
+    client, alice, limit, monkeypatch
+):
+    from registry import shared_cache
+
+    assert client.get("/v2/", REMOTE_ADDR="10.0.0.1", **ALICE).status_code == 200
+    calls = []
+    for name in ("get", "get_many", "set", "add", "delete_many", "count"):
+        original = getattr(shared_cache, name)
+        monkeypatch.setattr(
+            shared_cache,
+            name,
+            lambda *a, _n=name, _o=original, **k: calls.append(_n) or _o(*a, **k),
+        )
+
+    assert client.get("/v2/", REMOTE_ADDR="10.0.0.1", **ALICE).status_code == 200
+
+    assert sorted(calls) == ["get", "get_many"]  # the counts; the remembered password

@@ -241,15 +241,15 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
     def post(self, request, *args, **kwargs):
         username = str(request.data.get(get_user_model().USERNAME_FIELD, ""))
         try:
-            throttling.check(request, username)
+            attempt = throttling.check(request, username)
         except TooManyRequests as exc:
             raise Throttled(wait=int(exc.headers["Retry-After"])) from None
         try:
             response = super().post(request, *args, **kwargs)
         except AuthenticationFailed:
-            throttling.record_failure(request, username)
+            attempt.failed()
             raise
-        throttling.record_success(request, username)
+        attempt.succeeded()
         return response
 
 
