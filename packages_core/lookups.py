@@ -12,7 +12,7 @@ import functools
 
 from django.contrib.auth import get_user_model
 
-from packages_core.models import AccessToken
+from packages_core.models import AccessToken, Owner
 from packages_core.prepared import PreparedQuery
 
 # In the model's field order, as Model.from_db wants them.
@@ -69,3 +69,20 @@ def access_token(*, token_hash: str | None = None, pk: int | None = None) -> Acc
     """The access token with this hash or primary key (active or not), or None."""
     row = _TOKEN_BY_HASH.first(token_hash) if token_hash is not None else _TOKEN_BY_ID.first(pk)
     return AccessToken.from_db("default", TOKEN_FIELDS, row) if row is not None else None
+
+
+OWNER_FIELDS = [field.attname for field in Owner._meta.concrete_fields]
+_OWNER_BY_NAME = PreparedQuery(
+    lambda name: Owner.objects.named(name).values_list(*OWNER_FIELDS)[:1], str
+)
+
+
+def owner_named(name: str) -> Owner | None:
+    """The owner with this name (case-insensitively), or None."""
+    row = _OWNER_BY_NAME.first(name.lower())
+    return owner_from_row(row) if row is not None else None
+
+
+def owner_from_row(values) -> Owner:
+    """An Owner from its fields' values in OWNER_FIELDS order (as another query got them)."""
+    return Owner.from_db("default", OWNER_FIELDS, values)

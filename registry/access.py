@@ -6,6 +6,7 @@ access token and, for a Bearer token, by the access it grants.
 
 from __future__ import annotations
 
+from packages_core import lookups
 from packages_core.adapter import get_adapter
 from packages_core.models import Owner
 from registry.authentication import Identity, challenge
@@ -47,7 +48,7 @@ def authorize(
     looked it up already.
     """
     if owner is _LOOK_UP:
-        owner = Owner.objects.named(owner_name).first()
+        owner = lookups.owner_named(owner_name)
     adapter = get_adapter()
     by_rules = owner is not None and (
         adapter.can_read(identity.user, owner) and identity.may_read_packages()

@@ -13,9 +13,10 @@ import io
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Q, Value
+from django.db.models import Exists, OuterRef, Q, Value
 from django.db.models.functions import Concat, Lower
 
+from packages_core import lookups
 from packages_core.adapter import get_adapter
 from packages_core.content_store import ContentStore
 from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
@@ -66,16 +67,38 @@ def _blob_filter(digest: Digest, prefix: str = "") -> Q:
 # Blobs
 
 
+_BLOB_FIELDS = [field.attname for field in PackageBlob._meta.concrete_fields]
+
+
+def _blob_in_image(column: str):
+    """The blob whose `column` is a value, if a file of the image (by owner id and name)
+    uses or stages it: one query, stopping at the first such file.
+    """
+
+    def build(owner_id, image, value):
+        packages = Package.objects.alias(lower_name=Lower("name")).filter(
+            owner_id=owner_id, type=CONTAINER, lower_name=image
+        )
+        in_image = PackageFile.objects.filter(
+            blob=OuterRef("pk"), version__package__in=packages.values("pk")
+        )
+        return (
+            PackageBlob.objects.filter(**{column: value})
+            .filter(Exists(in_image))
+            .order_by()
+            .values_list(*_BLOB_FIELDS)[:1]
+        )
+
+    return PreparedQuery(build, int, str, str)
+
+
+_BLOB_BY_ALGORITHM = {"sha256": _blob_in_image("sha256"), "sha512": _blob_in_image("sha512")}
+
+
 def find_blob(owner: Owner, image: str, digest: Digest) -> PackageBlob:
     """The blob, if this image references or staged it; BlobUnknown otherwise."""
-    package = find_package(owner, image)
-    blob = None
-    if package is not None:
-        blob = (
-            PackageBlob.objects.filter(_blob_filter(digest), files__version__package=package)
-            .order_by()
-            .first()
-        )
+    row = _BLOB_BY_ALGORITHM[digest.algorithm].first(owner.pk, image.lower(), digest.hex)
+    blob = PackageBlob.from_db("default", _BLOB_FIELDS, row) if row is not None else None
     if blob is None:
         raise BlobUnknown(
             f"blob {digest} unknown to {owner.name}/{image}", detail={"digest": str(digest)}
@@ -154,7 +177,6 @@ class FoundManifest:
         return blob_key(self.sha256)
 
 
-_OWNER_FIELDS = [field.attname for field in Owner._meta.concrete_fields]
 _FOUND_FIELDS = [
     "digest",
     "media_type",
@@ -172,7 +194,7 @@ def _manifests_in(owner_name: str, image: str):
 
 
 def _found(queryset):
-    columns = [f"package__owner__{name}" for name in _OWNER_FIELDS] + _FOUND_FIELDS
+    columns = [f"package__owner__{name}" for name in lookups.OWNER_FIELDS] + _FOUND_FIELDS
     return queryset.values_list(*columns)[:1]
 
 
@@ -200,7 +222,6 @@ _BY_SHA512 = PreparedQuery(
     str,
     str,
 )
-_OWNER = PreparedQuery(lambda name: Owner.objects.named(name).values_list(*_OWNER_FIELDS)[:1], str)
 
 
 def resolve_manifest(owner_name: str, image: str, reference: str):
@@ -221,11 +242,9 @@ def resolve_manifest(owner_name: str, image: str, reference: str):
     elif is_valid_tag(reference):
         row = _BY_TAG.first(owner_key, image_key, reference.lower())
     if row is None:
-        found = _OWNER.first(owner_key)
-        owner = Owner.from_db("default", _OWNER_FIELDS, found) if found is not None else None
-        return owner, None
-    owner_values, found = row[: len(_OWNER_FIELDS)], row[len(_OWNER_FIELDS) :]
-    return Owner.from_db("default", _OWNER_FIELDS, owner_values), FoundManifest(*found)
+        return lookups.owner_named(owner_key), None
+    owner_values, found = row[: len(lookups.OWNER_FIELDS)], row[len(lookups.OWNER_FIELDS) :]
+    return lookups.owner_from_row(owner_values), FoundManifest(*found)
 
 
 def manifest_unknown(owner: Owner, image: str, reference: str) -> ManifestUnknown:
@@ -371,14 +390,7 @@ def _referenced_files(owner, image, package, parsed, *, store) -> dict[str, Pack
     if parsed.is_index:
         return {}  # its children are checked under the image's lock
     needed = list(parsed.referenced_blobs)
-    hexes = _hexes(d.digest for d in needed)
-    present = _by_hex(
-        PackageBlob.objects.filter(
-            Q(sha256__in=hexes) | Q(sha512__in=hexes), files__version__package=package
-        ).distinct()
-        if package is not None
-        else []
-    )
+    present = _blobs_in_image(package, {d.digest for d in needed}) if package is not None else {}
     files = {}
     for descriptor in needed:
         blob = present.get(descriptor.digest.partition(":")[2])
@@ -399,17 +411,54 @@ def _referenced_files(owner, image, package, parsed, *, store) -> dict[str, Pack
     return files
 
 
+def _blobs_in_image(package: Package, digests: set[str]) -> dict[str, PackageBlob]:
+    """The blobs with these digests the image holds, by their sha256 and sha512 hex.
+
+    Index lookups whatever the image's size: first the upload staging (where a push's
+    blobs are, named by digest), then for what is not staged, whether a version of the
+    image uses the blob (an EXISTS that stops at the first file).
+    """
+    found = {}
+    staging = package.versions.versioned(STAGING_VERSION).values_list("pk", flat=True).first()
+    if staging is not None:
+        staged = (
+            PackageFile.objects.alias(lower_name=Lower("name"))
+            .filter(version_id=staging, lower_name__in=[d.lower() for d in digests])
+            .select_related("blob")
+        )
+        found.update(_by_hex(file.blob for file in staged))
+    missing = {d for d in digests if d.partition(":")[2] not in found}
+    if missing:
+        hexes = _hexes(missing)
+        used = PackageFile.objects.filter(blob=OuterRef("pk"), version__package=package)
+        found.update(
+            _by_hex(
+                PackageBlob.objects.filter(Q(sha256__in=hexes) | Q(sha512__in=hexes)).filter(
+                    Exists(used)
+                )
+            )
+        )
+    return found
+
+
 def _check_children(owner: Owner, image: str, package: Package, parsed) -> None:
     """ManifestBlobUnknown unless every manifest an index lists is in the image."""
     children = [d.digest for d in parsed.manifests]
-    found = _by_hex(
-        PackageBlob.objects.filter(
-            Q(sha256__in=_hexes(children)) | Q(sha512__in=_hexes(children)),
-            files__manifest__package=package,
+    sha512 = _hexes(c for c in children if c.startswith("sha512:"))
+    found = set(
+        Manifest.objects.filter(package=package, digest__in=children).values_list(
+            "digest", flat=True
         )
     )
+    if sha512:
+        found |= {
+            f"sha512:{hex_}"
+            for hex_ in Manifest.objects.filter(
+                package=package, file__blob__sha512__in=sha512
+            ).values_list("file__blob__sha512", flat=True)
+        }
     for child in children:
-        if child.partition(":")[2] not in found:
+        if child not in found:
             raise ManifestBlobUnknown(
                 f"manifest {child} is not in {owner.name}/{image}", detail={"digest": child}
             )
