@@ -47,14 +47,14 @@ class PreparedQuery:
     def rows(self, *values, using: str = "default") -> list[tuple]:
         if len(values) != self.arity:
             raise TypeError(f"this query takes {self.arity} values, not {len(values)}")
-        compiler, sql, slots = self._compile(using)
+        compiler, sql, slots, converters = self._compile(using)
         params = [values[slot] if isinstance(slot, int) else slot.value for slot in slots]
         with connections[using].cursor() as cursor:
             cursor.execute(sql, params)
             fetched = cursor.fetchall()
-        if not fetched:
-            return []
-        return list(compiler.results_iter(results=[fetched], tuple_expected=True))
+        if not fetched or not converters:
+            return fetched
+        return [tuple(row) for row in compiler.apply_converters(fetched, converters)]
 
     def first(self, *values, using: str = "default") -> tuple | None:
         rows = self.rows(*values, using=using)
@@ -71,7 +71,9 @@ class PreparedQuery:
             missing = set(range(self.arity)) - {s for s in slots if isinstance(s, int)}
             if missing:
                 raise ValueError(f"values {sorted(missing)} do not reach the SQL as they are")
-            cache[using] = (compiler, sql, slots)
+            # What results_iter() would work out again for every result.
+            columns = [selected[0] for selected in compiler.select[: compiler.col_count]]
+            cache[using] = (compiler, sql, slots, compiler.get_converters(columns))
         return cache[using]
 
 

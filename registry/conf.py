@@ -1,4 +1,4 @@
-"""The `REGISTRY` settings dict: documented defaults, read lazily on every access."""
+"""The `REGISTRY` settings dict: documented defaults, read when first used."""
 
 from packages_core.conf import AppSettings
 

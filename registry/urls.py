@@ -24,13 +24,14 @@ def route(pattern: str) -> str:
 
 
 urlpatterns = [
-    # For load balancers and Prometheus (docs/scaling.md).
-    path("-/healthz", operations.liveness, name="liveness"),
-    path("-/readyz", operations.readiness, name="readiness"),
-    path("-/metrics", operations.metrics_view, name="metrics"),
-    re_path(r"^v2/*$", base.PingView.as_view(), name="ping"),
-    re_path(route("token"), tokens.TokenView.as_view(), name="token"),
-    re_path(route("_catalog"), listings.CatalogView.as_view(), name="catalog"),
+    # The most asked first: Django tries the patterns in order, and a pull is mostly
+    # manifests and blobs. Upload routes go before the blob route, whose loose digest
+    # would take `uploads` too.
+    re_path(
+        route(f"{OWNER}/{IMAGE}/manifests/(?P<reference>[^/]+)"),
+        content.ManifestView.as_view(),
+        name="manifest",
+    ),
     re_path(
         route(f"{OWNER}/{IMAGE}/blobs/uploads/{UPLOAD_ID}"),
         uploads.UploadView.as_view(),
@@ -40,16 +41,18 @@ urlpatterns = [
         route(f"{OWNER}/{IMAGE}/blobs/uploads"), uploads.UploadStartView.as_view(), name="uploads"
     ),
     re_path(route(f"{OWNER}/{IMAGE}/blobs/{DIGEST}"), content.BlobView.as_view(), name="blob"),
-    re_path(
-        route(f"{OWNER}/{IMAGE}/manifests/(?P<reference>[^/]+)"),
-        content.ManifestView.as_view(),
-        name="manifest",
-    ),
+    re_path(r"^v2/*$", base.PingView.as_view(), name="ping"),
+    re_path(route("token"), tokens.TokenView.as_view(), name="token"),
     re_path(route(f"{OWNER}/{IMAGE}/tags/list"), listings.TagListView.as_view(), name="tags"),
     re_path(
         route(f"{OWNER}/{IMAGE}/referrers/{DIGEST}"),
         listings.ReferrersView.as_view(),
         name="referrers",
     ),
+    re_path(route("_catalog"), listings.CatalogView.as_view(), name="catalog"),
+    # For load balancers and Prometheus (docs/scaling.md).
+    path("-/healthz", operations.liveness, name="liveness"),
+    path("-/readyz", operations.readiness, name="readiness"),
+    path("-/metrics", operations.metrics_view, name="metrics"),
     re_path(r"^v2/.*$", base.UnknownRouteView.as_view(), name="unknown"),
 ]
