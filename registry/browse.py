@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Lower
 
 from packages_core.content_store import ContentStore
@@ -151,25 +151,15 @@ class ImageRow:
 
 
 def _published_images(packages: QuerySet[Package]) -> QuerySet[Package]:
-    """Those of `packages` that are images with a version, most recently pushed first,
-    with `last_pushed`, `version_count` and `latest_tag` (the most recently pushed tag).
+    """Those of `packages` that are images with a published version, most recently
+    pushed first (by the kept `last_pushed`: no aggregate over their versions; the
+    figures of a page come from `describe_images`).
     """
-    latest_tag = (
-        _tagged(PackageVersion.objects.filter(package=OuterRef("pk"), is_internal=False))
-        .order_by("-updated", "-pk")
-        .values("version")[:1]
-    )
-    published = Q(versions__is_internal=False)
+    published = PackageVersion.objects.filter(package=OuterRef("pk"), is_internal=False)
     return (
-        packages.filter(type=images.CONTAINER)
+        packages.filter(Exists(published), type=images.CONTAINER)
         .select_related("owner")
-        .annotate(
-            last_pushed=Max("versions__updated", filter=published),
-            version_count=Count("versions", filter=published),
-            latest_tag=Subquery(latest_tag),
-        )
-        .filter(version_count__gt=0)
-        .order_by("-last_pushed", Lower("name"))
+        .order_by(F("last_pushed").desc(nulls_last=True), Lower("name"), "pk")
     )
 
 
@@ -190,13 +180,31 @@ def recent_images(owners: QuerySet[Owner], limit: int = 10) -> QuerySet[Package]
 
 
 def describe_images(packages) -> list[ImageRow]:
-    """Rows for a page of `owner_images`, with each image's size: its distinct blobs."""
+    """Rows for a page of `owner_images`: each image's published version count, latest
+    tag and size (its distinct blobs), worked out for these rows only.
+    """
     packages = list(packages)
+    ids = [p.pk for p in packages]
+    published = PackageVersion.objects.filter(package_id__in=ids, is_internal=False)
+    counts = dict(
+        published.order_by()
+        .values("package_id")
+        .annotate(n=Count("pk"))
+        .values_list("package_id", "n")
+    )
+    newest_tag = (
+        _tagged(PackageVersion.objects.filter(package=OuterRef("pk"), is_internal=False))
+        .order_by("-updated", "-pk")
+        .values("version")[:1]
+    )
+    latest = dict(
+        Package.objects.filter(pk__in=ids)
+        .annotate(tag=Subquery(newest_tag))
+        .values_list("pk", "tag")
+    )
     sizes: dict[int, int] = defaultdict(int)
     blobs = (
-        PackageFile.objects.filter(
-            version__package__in=[p.pk for p in packages], version__is_internal=False
-        )
+        PackageFile.objects.filter(version__package__in=ids, version__is_internal=False)
         .order_by()
         .values_list("version__package_id", "blob_id", "blob__size")
         .distinct()
@@ -207,8 +215,8 @@ def describe_images(packages) -> list[ImageRow]:
         ImageRow(
             owner=p.owner.name,
             name=p.name,
-            latest_tag=p.latest_tag or "",
-            version_count=p.version_count,
+            latest_tag=latest.get(p.pk) or "",
+            version_count=counts.get(p.pk, 0),
             size=sizes[p.pk],
             last_pushed=p.last_pushed,
         )
@@ -242,22 +250,10 @@ def image_versions(
 ) -> QuerySet[PackageVersion]:
     """The image's versions: `kind` tagged or untagged (else both), in `order`.
 
-    Newest and oldest go by the last push (a tag pushed again is new again).
-    Rows carry their manifest's `digest` and `media_type`, and their `size`.
+    Newest and oldest go by the last push (a tag pushed again is new again), read off
+    an index; a page of them gets its manifests and sizes from `describe_versions`.
     """
-    lead = Manifest.objects.filter(file__version=OuterRef("pk"))
-    size = (
-        PackageFile.objects.filter(version=OuterRef("pk"))
-        .order_by()
-        .values("version")
-        .annotate(total=Sum("blob__size"))
-        .values("total")
-    )
-    versions = published_versions(package).annotate(
-        digest=Subquery(lead.values("digest")[:1]),
-        media_type=Subquery(lead.values("media_type")[:1]),
-        size=Subquery(size),
-    )
+    versions = published_versions(package)
     if kind == TAGGED:
         versions = _tagged(versions)
     elif kind == UNTAGGED:
@@ -270,19 +266,31 @@ def image_versions(
 
 
 def describe_versions(versions) -> list[VersionRow]:
-    """Rows for a page of `image_versions`."""
+    """Rows for a page of `image_versions`, with each one's manifest and size (two
+    queries for the page).
+    """
+    versions = list(versions)
+    ids = [version.pk for version in versions]
+    manifests = {
+        version_id: (digest, media_type)
+        for version_id, digest, media_type in Manifest.objects.filter(
+            file__version_id__in=ids
+        ).values_list("file__version_id", "digest", "media_type")
+    }
+    sizes = _sizes(ids)
     rows = []
     for version in versions:
         metadata = version.metadata if isinstance(version.metadata, dict) else {}
-        kind = kind_of(version.media_type or "", metadata)
+        digest, media_type = manifests.get(version.pk, ("", ""))
+        kind = kind_of(media_type, metadata)
         rows.append(
             VersionRow(
                 version=version.version,
                 is_tagged=is_tag(version.version),
-                digest=version.digest or "",
+                digest=digest,
                 kind=kind,
                 summary=summary_of(kind, metadata),
-                size=version.size or 0,
+                size=sizes.get(version.pk, 0),
                 download_count=version.download_count,
                 created=version.created,
                 updated=version.updated,

@@ -80,7 +80,7 @@ def _blob_in_image(column: str):
             owner_id=owner_id, type=CONTAINER, lower_name=image
         )
         in_image = PackageFile.objects.filter(
-            blob=OuterRef("pk"), version__package__in=packages.values("pk")
+            blob=OuterRef("pk"), package__in=packages.values("pk")
         )
         return (
             PackageBlob.objects.filter(**{column: value})
@@ -195,21 +195,44 @@ def _manifests_in(owner_name: str, image: str):
 
 def _found(queryset):
     columns = [f"package__owner__{name}" for name in lookups.OWNER_FIELDS] + _FOUND_FIELDS
-    return queryset.values_list(*columns)[:1]
+    return queryset.order_by().values_list(*columns)[:1]
+
+
+def _tagged_manifest(owner: str, image: str, tag: str):
+    """The manifest of a tag, from the version's side: owner, image and tag each by its
+    unique index, then the version's lead file. (From the manifests' side the database
+    would walk every manifest of the image to find the one whose version has the tag.)
+    """
+    columns = [f"package__owner__{name}" for name in lookups.OWNER_FIELDS] + [
+        "files__manifest__digest",
+        "files__manifest__media_type",
+        "files__blob__size",
+        "files__blob__sha256",
+        "pk",
+    ]
+    return (
+        PackageVersion.objects.alias(
+            owner_name=Lower("package__owner__name"),
+            image=Lower("package__name"),
+            tag=Lower("version"),
+        )
+        .filter(
+            owner_name=owner,
+            package__type=CONTAINER,
+            image=image,
+            tag=tag,
+            is_internal=False,
+            files__is_lead=True,
+            files__manifest__isnull=False,
+        )
+        .order_by()
+        .values_list(*columns)[:1]
+    )
 
 
 # One query per kind of reference, compiled once (packages_core/prepared.py): a manifest
 # HEAD is the request a registry answers most.
-_BY_TAG = PreparedQuery(
-    lambda owner, image, tag: _found(
-        _manifests_in(owner, image)
-        .alias(tag=Lower("file__version__version"))
-        .filter(tag=tag, file__version__is_internal=False)
-    ),
-    str,
-    str,
-    str,
-)
+_BY_TAG = PreparedQuery(_tagged_manifest, str, str, str)
 _BY_DIGEST = PreparedQuery(
     lambda owner, image, digest: _found(_manifests_in(owner, image).filter(digest=digest)),
     str,
@@ -362,12 +385,14 @@ def _file_manifest(
             annotations=parsed.annotations or {},
         )
         PackageFile.objects.bulk_create(
-            PackageFile(version=version, blob=blob, name=name) for name, blob in files.items()
+            PackageFile(version=version, package=package, blob=blob, name=name)
+            for name, blob in files.items()
         )
         if not created:
             version.metadata = metadata
             version.creator = creator or version.creator
             version.save(update_fields=["metadata", "creator", "updated"])
+            versions.mark_pushed(package, version.updated)
     return subject
 
 
@@ -430,7 +455,7 @@ def _blobs_in_image(package: Package, digests: set[str]) -> dict[str, PackageBlo
     missing = {d for d in digests if d.partition(":")[2] not in found}
     if missing:
         hexes = _hexes(missing)
-        used = PackageFile.objects.filter(blob=OuterRef("pk"), version__package=package)
+        used = PackageFile.objects.filter(blob=OuterRef("pk"), package=package)
         found.update(
             _by_hex(
                 PackageBlob.objects.filter(Q(sha256__in=hexes) | Q(sha512__in=hexes)).filter(

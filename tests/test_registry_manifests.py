@@ -727,3 +727,15 @@ def test_manifest_push_records_the_creator(client, alice):
     push_image(client, REPO, "v1")
 
     assert version("v1").creator == alice
+
+
+def test_pushing_a_tag_or_moving_it_records_when_the_image_was_last_pushed(client):
+    from packages_core.models import Package
+
+    push_image(client, REPO, "v1")
+    first = Package.objects.get(name="img").last_pushed
+    assert first is not None
+
+    push_image(client, REPO, "v1", layers=(b"another layer",))  # the tag moves
+
+    assert Package.objects.get(name="img").last_pushed > first

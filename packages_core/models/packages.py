@@ -30,11 +30,15 @@ class Package(models.Model):
     type = models.CharField(max_length=32, validators=[validate_package_type])
     name = models.CharField(max_length=255)
     created = models.DateTimeField(auto_now_add=True)
+    # When a published version was last added or changed (a push); kept by the version
+    # services, so listings sort by it without going through every version.
+    last_pushed = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = LowerNameQuerySet.as_manager()
 
     class Meta:
         ordering = ["owner__name", "type", "name"]
+        indexes = [models.Index(fields=["owner", "type", "last_pushed"])]
         constraints = [
             models.UniqueConstraint(
                 "owner",
@@ -81,7 +85,11 @@ class PackageVersion(models.Model):
                 violation_error_message="The package already has this version.",
             ),
         ]
-        indexes = [models.Index(fields=["package", "is_internal", "created"])]
+        indexes = [
+            models.Index(fields=["package", "is_internal", "created"]),
+            # The newest versions first, the latest tag: read backwards from the end.
+            models.Index(fields=["package", "is_internal", "updated"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.package}:{self.version}"
@@ -91,6 +99,10 @@ class PackageFile(models.Model):
     """A file of a version, pointing at its content-addressed blob."""
 
     version = models.ForeignKey(PackageVersion, on_delete=models.CASCADE, related_name="files")
+    # The version's package, kept on the file too (a file never leaves its package):
+    # "does this image hold this blob" is then one probe of the (package, blob) index,
+    # however many versions the image has.
+    package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="+", editable=False)
     # PROTECT: a blob goes only through garbage collection, once no file refers to it.
     blob = models.ForeignKey(PackageBlob, on_delete=models.PROTECT, related_name="files")
     name = models.CharField(max_length=255)
@@ -110,9 +122,15 @@ class PackageFile(models.Model):
                 name="packages_file_unique_lower_name_key",
             ),
         ]
+        indexes = [models.Index(fields=["package", "blob"])]
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        if self.package_id is None:
+            self.package_id = self.version.package_id
+        super().save(*args, **kwargs)
 
 
 class PackageProperty(models.Model):

@@ -54,7 +54,7 @@ def get_or_create_version(
     """The package's version by name (case-insensitive), made if missing."""
     if not version:
         raise InvalidInput("A version needs a name.")
-    return get_or_create_unique(
+    row, created = get_or_create_unique(
         lambda: package.versions.versioned(version).first(),
         lambda: PackageVersion.objects.create(
             package=package,
@@ -64,6 +64,15 @@ def get_or_create_version(
             metadata=metadata or {},
         ),
     )
+    if created and not is_internal:
+        mark_pushed(package, row.updated)
+    return row, created
+
+
+def mark_pushed(package: Package, when) -> None:
+    """Record that a published version of the package was added or changed at `when`."""
+    Package.objects.filter(pk=package.pk).update(last_pushed=when)
+    package.last_pushed = when
 
 
 def create_version(package: Package, version: str, **fields) -> PackageVersion:

@@ -37,20 +37,28 @@ def _published(package_ref) -> QuerySet[PackageVersion]:
 
 
 def owner_packages(owner: Owner, *, type: str = "", query: str = "") -> QuerySet[Package]:
-    """The owner's packages with at least one published version, by name, each with
-    `version_count`, `latest_version` (the newest), `updated` (the last change) and
-    `total_size` (bytes of the distinct blobs its published versions use).
+    """The owner's packages with at least one published version, by name; a page of
+    them gets its figures from `with_figures`, so no figure is worked out for rows
+    the page does not show.
     """
-    published = _published(OuterRef("pk"))
-    packages = Package.objects.filter(Exists(published), owner=owner)
+    packages = Package.objects.filter(Exists(_published(OuterRef("pk"))), owner=owner)
     if type:
         packages = packages.filter(type=type)
     if query:
         packages = packages.filter(name__icontains=query)
+    return packages.order_by(Lower("name"), "type", "pk")
+
+
+def with_figures(packages: list[Package]) -> list[Package]:
+    """These packages (a page), in their order, each with `version_count`,
+    `latest_version` (the newest), `updated` (the last change) and `total_size` (bytes
+    of the distinct blobs its published versions use): one query for the page.
+    """
+    published = _published(OuterRef("pk"))
     blob_ids = PackageFile.objects.filter(
         version__package=OuterRef(OuterRef("pk")), version__is_internal=False
     ).values("blob_id")
-    return packages.annotate(
+    figures = Package.objects.filter(pk__in=[p.pk for p in packages]).annotate(
         version_count=_aggregate(published, "COUNT", "pk", IntegerField()),
         latest_version=Subquery(published.order_by("-created", "-pk").values("version")[:1]),
         updated=_aggregate(published, "MAX", "updated", DateTimeField()),
@@ -60,7 +68,9 @@ def owner_packages(owner: Owner, *, type: str = "", query: str = "") -> QuerySet
             ),
             Value(0),
         ),
-    ).order_by(Lower("name"), "type", "pk")
+    )
+    by_id = {package.pk: package for package in figures.select_related("owner")}
+    return [by_id[p.pk] for p in packages if p.pk in by_id]
 
 
 def find_version(owner: Owner, type: str, name: str, version: str) -> PackageVersion | None:

@@ -152,6 +152,10 @@ class PackageListView(OwnerView, generics.ListAPIView):
             self.owner, type=params.get("type", ""), query=params.get("q", "")
         )
 
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        return queries.with_figures(page) if page is not None else None
+
 
 @extend_schema(tags=TAGS, parameters=VERSION_PATH)
 class VersionView(OwnerView, generics.RetrieveDestroyAPIView):
