@@ -8,12 +8,13 @@ import tempfile
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 
-# Threads let one process stream several large uploads and downloads at once; the
-# worker heartbeat is separate from requests, so a long push is not cut off. The
-# worker is gunicorn's gthread with a fast answer to TLS on this plain-HTTP port.
-worker_class = "forge.gunicorn_worker.ForgeThreadWorker"
+# The worker (forge/gunicorn_worker.py) reads request heads in its event loop, runs
+# quick requests on one thread per process and transfers (uploads, blob downloads) on
+# `threads` more, so a slow client holds a socket and a long push holds one thread;
+# the worker heartbeat is separate from requests, so a long push is not cut off.
+worker_class = "forge.gunicorn_worker.ForgeWorker"
 workers = int(os.environ.get("FORGE_WORKERS", min(2 * multiprocessing.cpu_count() + 1, 8)))
-threads = int(os.environ.get("FORGE_THREADS", 4))
+threads = int(os.environ.get("FORGE_THREADS", 16))
 timeout = 120
 graceful_timeout = 30
 keepalive = 5

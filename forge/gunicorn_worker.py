@@ -1,37 +1,85 @@
-"""gunicorn's threaded worker, tuned for a registry: big socket reads, quick TLS refusal.
+"""gunicorn's threaded worker, shaped for a registry: slow clients cost a socket, not a
+thread, and quick requests never queue behind long transfers.
 
-Layers arrive as request bodies of hundreds of megabytes. gunicorn reads sockets 8 KiB
-at a time and joins the pieces in Python, which caps uploads well below what the
-disk and the hashing can take; reading up to RECV_SIZE per call lifts that cap.
-
-podman, skopeo and buildah also try HTTPS first even with `--tls-verify=false`, and fall
-back to HTTP only when that fails. A plain gunicorn reads the TLS ClientHello as the
-start of an HTTP request and waits for the rest, so every client command would stall
-for Go's 10 s TLS handshake timeout. Like Go's own HTTP server, we spot the handshake
-record and answer it with a plain 400, which fails the TLS attempt straight away.
+- **Request heads are read by the event loop.** gthread hands a connection to a thread
+  as soon as a byte arrives, and the thread then waits for the rest of the head: twenty
+  clients sending a header a byte a second took every thread. Here the main loop reads
+  heads without blocking, and a connection reaches a thread only with a whole head; a
+  head not complete within FORGE_HEADER_TIMEOUT seconds (or larger than
+  limit_request_field_size allows) closes the connection.
+- **Two lanes.** Quick requests (manifests, blob HEADs, tags, tokens, pages) run on one
+  thread per process, one after another: threads of one process share one interpreter
+  lock, and four of them answering manifests took four times the CPU per request.
+  Requests that move bulk (a blob GET, an upload's POST, PATCH or PUT) run on the
+  transfer pool (`threads`), where a slow or large body waits in `recv` without
+  holding anyone up. A body that stalls for FORGE_BODY_TIMEOUT seconds ends.
+- **Big socket reads.** Layers arrive as request bodies of hundreds of megabytes;
+  gunicorn reads 8 KiB per call and joins the pieces in Python. Reading up to RECV_SIZE
+  per call lifts that cap.
+- **One send for a small response.** Headers go out with the first piece of the body
+  in one `sendmsg` (ForgeResponse).
+- **A quick answer to TLS.** podman, skopeo and buildah try HTTPS first even with
+  `--tls-verify=false`. A plain gunicorn reads the TLS ClientHello as the start of a
+  request and waits for the rest, so every command would stall for Go's 10 s handshake
+  timeout. Like Go's own server, a handshake record is answered with a plain 400.
 """
 
+from __future__ import annotations
+
 import contextlib
+import errno
+import heapq
+import itertools
+import os
+import queue
+import selectors
 import socket
+import threading
+import time
+from concurrent import futures
+from functools import partial
 
 from gunicorn.http import wsgi
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gthread import TConn, ThreadWorker
 
 RECV_SIZE = 1024 * 1024
+HEAD_READ_SIZE = 65536
 TLS_HANDSHAKE_RECORD = 0x16
 NOT_TLS_ANSWER = (
     b"HTTP/1.0 400 Bad Request\r\nConnection: close\r\n\r\n"
     b"Client sent an HTTP request to an HTTPS server.\n"
 )
+HEAD_TOO_LARGE_ANSWER = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
+    b"Content-Length: 0\r\n\r\n"
+)
+TRANSFER_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# An unread request body up to this is read and dropped to keep the connection; a
+# longer one closes it.
+DRAIN_LIMIT = 1024 * 1024
 
 
-def starts_tls_handshake(sock: socket.socket) -> bool:
-    """Whether the bytes waiting on `sock` open a TLS handshake (nothing is consumed)."""
-    try:
-        first = sock.recv(1, socket.MSG_PEEK)
-    except OSError:
-        return False
-    return first[:1] == bytes([TLS_HANDSHAKE_RECORD])
+def header_timeout() -> float:
+    return float(os.environ.get("FORGE_HEADER_TIMEOUT", "") or 10)
+
+
+def body_timeout() -> float:
+    return float(os.environ.get("FORGE_BODY_TIMEOUT", "") or 60)
+
+
+def starts_tls_handshake(data: bytes) -> bool:
+    """Whether the first bytes of a connection open a TLS handshake."""
+    return data[:1] == bytes([TLS_HANDSHAKE_RECORD])
+
+
+def is_transfer(head: bytes) -> bool:
+    """Whether the request this head opens moves bulk: an upload, or a blob download."""
+    method, _, rest = head.partition(b" ")
+    method = method.decode("latin-1")
+    if method in TRANSFER_METHODS:
+        return True
+    path = rest.partition(b" ")[0].partition(b"?")[0]
+    return method == "GET" and path.startswith(b"/v2/") and b"/blobs/" in path
 
 
 class _Joined:
@@ -108,23 +156,238 @@ class ForgeResponse(wsgi.Response):
         super().close()
 
 
-class ForgeThreadWorker(ThreadWorker):
+class QuickLane:
+    """One thread running quick requests, a connection's first request before the rest.
+
+    Under load every kept-alive connection always has a request waiting; taken in
+    arrival order, a newcomer (a client's `GET /v2/` before a push, a health probe)
+    would queue behind all of them. First requests of connections go first; requests
+    on kept-alive connections take turns in arrival order.
+    """
+
+    def __init__(self, name: str):
+        self._queue: queue.PriorityQueue = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, first: bool, function, /, *args) -> futures.Future:
+        future: futures.Future = futures.Future()
+        self._queue.put((0 if first else 1, next(self._order), future, function, args))
+        return future
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._queue.put((2, next(self._order), None, None, ()))
+        if wait:
+            self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            _, _, future, function, args = self._queue.get()
+            if future is None:
+                return
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = function(*args)
+            except BaseException as error:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+
+class ForgeConn(TConn):
+    """A connection, with the bytes of a request head the event loop has read so far."""
+
+    def __init__(self, cfg, sock, client, server):
+        super().__init__(cfg, sock, client, server)
+        self.head = bytearray()
+        self.fresh = True  # no request seen yet: the TLS check applies
+        self.waiting = 0  # bumped whenever the connection starts waiting anew
+        self.deadline = 0.0
+
+    def init(self):
+        first = self.parser is None
+        super().init()
+        if first:
+            unreader = self.parser.unreader
+            if getattr(unreader, "mxchunk", RECV_SIZE) < RECV_SIZE:
+                unreader.mxchunk = RECV_SIZE
+        # A body that stalls this long ends the request (the thread is freed).
+        self.sock.settimeout(body_timeout())
+
+
+class ForgeWorker(ThreadWorker):
     def init_process(self):
         # wsgi.create() makes gunicorn's Response; this worker's are ForgeResponses.
         wsgi.Response = ForgeResponse
+        self.quick = QuickLane("quick")
+        # (deadline, order, connection, its wait) of connections waiting for a head.
+        self._deadlines: list = []
+        self._order = itertools.count()
         super().init_process()
 
-    def handle(self, conn):
-        # gthread calls handle() only once the socket is readable, so the peek
-        # never waits; an HTTP request cannot start with byte 0x16. Only a new
-        # connection is looked at: a TLS client says so first.
-        first = not getattr(conn, "forge_seen", False)
-        conn.forge_seen = True
-        if first and not self.cfg.is_ssl and starts_tls_handshake(conn.sock):
+    # -- connections waiting for a request head ------------------------------------------
+
+    def accept(self, server, listener):
+        try:
+            sock, client = listener.accept()
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        self.await_head(ForgeConn(self.cfg, sock, client, server), self.cfg.keepalive or 2)
+
+    def await_head(self, conn: ForgeConn, timeout: float) -> None:
+        """Watch the connection for its next request head, giving up after `timeout`."""
+        conn.waiting += 1
+        conn.deadline = time.monotonic() + timeout
+        with self._lock:
+            heapq.heappush(self._deadlines, (conn.deadline, next(self._order), conn, conn.waiting))
+            self.poller.register(
+                conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn)
+            )
+
+    def on_client_socket_readable(self, conn: ForgeConn, client) -> None:
+        """Read what arrived of the head, without blocking; dispatch a complete one."""
+        try:
+            data = conn.sock.recv(HEAD_READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.drop(conn)
+            return
+        if conn.fresh and not conn.head and not self.cfg.is_ssl and starts_tls_handshake(data):
             with contextlib.suppress(OSError):
                 conn.sock.sendall(NOT_TLS_ANSWER)
-            return (False, conn)
-        unreader = getattr(conn.parser, "unreader", None)
-        if unreader is not None and getattr(unreader, "mxchunk", RECV_SIZE) < RECV_SIZE:
-            unreader.mxchunk = RECV_SIZE
-        return super().handle(conn)
+            self.drop(conn)
+            return
+        started = not conn.head
+        conn.head += data
+        if b"\r\n\r\n" not in conn.head:
+            if len(conn.head) > self.head_limit():
+                with contextlib.suppress(OSError):
+                    conn.sock.sendall(HEAD_TOO_LARGE_ANSWER)
+                self.drop(conn)
+            elif started:
+                # The head has begun: from now on it has FORGE_HEADER_TIMEOUT to finish.
+                conn.waiting += 1
+                conn.deadline = time.monotonic() + header_timeout()
+                with self._lock:
+                    heapq.heappush(
+                        self._deadlines, (conn.deadline, next(self._order), conn, conn.waiting)
+                    )
+            return
+        with self._lock:
+            self.poller.unregister(client)
+        conn.waiting += 1
+        self.dispatch(conn)
+
+    def head_limit(self) -> int:
+        return self.cfg.limit_request_line + self.cfg.limit_request_fields * (
+            self.cfg.limit_request_field_size or 8190
+        )
+
+    def dispatch(self, conn: ForgeConn) -> None:
+        """Hand a connection whose head has arrived to the lane its request belongs in."""
+        head, conn.head = bytes(conn.head), bytearray()
+        first, conn.fresh = conn.fresh, False
+        conn.init()
+        conn.parser.unreader.unread(head)
+        if is_transfer(head):
+            future = self.tpool.submit(self.handle, conn)
+        else:
+            future = self.quick.submit(first, self.handle, conn)
+        self._wrap_future(future, conn)
+
+    def drop(self, conn: ForgeConn) -> None:
+        conn.waiting += 1
+        with self._lock, contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(conn.sock)
+        self.nr_conns -= 1
+        conn.close()
+
+    def murder_keepalived(self):
+        """Close connections whose head did not come in time (idle keep-alive ones too)."""
+        now = time.monotonic()
+        while True:
+            with self._lock:
+                if not self._deadlines or self._deadlines[0][0] > now:
+                    return
+                _deadline, _, conn, waiting = heapq.heappop(self._deadlines)
+            if conn.waiting == waiting:
+                self.drop(conn)
+
+    # -- after a request ------------------------------------------------------------------
+
+    def handle(self, conn):
+        keepalive, conn = super().handle(conn)
+        # The event loop reads the next head off the socket, so what the app left of
+        # this request's body must go first: read it here (a little), or close.
+        if keepalive and not self.drain_body(conn):
+            keepalive = False
+        return keepalive, conn
+
+    @staticmethod
+    def drain_body(conn) -> bool:
+        """Read what is left of the last request's body; False if it is too much."""
+        message = conn.parser.mesg if conn.parser is not None else None
+        if message is None:
+            return True
+        remaining = getattr(message.body.reader, "length", None)
+        if remaining is not None and remaining > DRAIN_LIMIT:
+            return False
+        drained = 0
+        try:
+            while data := message.body.read(65536):
+                drained += len(data)
+                if drained > DRAIN_LIMIT:
+                    return False
+        except Exception:
+            return False
+        return True
+
+    def finish_request(self, fs):
+        if fs.cancelled():
+            self.nr_conns -= 1
+            fs.conn.close()
+            return
+        try:
+            keepalive, conn = fs.result()
+        except Exception:
+            self.nr_conns -= 1
+            fs.conn.close()
+            return
+        if not (keepalive and self.alive):
+            self.nr_conns -= 1
+            conn.close()
+            return
+        buffered = conn.parser.unreader.buf.getvalue()
+        if b"\r\n\r\n" in buffered:
+            # A pipelined request already read with the last one's body: go on at once.
+            conn.parser.unreader.buf = type(conn.parser.unreader.buf)()
+            conn.head = bytearray(buffered)
+            self.dispatch(conn)
+            return
+        if buffered:
+            conn.parser.unreader.buf = type(conn.parser.unreader.buf)()
+            conn.head = bytearray(buffered)
+        conn.sock.setblocking(False)
+        self.await_head(conn, self.cfg.keepalive or 2)
+
+    def handle_quit(self, sig, frame):
+        self.quick.shutdown(False)
+        super().handle_quit(sig, frame)
+
+    def run(self):
+        try:
+            super().run()
+        finally:
+            self.quick.shutdown(False)
+
+
+# The name gunicorn.conf.py used before the worker took over reading heads.
+ForgeThreadWorker = ForgeWorker

@@ -129,3 +129,39 @@ def test_headers_and_body_arrive_whole_on_a_kept_alive_connection(own_server):
             status = int(head.split(b" ", 2)[1])
             assert status in (200, 401, 404), head
             assert body.startswith(b"{"), (path, body)
+
+
+def test_a_client_sending_its_head_slowly_does_not_hold_up_others(own_server):
+    """Heads are read by the worker's event loop: a thread sees only whole requests."""
+    parts = urlsplit(own_server.url)
+    slow = [socket.create_connection((parts.hostname, parts.port), timeout=10) for _ in range(30)]
+    try:
+        for sock in slow:
+            sock.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+        started = time.monotonic()
+        answer = own_server.request("GET", "/-/healthz")
+        assert answer.status == 200
+        assert time.monotonic() - started < 2
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_an_unread_request_body_does_not_spoil_the_kept_alive_connection(own_server):
+    """A 401 answered before the body was read: the rest of the body is read and dropped
+    before the next request's head, which is then answered as usual.
+    """
+    parts = urlsplit(own_server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        body = b"x" * 5000
+        sock.sendall(
+            f"PATCH /v2/alice/x/blobs/uploads/abc HTTP/1.1\r\nHost: {parts.netloc}\r\n".encode()
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        head, _ = read_raw_response(sock)
+        assert head.split(b" ", 2)[1] == b"401"
+        sock.sendall(f"GET /-/healthz HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode())
+        head, body = read_raw_response(sock)
+        assert head.split(b" ", 2)[1] == b"200"
+        assert body == b'{"status": "ok"}'
