@@ -574,16 +574,14 @@ def list_tags(package: Package, *, n: int | None, last: str) -> list[str]:
 
 def catalog(user, *, n: int, last: str) -> list[str]:
     """Repository names with a real (not staging) version, that `user` may read."""
+    published = PackageVersion.objects.filter(package=OuterRef("pk"), is_internal=False)
     names = (
         Package.objects.filter(
-            type=CONTAINER,
-            owner__in=get_adapter().readable_owners(user),
-            versions__is_internal=False,
+            Exists(published), type=CONTAINER, owner__in=get_adapter().readable_owners(user)
         )
         .annotate(full_name=Concat(Lower("owner__name"), Value("/"), Lower("name")))
         .order_by("full_name")
         .values_list("full_name", flat=True)
-        .distinct()
     )
     if last:
         names = names.filter(full_name__gt=last.lower())
