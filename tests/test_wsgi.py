@@ -5,10 +5,26 @@ from __future__ import annotations
 import io
 
 import pytest
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 
 from forge import wsgi
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def keep_the_test_connection():
+    """Keep the test's connection open across the calls, as Django's test client does.
+
+    The real handler closes old connections when a request starts and ends; on
+    PostgreSQL that closes the connection holding the test's transaction.
+    """
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 def call(path: str, host: str = "127.0.0.1") -> tuple[str, dict]:
