@@ -80,11 +80,13 @@ class SetupError(Exception):
 class Stack:
     """Everything this run started or made, so it can all be undone in reverse order."""
 
-    def __init__(self, keep: bool, data_root: str | None = None):
+    def __init__(self, keep: bool, data_root: str | None = None, prefix: str = "side_by_side-"):
         self.keep = keep
         # Everything lives under root: both servers' data, logs, configs, and (through
         # TMPDIR) any temp file a process started here makes, e.g. moto's spooled objects.
-        self.root = Path(tempfile.mkdtemp(prefix="side_by_side-", dir=data_root))
+        self.root = Path(tempfile.mkdtemp(prefix=prefix, dir=data_root))
+        # The environment our server was set up with (node 1), for more manage.py commands.
+        self.forge_env: dict | None = None
         self.tmp = self.dir("tmp")
         self.processes: list[tuple[str, subprocess.Popen]] = []
         self.undo: list[tuple[str, object]] = []  # (what, callable) run at clean-up
@@ -343,8 +345,19 @@ def forge_workers() -> int:
     return min(2 * multiprocessing.cpu_count() + 1, 8)
 
 
-def start_forge(stack: Stack, args: argparse.Namespace, s3: dict | None) -> dict:
-    """Our server (or two behind nginx): migrate, create the user, gunicorn; its URL and pids."""
+def start_forge(
+    stack: Stack,
+    args: argparse.Namespace,
+    s3: dict | None,
+    *,
+    postgres: bool = False,
+    redis_cache: bool = False,
+) -> dict:
+    """Our server (or two behind nginx): migrate, create the user, gunicorn; its URL and pids.
+
+    Two nodes always share a fresh PostgreSQL database and a Redis cache; one node uses
+    SQLite and the file cache in its data dir unless postgres or redis_cache ask for those.
+    """
     shared = clean_env()
     if s3:
         shared.update(
@@ -358,15 +371,17 @@ def start_forge(stack: Stack, args: argparse.Namespace, s3: dict | None) -> dict
         )
     shared = stack.env(shared)  # migrate and createuser too
     info: dict = {"nodes": args.nodes, "workers_per_node": forge_workers(), "logs": []}
+    if args.nodes == 2 or postgres:
+        shared["DATABASE_URL"] = info["database"] = create_database(stack)
+    if args.nodes == 2 or redis_cache:
+        shared["FORGE_CACHE_URL"] = info["cache"] = claim_redis_db(stack)
     if args.nodes == 2:
-        shared["DATABASE_URL"] = create_database(stack)
         shared["FORGE_SECRET_KEY"] = secrets.token_urlsafe(50)
-        shared["FORGE_CACHE_URL"] = claim_redis_db(stack)
-        info.update(database=shared["DATABASE_URL"], cache=shared["FORGE_CACHE_URL"])
     envs = []
     for node in range(1, args.nodes + 1):
         env = dict(shared, FORGE_DATA_DIR=str(stack.dir(f"ours{node}/data")))
         envs.append(env)
+    stack.forge_env = envs[0]
     setup_log = stack.root / "ours1" / "setup.log"
     progress("forge: migrate and createuser")
     run_checked([PYTHON, "manage.py", "migrate", "--noinput"], envs[0], "migrate", setup_log)
