@@ -248,3 +248,25 @@ def test_the_api_schema_builds_without_the_host_configuring_drf(host_site):
     assert "/registry/api/v1/packages/{owner}" in paths
     status, _ = get(host_site["url"], "/registry/api/docs/")
     assert status == 404  # the Swagger UI needs drf_spectacular's templates
+
+
+def test_the_protocol_takes_the_short_middleware_stack_of_the_host_site(host_site):
+    # hostsite/wsgi.py wraps its application in registry.wsgi.protocol_routed.
+    parts = urlsplit(host_site["url"])
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request("GET", "/v2/")
+        protocol = connection.getresponse()
+        protocol.read()
+        connection.request("GET", "/registry/alice/-/packages")
+        page = connection.getresponse()
+        page.read()
+    finally:
+        connection.close()
+
+    assert protocol.status == 401
+    assert protocol.getheader("Docker-Distribution-Api-Version") == "registry/2.0"
+    assert protocol.getheader("X-Frame-Options") is None  # the host's clickjacking middleware
+    assert protocol.getheader("X-Content-Type-Options") == "nosniff"  # security still applies
+    assert page.status == 200
+    assert page.getheader("X-Frame-Options") == "DENY"
