@@ -7,6 +7,10 @@ thread, and quick requests never queue behind long transfers.
   heads without blocking, and a connection reaches a thread only with a whole head; a
   head not complete within FORGE_HEADER_TIMEOUT seconds (or larger than
   limit_request_field_size allows) closes the connection.
+- **The first bytes of a body too.** A request with a body reaches a thread only once
+  its body has arrived, or its first BODY_PREFETCH bytes: a client trickling a body a
+  byte a second costs a socket, and is closed when FORGE_BODY_TIMEOUT passes first.
+  `Expect: 100-continue` is answered here, so such clients send their body.
 - **Two lanes.** Quick requests (manifests, blob HEADs, tags, tokens, pages) run on one
   thread per process, one after another: threads of one process share one interpreter
   lock, and four of them answering manifests took four times the CPU per request.
@@ -57,6 +61,11 @@ TRANSFER_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # An unread request body up to this is read and dropped to keep the connection; a
 # longer one closes it.
 DRAIN_LIMIT = 1024 * 1024
+# Body bytes the event loop gathers before a request goes to a thread: a manifest
+# whole, an upload's first pieces. A real client sends this in a blink.
+BODY_PREFETCH = 64 * 1024
+CHUNKED = -1
+CONTINUE_ANSWER = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 def header_timeout() -> float:
@@ -80,6 +89,60 @@ def is_transfer(head: bytes) -> bool:
         return True
     path = rest.partition(b" ")[0].partition(b"?")[0]
     return method == "GET" and path.startswith(b"/v2/") and b"/blobs/" in path
+
+
+def body_wanted(head: bytes) -> tuple[int, bool]:
+    """Body bytes to gather before dispatch (CHUNKED: a chunked body), and whether the
+    client waits for `100 Continue` before sending them.
+
+    A head gunicorn will refuse (a bad Content-Length) wants nothing: it goes to a
+    thread at once for its 400.
+    """
+    length, chunked, expects = 0, False, False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name, value = name.strip().lower(), value.strip().lower()
+        if name == b"content-length":
+            if not value.isdigit():
+                return 0, False
+            length = int(value)
+        elif name == b"transfer-encoding":
+            chunked = b"chunked" in value
+        elif name == b"expect":
+            expects = value == b"100-continue"
+    wanted = CHUNKED if chunked else min(length, BODY_PREFETCH)
+    return wanted, expects and wanted != 0
+
+
+def without_expect(head: bytes) -> bytes:
+    """The head without its Expect header: the event loop has answered it already."""
+    lines = head.split(b"\r\n")
+    kept = [line for line in lines if line.partition(b":")[0].strip().lower() != b"expect"]
+    return b"\r\n".join(kept)
+
+
+def chunked_body_ended(body: bytes) -> bool:
+    """Whether what arrived of a chunked body holds its last chunk and trailers.
+
+    Malformed framing counts as ended: gunicorn's parser answers it from a thread.
+    """
+    position = 0
+    while True:
+        line_end = body.find(b"\r\n", position)
+        if line_end < 0:
+            return False
+        try:
+            size = int(body[position:line_end].partition(b";")[0].strip(), 16)
+        except ValueError:
+            return True
+        if size < 0:
+            return True
+        if size == 0:
+            rest = body[line_end + 2 :]
+            return rest.startswith(b"\r\n") or b"\r\n\r\n" in rest
+        position = line_end + 2 + size + 2
+        if position > len(body):
+            return False
 
 
 class _Joined:
@@ -205,6 +268,26 @@ class ForgeConn(TConn):
         self.fresh = True  # no request seen yet: the TLS check applies
         self.waiting = 0  # bumped whenever the connection starts waiting anew
         self.deadline = 0.0
+        self.wanted: int | None = None  # body bytes to gather, once the head is in
+
+    def request_ready(self) -> bool:
+        """Whether the head, and as much of the body as is gathered, has arrived."""
+        end = self.head.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        end += 4
+        if self.wanted is None:
+            self.wanted, expects = body_wanted(bytes(self.head[:end]))
+            if expects:
+                with contextlib.suppress(OSError):
+                    self.sock.send(CONTINUE_ANSWER)
+                head = without_expect(bytes(self.head[: end - 2])) + b"\r\n"
+                self.head[:end] = head
+                end = len(head)
+        body = self.head[end:]
+        if self.wanted == CHUNKED:
+            return len(body) >= BODY_PREFETCH or chunked_body_ended(bytes(body))
+        return len(body) >= self.wanted
 
     def init(self):
         first = self.parser is None
@@ -241,13 +324,18 @@ class ForgeWorker(ThreadWorker):
 
     def await_head(self, conn: ForgeConn, timeout: float) -> None:
         """Watch the connection for its next request head, giving up after `timeout`."""
+        self.wait_until(conn, timeout)
+        with self._lock:
+            self.poller.register(
+                conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn)
+            )
+
+    def wait_until(self, conn: ForgeConn, timeout: float) -> None:
+        """Close the connection if nothing more happens to it within `timeout` seconds."""
         conn.waiting += 1
         conn.deadline = time.monotonic() + timeout
         with self._lock:
             heapq.heappush(self._deadlines, (conn.deadline, next(self._order), conn, conn.waiting))
-            self.poller.register(
-                conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn)
-            )
 
     def on_client_socket_readable(self, conn: ForgeConn, client) -> None:
         """Read what arrived of the head, without blocking; dispatch a complete one."""
@@ -267,19 +355,19 @@ class ForgeWorker(ThreadWorker):
             return
         started = not conn.head
         conn.head += data
-        if b"\r\n\r\n" not in conn.head:
-            if len(conn.head) > self.head_limit():
+        awaited_head = conn.wanted is None
+        if not conn.request_ready():
+            if conn.wanted is not None:
+                if awaited_head:
+                    # The head is in; the body's first bytes have FORGE_BODY_TIMEOUT.
+                    self.wait_until(conn, body_timeout())
+            elif len(conn.head) > self.head_limit():
                 with contextlib.suppress(OSError):
                     conn.sock.sendall(HEAD_TOO_LARGE_ANSWER)
                 self.drop(conn)
             elif started:
                 # The head has begun: from now on it has FORGE_HEADER_TIMEOUT to finish.
-                conn.waiting += 1
-                conn.deadline = time.monotonic() + header_timeout()
-                with self._lock:
-                    heapq.heappush(
-                        self._deadlines, (conn.deadline, next(self._order), conn, conn.waiting)
-                    )
+                self.wait_until(conn, header_timeout())
             return
         with self._lock:
             self.poller.unregister(client)
@@ -294,6 +382,7 @@ class ForgeWorker(ThreadWorker):
     def dispatch(self, conn: ForgeConn) -> None:
         """Hand a connection whose head has arrived to the lane its request belongs in."""
         head, conn.head = bytes(conn.head), bytearray()
+        conn.wanted = None
         first, conn.fresh = conn.fresh, False
         conn.init()
         conn.parser.unreader.unread(head)
@@ -366,17 +455,16 @@ class ForgeWorker(ThreadWorker):
             conn.close()
             return
         buffered = conn.parser.unreader.buf.getvalue()
-        if b"\r\n\r\n" in buffered:
-            # A pipelined request already read with the last one's body: go on at once.
-            conn.parser.unreader.buf = type(conn.parser.unreader.buf)()
-            conn.head = bytearray(buffered)
-            self.dispatch(conn)
-            return
         if buffered:
             conn.parser.unreader.buf = type(conn.parser.unreader.buf)()
             conn.head = bytearray(buffered)
+            if conn.request_ready():
+                # A pipelined request already read with the last one's body: go on at once.
+                self.dispatch(conn)
+                return
         conn.sock.setblocking(False)
-        self.await_head(conn, self.cfg.keepalive or 2)
+        timeout = body_timeout() if conn.wanted is not None else self.cfg.keepalive or 2
+        self.await_head(conn, timeout)
 
     def handle_quit(self, sig, frame):
         self.quick.shutdown(False)

@@ -1,5 +1,6 @@
 """The live server itself: what gunicorn and the request streaming do on the wire."""
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -165,3 +166,117 @@ def test_an_unread_request_body_does_not_spoil_the_kept_alive_connection(own_ser
         head, body = read_raw_response(sock)
         assert head.split(b" ", 2)[1] == b"200"
         assert body == b'{"status": "ok"}'
+
+
+def open_trickling_uploads(own_server, count: int) -> list[socket.socket]:
+    """Connections that each start a monolithic upload and send one byte of its body."""
+    parts = urlsplit(own_server.url)
+    head = (
+        f"POST /v2/alice/slow/blobs/uploads/?digest=sha256:{'0' * 64} HTTP/1.1\r\n"
+        f"Host: {parts.netloc}\r\nAuthorization: {own_server.alice.basic_header}\r\n"
+        "Content-Length: 100000\r\n\r\nx"
+    ).encode()
+    trickling = []
+    for _ in range(count):
+        sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+        sock.sendall(head)
+        trickling.append(sock)
+    return trickling
+
+
+def test_clients_trickling_bodies_do_not_hold_up_others(own_server):
+    """A body reaches a thread only once its first bytes are in: 200 uploads sending a
+    byte now and then (far more than the server has threads) cost sockets only.
+    """
+    trickling = open_trickling_uploads(own_server, 200)
+    try:
+        time.sleep(0.5)
+        data = os.urandom(300_000)
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        started = time.monotonic()
+        pushed = own_server.request(
+            "POST",
+            f"/v2/alice/fast/blobs/uploads/?digest={digest}",
+            creds=own_server.alice,
+            body=data,
+        )
+        probe = own_server.request("GET", "/v2/", creds=own_server.alice)
+        took = time.monotonic() - started
+    finally:
+        for sock in trickling:
+            sock.close()
+
+    assert pushed.status == 201, pushed.body
+    assert probe.status == 200
+    assert took < 2
+
+
+@pytest.fixture(scope="module")
+def impatient_server(start_forge, live_registry):
+    if live_registry.external:
+        pytest.skip(OWN_SERVER_ONLY)
+    return start_forge(
+        {"FORGE_BODY_TIMEOUT": "2", "FORGE_HEADER_TIMEOUT": "2"}, share_with=live_registry
+    )
+
+
+def closed_within(sock: socket.socket, seconds: float, trickle: bytes = b"") -> float | None:
+    """Seconds until the server closed the connection (None if it did not in time),
+    sending `trickle` every half second meanwhile.
+    """
+    started = time.monotonic()
+    sock.settimeout(0.5)
+    while time.monotonic() - started < seconds:
+        try:
+            if sock.recv(65536) == b"":
+                return time.monotonic() - started
+        except TimeoutError:
+            if trickle:
+                with contextlib.suppress(OSError):
+                    sock.sendall(trickle)
+        except OSError:
+            return time.monotonic() - started
+    return None
+
+
+@pytest.mark.parametrize("trickle", [b"", b"x"], ids=["stalled", "a-byte-at-a-time"])
+def test_a_body_that_does_not_arrive_in_time_closes_the_connection(impatient_server, trickle):
+    [sock] = open_trickling_uploads(impatient_server, 1)
+    with sock:
+        took = closed_within(sock, 10, trickle)
+
+    assert took is not None, "the server kept a trickling body's connection open"
+    assert took < 5  # FORGE_BODY_TIMEOUT is 2 s
+
+
+def test_a_head_that_does_not_arrive_in_time_closes_the_connection(impatient_server):
+    parts = urlsplit(impatient_server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(b"GET /v2/ HTTP/1.1\r\n")
+        took = closed_within(sock, 10, trickle=b"X-A: b\r\n")
+
+    assert took is not None, "the server kept a trickling head's connection open"
+    assert took < 5
+
+
+def test_an_upload_expecting_100_continue_is_told_to_go_on(own_server):
+    """curl and some libraries send `Expect: 100-continue` and wait before the body."""
+    parts = urlsplit(own_server.url)
+    data = os.urandom(200_000)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(
+            f"POST /v2/alice/expecting/blobs/uploads/?digest={digest} HTTP/1.1\r\n"
+            f"Host: {parts.netloc}\r\nAuthorization: {own_server.alice.basic_header}\r\n"
+            f"Content-Length: {len(data)}\r\nExpect: 100-continue\r\n\r\n".encode()
+        )
+        interim = b""
+        while b"\r\n\r\n" not in interim:
+            piece = sock.recv(4096)
+            assert piece, "closed before 100 Continue"
+            interim += piece
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(data)
+        head, _ = read_raw_response(sock)
+
+    assert head.split(b" ", 2)[1] == b"201", head
