@@ -64,7 +64,11 @@ def authorize(
         )
     if identity.is_anonymous:
         raise Unauthorized(challenge=challenge(request, scope))
-    if owner is None:
-        raise NameUnknown(f"no user or organisation named {owner_name!r}")
+    if owner is None or not adapter.can_read(identity.user, owner):
+        # A private owner looks to those who may not see it as one that does not
+        # exist: the same status, code and message, as the pages and the API answer.
+        raise NameUnknown(
+            f"{identity.user.get_username()} knows no repository {owner_name.lower()}/{image}"
+        )
     verb = "pull from" if action == PULL else "push to"
     raise Denied(f"{identity.user.get_username()} may not {verb} {owner.name}/{image}")

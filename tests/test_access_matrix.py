@@ -17,7 +17,8 @@ the rules written as code, so a typo in either shows up.
   writes nothing (403 DENIED). An expired token is 401 UNAUTHORIZED, used directly
   and at /v2/token.
 - Refused: anonymous → 401 with a `WWW-Authenticate: Bearer` challenge naming the
-  scope; a signed-in caller → 403 DENIED.
+  scope; a signed-in caller who may read the owner → 403 DENIED; one who may not →
+  404 NAME_UNKNOWN, as for an owner that does not exist (docs/authentication.md).
 - The catalog lists exactly what the caller may read.
 - A cross-repository mount the caller may not read from falls back to a new upload
   session (202) and leaks nothing.
@@ -119,7 +120,7 @@ ACTIONS = tuple(ACTION_COLUMNS.values())
 WRITE_ACTIONS = ("push-blob", "push-manifest", "delete")
 MODES = ("basic", "bearer")
 
-# ok = 200 for reads, 201 for pushes, 202 for the delete; 401/403 = refused;
+# ok = 200 for reads, 201 for pushes, 202 for the delete; 401/403/404 = refused;
 # 201/202 for a mount; listed/hidden for the catalog.
 EXPECTED_TABLE = """
 owner        actor         pull-man pull-blob push-blob push-man delete mount catalog tags refs
@@ -140,9 +141,9 @@ limited-user read-token    ok       ok        403       403      403    403   li
 limited-user expired-token 401      401       401       401      401    401   401     401  401
 
 private-user anonymous     401      401       401       401      401    401   hidden  401  401
-private-user outsider      403      403       403       403      403    202   hidden  403  403
+private-user outsider      404      404       404       404      404    202   hidden  404  404
 private-user writer        ok       ok        ok        ok       ok     201   listed  ok   ok
-private-user reader        403      403       403       403      403    202   hidden  403  403
+private-user reader        404      404       404       404      404    202   hidden  404  404
 private-user site-admin    ok       ok        ok        ok       ok     201   listed  ok   ok
 private-user read-token    ok       ok        403       403      403    403   listed  ok   ok
 private-user expired-token 401      401       401       401      401    401   401     401  401
@@ -156,7 +157,7 @@ public-org   read-token    ok       ok        403       403      403    403   li
 public-org   expired-token 401      401       401       401      401    401   401     401  401
 
 private-org  anonymous     401      401       401       401      401    401   hidden  401  401
-private-org  outsider      403      403       403       403      403    202   hidden  403  403
+private-org  outsider      404      404       404       404      404    202   hidden  404  404
 private-org  writer        ok       ok        ok        ok       ok     201   listed  ok   ok
 private-org  reader        ok       ok        403       403      403    201   listed  ok   ok
 private-org  site-admin    ok       ok        ok        ok       ok     201   listed  ok   ok
@@ -207,7 +208,7 @@ def rule_outcome(owner_key: str, actor_key: str, action: str) -> str:
     else:
         can_read = is_member
     can_write = site_admin or actor_key == "writer"
-    refused = "403" if signed_in else "401"
+    refused = ("403" if can_read else "404") if signed_in else "401"
     if action == "catalog":
         return "listed" if can_read else "hidden"
     if action == "mount":
@@ -409,8 +410,10 @@ def assert_status(response, status: int, cell: str) -> None:
 
 
 def assert_refused(response, expected: str, cell: str, scope: str) -> None:
-    """401 UNAUTHORIZED with a Bearer challenge for `scope`, or 403 DENIED."""
-    assert expected in ("401", "403"), f"{cell}: {expected!r} is not a refusal"
+    """401 UNAUTHORIZED with a Bearer challenge for `scope`, 403 DENIED, or 404
+    NAME_UNKNOWN (an owner the caller may not see).
+    """
+    assert expected in ("401", "403", "404"), f"{cell}: {expected!r} is not a refusal"
     assert_status(response, int(expected), cell)
     code = error_entries(response)[0]["code"]
     if expected == "401":
@@ -423,6 +426,9 @@ def assert_refused(response, expected: str, cell: str, scope: str) -> None:
             assert f'scope="{scope}"' in challenge, f"{cell}: challenge {challenge!r}"
         else:
             assert "scope=" not in challenge, f"{cell}: challenge {challenge!r}"
+    elif expected == "404":
+        assert code == "NAME_UNKNOWN", f"{cell}: code {code}"
+        assert "WWW-Authenticate" not in response, cell
     else:
         assert code == "DENIED", f"{cell}: code {code}"
 
@@ -554,7 +560,7 @@ def run_mount(world, cell, image, actor, auth):
     target = actor.mount_target
     path = f"/v2/{target}/blobs/uploads/?mount={image.layer_digest}&from={image.repo}"
     response = send(world.client, "POST", path, auth=auth)
-    if cell.expected in ("401", "403"):
+    if cell.expected in ("401", "403", "404"):
         assert_refused(response, cell.expected, cell.id, f"repository:{target}:pull,push")
         return
     assert_status(response, int(cell.expected), cell.id)
@@ -843,14 +849,16 @@ def test_a_bearer_token_for_one_repository_does_not_open_another(
 
 
 def test_a_bearer_token_for_one_repository_is_refused_on_an_unreadable_one(world):
-    """Without read access to B by the rules, the token for A changes nothing: 403."""
+    """Without read access to B by the rules, the token for A changes nothing: B is
+    hidden (404), as it is without a token.
+    """
     world.image("public-user")
     world.image("private-user")
     auth = token_for(world, credentials(OUTSIDER), ["repository:pubuser/app:pull"])
 
     response = send(world.client, "GET", "/v2/privuser/app/manifests/v1", auth=auth)
 
-    assert_refused(response, "403", "outsider, token for A used on private B", "")
+    assert_refused(response, "404", "outsider, token for A used on private B", "")
 
 
 def assert_insufficient_scope(response, cell: str, scope: str) -> None:
