@@ -4,17 +4,38 @@ import glob
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+# gunicorn reads this file before it moves to its --chdir; forge sits beside it.
+_project_dir = os.path.dirname(os.path.abspath(__file__))
+if _project_dir not in sys.path:
+    sys.path.insert(0, _project_dir)
+
+from forge import environment, startup  # noqa: E402
+
+env = os.environ
+
+# A bad value stops gunicorn here with one line (forge/startup.py), not with
+# gunicorn's "Failed to read config file" and a traceback.
+with startup.misconfiguration_exits():
+    port = environment.get_int(env, "PORT", 8000, maximum=65535)
+    workers = environment.get_int(
+        env, "FORGE_WORKERS", min(2 * multiprocessing.cpu_count() + 1, 8), minimum=1
+    )
+    threads = environment.get_int(env, "FORGE_THREADS", 16, minimum=1)
+    loglevel = environment.log_level(env).lower()
+    # The worker reads these per connection (forge/gunicorn_worker.py, with the same
+    # defaults); a bad one would fail every connection instead of the start.
+    environment.get_seconds(env, "FORGE_HEADER_TIMEOUT", 10)
+    environment.get_seconds(env, "FORGE_BODY_TIMEOUT", 60)
+bind = f"{env.get('HOST', '127.0.0.1')}:{port}"
 
 # The worker (forge/gunicorn_worker.py) reads request heads in its event loop, runs
 # quick requests on one thread per process and transfers (uploads, blob downloads) on
 # `threads` more, so a slow client holds a socket and a long push holds one thread;
 # the worker heartbeat is separate from requests, so a long push is not cut off.
 worker_class = "forge.gunicorn_worker.ForgeWorker"
-workers = int(os.environ.get("FORGE_WORKERS", min(2 * multiprocessing.cpu_count() + 1, 8)))
-threads = int(os.environ.get("FORGE_THREADS", 16))
 timeout = 120
 graceful_timeout = 30
 keepalive = 5
@@ -36,32 +57,38 @@ if os.path.isdir("/dev/shm"):
 
 accesslog = "-"
 errorlog = "-"
-loglevel = os.environ.get("FORGE_LOG_LEVEL", "info").lower()
-forwarded_allow_ips = os.environ.get("FORGE_FORWARDED_ALLOW_IPS", "127.0.0.1")
+forwarded_allow_ips = env.get("FORGE_FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
 def on_starting(server):
-    """Run Django's system checks once, in the master, before any worker starts.
+    """Check the site once, in the master, before it listens or starts a worker.
 
-    A misconfiguration (a missing S3 bucket, a bad setting) then stops the server at
-    start-up with the check's own message, instead of failing requests later.
+    A misconfiguration (a taken port, a bad setting, a missing S3 bucket, a database
+    that cannot be reached) then stops the server at once with one line and exit
+    status 2, instead of workers that fail to boot again and again, or requests that
+    fail later.
     """
-    import sys
-
     for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
         os.unlink(stale)
 
     import django
-    from django.core.management import call_command
-    from django.core.management.base import SystemCheckError
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "forge.settings")
-    django.setup()
     try:
-        call_command("check", fail_level="ERROR")
-    except SystemCheckError as error:
-        print(error, file=sys.stderr)
-        sys.exit(1)
+        with startup.misconfiguration_exits():
+            # Sockets handed over (systemd, an upgrade) are bound already; with
+            # reuse_port, servers share the port on purpose.
+            if not startup.inherits_sockets(env) and not server.cfg.reuse_port:
+                startup.check_listen_addresses(server.cfg.address)
+            django.setup()
+            startup.check_site()
+            startup.check_database()
+    except SystemExit:
+        # gunicorn runs no on_exit when its start fails.
+        if server.pidfile is not None:
+            server.pidfile.unlink()
+        on_exit(server)
+        raise
 
 
 def child_exit(server, worker):
@@ -72,5 +99,6 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
+    """The metrics directory this server made goes with it."""
     if _metrics_dir_is_ours:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

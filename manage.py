@@ -7,9 +7,10 @@ import sys
 
 def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "forge.settings")
-    from django.core.management import execute_from_command_line
+    # A wrong setting or an unreachable database ends the command with one line.
+    from forge.startup import run_command
 
-    execute_from_command_line(sys.argv)
+    run_command(sys.argv)
 
 
 if __name__ == "__main__":

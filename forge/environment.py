@@ -2,8 +2,9 @@
 
 Each function takes the environment as a mapping so tests can feed it any values;
 `forge/settings.py` calls them with `os.environ`. Bad values raise
-`ImproperlyConfigured` naming the variable, so a typo fails at start-up rather than
-on the first request.
+`ConfigurationError` naming the variable and the fix, so a typo fails at start-up
+rather than on the first request, and manage.py and gunicorn (forge/startup.py) can
+say so in one line.
 """
 
 from __future__ import annotations
@@ -43,6 +44,41 @@ S3_VARIABLES = {
     "FORGE_S3_PREFIX": "location",
 }
 ADDRESSING_STYLES = ("auto", "path", "virtual")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DATA_DIR_FIX = "make it a directory this user can write to, or set FORGE_DATA_DIR to one that is"
+
+
+class ConfigurationError(ImproperlyConfigured):
+    """A variable of the environment has a value the site cannot run with.
+
+    An `ImproperlyConfigured`, so Django treats it as any settings error; `str()` is
+    one line saying what is wrong, naming the variable, and how to fix it.
+    """
+
+    def __init__(self, variable: str, problem: str, fix: str):
+        self.variable = variable
+        self.problem = problem
+        self.fix = fix
+        # The message is all an operator sees: it must name what to change.
+        named = problem if variable in problem else f"{problem} ({variable})"
+        super().__init__(f"{named}; {fix}")
+
+
+def redacted_url(url: str) -> str:
+    """`url` without its password, for messages: they end up in logs and terminals.
+
+    Cut by hand, not by urlsplit: a malformed URL (an unquoted `/` or `#` in the
+    password) is exactly the one that gets shown, and urlsplit would leave part of
+    its password in the path. Everything up to the last `@` counts as user info.
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    userinfo, at, host = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.partition(":")[0]
+    return f"{scheme}{separator}{user}:***@{host}"
 
 
 def get_bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
@@ -55,20 +91,49 @@ def get_bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}.")
+    raise ConfigurationError(
+        name, f"{name} must be true or false, not {raw!r}", "set it to true or false, or unset it"
+    )
 
 
-def get_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
-    """Read a whole number of at least `minimum`."""
+def get_int(
+    env: Mapping[str, str], name: str, default: int, *, minimum: int = 0, maximum: int | None = None
+) -> int:
+    """Read a whole number from `minimum` to `maximum`."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    fix = f"set it to a whole number of at least {minimum}" + (
+        f" and at most {maximum}" if maximum is not None else ""
+    )
+    fix += f", or unset it for {default}"
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(name, f"{name} must be a whole number, not {raw!r}", fix) from None
+    if value < minimum:
+        raise ConfigurationError(name, f"{name} must be at least {minimum}, not {value}", fix)
+    if maximum is not None and value > maximum:
+        raise ConfigurationError(name, f"{name} must be at most {maximum}, not {value}", fix)
+    return value
+
+
+def get_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """Read a positive number of seconds, such as 10 or 2.5."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = float(raw)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}.") from None
-    if value < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}.")
+        value = 0.0
+    # NaN and infinity parse as floats but are no timeout.
+    if not 0 < value < float("inf"):
+        raise ConfigurationError(
+            name,
+            f"{name} must be a positive number of seconds, not {raw!r}",
+            f"set it to a number such as {default:g}, or unset it for {default:g}",
+        )
     return value
 
 
@@ -100,8 +165,10 @@ def get_size(env: Mapping[str, str], name: str, default: int = -1) -> int:
     except ValueError:
         value = -2
     if unit not in SIZE_UNITS or value < 0:
-        raise ImproperlyConfigured(
-            f"{name} must be a size like 500MiB or 10GB, or -1 for unlimited, not {raw!r}."
+        raise ConfigurationError(
+            name,
+            f"{name} must be a size like 500MiB or 10GB, or -1 for unlimited, not {raw!r}",
+            "set it to a size such as 500MiB, or to -1 (or unset it) for no limit",
         )
     return int(value * SIZE_UNITS[unit])
 
@@ -123,6 +190,37 @@ def data_dir(env: Mapping[str, str], base_dir: Path) -> Path:
     return path
 
 
+def keeps_files_in_data_dir(env: Mapping[str, str]) -> bool:
+    """Whether the site writes to the data dir: the SQLite database, blobs on local
+    disk, the file cache or a generated secret key. With all four elsewhere it may be
+    read-only (static files collected into an image).
+    """
+    elsewhere = ("DATABASE_URL", "FORGE_CACHE_URL", "FORGE_SECRET_KEY")
+    storage = env.get("FORGE_STORAGE", "").strip().lower()
+    return storage in ("", "fs") or not all(env.get(name, "").strip() for name in elsewhere)
+
+
+def writable_data_dir(path: Path) -> Path:
+    """`path`, made if missing; a ConfigurationError if it cannot be made or written."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = "it is a file" if isinstance(exc, FileExistsError) else exc.strerror
+        raise ConfigurationError(
+            "FORGE_DATA_DIR",
+            f"the data dir {path} (FORGE_DATA_DIR) cannot be made: {reason}",
+            DATA_DIR_FIX,
+        ) from None
+    # access() answers for this user, and for root too on a read-only file system.
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigurationError(
+            "FORGE_DATA_DIR",
+            f"the data dir {path} (FORGE_DATA_DIR) is not writable by this user",
+            DATA_DIR_FIX,
+        )
+    return path
+
+
 def external_url(env: Mapping[str, str]) -> str:
     """The URL clients reach the site at, without a trailing slash; '' if unset."""
     raw = env.get("FORGE_EXTERNAL_URL", "").strip()
@@ -130,8 +228,10 @@ def external_url(env: Mapping[str, str]) -> str:
         return ""
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ImproperlyConfigured(
-            f"FORGE_EXTERNAL_URL must be an absolute http(s) URL, not {raw!r}."
+        raise ConfigurationError(
+            "FORGE_EXTERNAL_URL",
+            f"FORGE_EXTERNAL_URL must be an absolute http(s) URL, not {raw!r}",
+            "set it to the URL clients reach, such as https://cr.example.com, or unset it",
         )
     return raw.rstrip("/")
 
@@ -152,16 +252,38 @@ def database(env: Mapping[str, str], data_path: Path) -> dict:
     if not url:
         config = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(data_path / SQLITE_FILE_NAME)}
     else:
-        try:
-            config = dj_database_url.parse(url)
-        except (ValueError, KeyError) as exc:
-            raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from exc
+        config = _parse_database_url(url)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
     # Reuse connections across requests: opening one (and, on SQLite, its PRAGMAs)
     # costs more than a manifest HEAD. Health checks drop ones the server closed.
     config["CONN_MAX_AGE"] = config.get("CONN_MAX_AGE") or 60
     config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+def _parse_database_url(url: str) -> dict:
+    fix = "set it to postgres://user:password@host:5432/name, or unset it for SQLite"
+    shown = redacted_url(url)
+    try:
+        config = dj_database_url.parse(url)
+    except dj_database_url.UnknownSchemeError:
+        scheme = url.partition("://")[0] if "://" in url else ""
+        problem = (
+            f"DATABASE_URL {shown!r} has an unknown scheme {scheme!r}"
+            if scheme
+            else f"DATABASE_URL {shown!r} is not a URL"
+        )
+        raise ConfigurationError("DATABASE_URL", problem, fix) from None
+    except (ValueError, KeyError):
+        raise ConfigurationError(
+            "DATABASE_URL",
+            f"DATABASE_URL {shown!r} is not a valid URL",
+            "check the port, and write reserved characters in the password as %XX "
+            "(@ as %40, / as %2F, : as %3A)",
+        ) from None
+    if not config.get("NAME") and not config.get("OPTIONS", {}).get("service"):
+        raise ConfigurationError("DATABASE_URL", f"DATABASE_URL {shown!r} names no database", fix)
     return config
 
 
@@ -180,8 +302,11 @@ def cache(env: Mapping[str, str], data_path: Path) -> dict:
             "OPTIONS": {"MAX_ENTRIES": 10000},
         }
     if urlsplit(url).scheme not in CACHE_SCHEMES:
-        raise ImproperlyConfigured(
-            f"FORGE_CACHE_URL must be a redis://, rediss:// or unix:// URL, not {url!r}."
+        raise ConfigurationError(
+            "FORGE_CACHE_URL",
+            f"FORGE_CACHE_URL must be a redis://, rediss:// or unix:// URL, "
+            f"not {redacted_url(url)!r}",
+            "set it to redis://host:6379/0, or unset it to keep the cache in the data dir",
         )
     return {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -205,7 +330,11 @@ def package_storage(env: Mapping[str, str], data_path: Path) -> dict:
             "OPTIONS": {"location": str(data_path / "packages"), "base_url": None},
         }
     if kind != "s3":
-        raise ImproperlyConfigured(f"FORGE_STORAGE must be fs or s3, not {kind!r}.")
+        raise ConfigurationError(
+            "FORGE_STORAGE",
+            f"FORGE_STORAGE must be fs or s3, not {kind!r}",
+            "set it to fs (files in the data dir) or s3 (with FORGE_S3_BUCKET)",
+        )
     options = {
         option: env[variable].strip()
         for variable, option in S3_VARIABLES.items()
@@ -215,8 +344,10 @@ def package_storage(env: Mapping[str, str], data_path: Path) -> dict:
         options["location"] = options["location"].strip("/")
     style = env.get("FORGE_S3_ADDRESSING_STYLE", "").strip() or "auto"
     if style not in ADDRESSING_STYLES:
-        raise ImproperlyConfigured(
-            f"FORGE_S3_ADDRESSING_STYLE must be auto, path or virtual, not {style!r}."
+        raise ConfigurationError(
+            "FORGE_S3_ADDRESSING_STYLE",
+            f"FORGE_S3_ADDRESSING_STYLE must be auto, path or virtual, not {style!r}",
+            "set it to auto, path (MinIO and most S3 servers of your own) or virtual",
         )
     options.update(
         {
@@ -275,7 +406,7 @@ def secret_key(env: Mapping[str, str], data_path: Path) -> str:
         return given
     path = data_path / SECRET_KEY_FILE_NAME
     if not path.exists():
-        data_path.mkdir(parents=True, exist_ok=True)
+        writable_data_dir(data_path)
         # Write a private file, then publish it with link(): readers never see a
         # half-written key, and link() fails for every racer but the first.
         draft = data_path / f".{SECRET_KEY_FILE_NAME}.{secrets.token_hex(8)}"
@@ -290,5 +421,22 @@ def secret_key(env: Mapping[str, str], data_path: Path) -> str:
             draft.unlink()
     key = path.read_text().strip()
     if not key:
-        raise ImproperlyConfigured(f"{path} is empty; delete it or set FORGE_SECRET_KEY.")
+        raise ConfigurationError(
+            "FORGE_SECRET_KEY",
+            f"the secret key file {path} is empty and FORGE_SECRET_KEY is unset",
+            "delete the file (a new key is made) or set FORGE_SECRET_KEY",
+        )
     return key
+
+
+def log_level(env: Mapping[str, str]) -> str:
+    """FORGE_LOG_LEVEL as a name `logging` knows."""
+    raw = env.get("FORGE_LOG_LEVEL", "").strip()
+    level = raw.upper() or "INFO"
+    if level not in LOG_LEVELS:
+        raise ConfigurationError(
+            "FORGE_LOG_LEVEL",
+            f"FORGE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {raw!r}",
+            "set it to INFO, or unset it",
+        )
+    return level

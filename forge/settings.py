@@ -9,6 +9,9 @@ from forge import environment
 env = os.environ
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = environment.data_dir(env, BASE_DIR)
+if environment.keeps_files_in_data_dir(env):
+    # Found out here, at start-up, rather than by the first push or sign-in.
+    environment.writable_data_dir(DATA_DIR)
 
 DEBUG = environment.get_bool(env, "FORGE_DEBUG", False)
 SECRET_KEY = environment.secret_key(env, DATA_DIR)
@@ -146,7 +149,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.get("FORGE_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": environment.log_level(env)},
     # 401 and 404 are the registry protocol's normal flow (clients probe, then sign
     # in); gunicorn's access log has every request, so only log server errors here.
     "loggers": {"django.request": {"level": "ERROR"}},

@@ -221,3 +221,134 @@ def test_a_cache_url_selects_djangos_redis_backend(tmp_path, url):
 def test_a_cache_url_that_is_not_redis_is_an_error(tmp_path, url):
     with pytest.raises(ImproperlyConfigured, match="FORGE_CACHE_URL"):
         environment.cache({"FORGE_CACHE_URL": url}, tmp_path)
+
+
+# Misconfigurations: one ConfigurationError naming the variable and the fix
+
+
+def test_a_configuration_error_is_one_line_naming_the_variable_and_the_fix():
+    error = environment.ConfigurationError("FORGE_X", "it is wrong", "set it right")
+
+    assert str(error) == "it is wrong (FORGE_X); set it right"
+    assert isinstance(error, ImproperlyConfigured)
+    named = environment.ConfigurationError("FORGE_X", "FORGE_X is wrong", "set it right")
+    assert str(named) == "FORGE_X is wrong; set it right"
+
+
+@pytest.mark.parametrize(
+    ("call", "variable"),
+    [
+        (lambda: environment.get_bool({"X": "maybe"}, "X"), "X"),
+        (lambda: environment.get_int({"X": "many"}, "X", 1), "X"),
+        (lambda: environment.get_size({"X": "lots"}, "X"), "X"),
+        (lambda: environment.external_url({"FORGE_EXTERNAL_URL": "cr"}), "FORGE_EXTERNAL_URL"),
+        (lambda: environment.database({"DATABASE_URL": "x"}, BASE), "DATABASE_URL"),
+        (lambda: environment.cache({"FORGE_CACHE_URL": "x://"}, BASE), "FORGE_CACHE_URL"),
+        (lambda: environment.package_storage({"FORGE_STORAGE": "s4"}, BASE), "FORGE_STORAGE"),
+        (lambda: environment.log_level({"FORGE_LOG_LEVEL": "loud"}), "FORGE_LOG_LEVEL"),
+    ],
+)
+def test_every_bad_value_is_a_configuration_error_naming_its_variable(call, variable):
+    with pytest.raises(environment.ConfigurationError) as raised:
+        call()
+
+    assert raised.value.variable == variable
+    assert variable in str(raised.value)
+    assert "\n" not in str(raised.value)
+    assert raised.value.fix
+
+
+def test_int_has_an_optional_maximum():
+    assert environment.get_int({"PORT": "65535"}, "PORT", 8000, maximum=65535) == 65535
+    with pytest.raises(environment.ConfigurationError, match="PORT must be at most 65535"):
+        environment.get_int({"PORT": "70000"}, "PORT", 8000, maximum=65535)
+
+
+@pytest.mark.parametrize("raw", ["soon", "0", "-1", "nan", "inf"])
+def test_seconds_must_be_a_positive_finite_number(raw):
+    with pytest.raises(environment.ConfigurationError, match="X must be a positive number"):
+        environment.get_seconds({"X": raw}, "X", 10)
+
+
+def test_seconds_default_when_unset_and_take_fractions():
+    assert environment.get_seconds({}, "X", 10) == 10
+    assert environment.get_seconds({"X": "2.5"}, "X", 10) == 2.5
+
+
+def test_log_level_is_a_name_logging_knows_in_any_case():
+    assert environment.log_level({}) == "INFO"
+    assert environment.log_level({"FORGE_LOG_LEVEL": "warning"}) == "WARNING"
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("garbage", "is not a URL"),
+        ("nosuchdb://x/y", "has an unknown scheme 'nosuchdb'"),
+        ("postgres://forge:pw@db:notaport/forge", "is not a valid URL"),
+        ("postgres://forge:pw@db:5432", "names no database"),
+    ],
+)
+def test_a_bad_database_url_says_what_is_wrong_and_hides_the_password(url, problem):
+    with pytest.raises(environment.ConfigurationError, match=problem) as raised:
+        environment.database({"DATABASE_URL": url}, BASE)
+
+    assert ":pw@" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgres://forge:s3cret@db:5432/x", "postgres://forge:***@db:5432/x"),
+        ("redis://:s3cret@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("postgres://forge@db/x", "postgres://forge@db/x"),
+        ("postgres://forge:pa/ss#w@db:5432/x", "postgres://forge:***@db:5432/x"),
+        ("forge:s3cret@db", "forge:***@db"),
+    ],
+)
+def test_redacted_urls_keep_everything_but_the_password(url, shown):
+    assert environment.redacted_url(url) == shown
+
+
+def test_a_data_dir_that_cannot_be_made_names_forge_data_dir(tmp_path):
+    (tmp_path / "file").write_text("")
+
+    for path in (tmp_path / "file", tmp_path / "file" / "data"):
+        with pytest.raises(environment.ConfigurationError) as raised:
+            environment.writable_data_dir(path)
+        assert raised.value.variable == "FORGE_DATA_DIR"
+        assert str(path) in str(raised.value)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to a read-only directory")
+def test_a_read_only_data_dir_is_not_writable(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir(mode=0o555)
+
+    with pytest.raises(environment.ConfigurationError, match="not writable"):
+        environment.writable_data_dir(data)
+
+
+def test_a_missing_data_dir_is_made(tmp_path):
+    assert environment.writable_data_dir(tmp_path / "a" / "b").is_dir()
+
+
+def test_the_data_dir_need_not_be_writable_when_nothing_is_kept_there():
+    elsewhere = {
+        "DATABASE_URL": "postgres://db/forge",
+        "FORGE_STORAGE": "s3",
+        "FORGE_CACHE_URL": "redis://cache",
+        "FORGE_SECRET_KEY": "k",
+    }
+
+    assert not environment.keeps_files_in_data_dir(elsewhere)
+    for name in ("DATABASE_URL", "FORGE_CACHE_URL", "FORGE_SECRET_KEY"):
+        assert environment.keeps_files_in_data_dir({**elsewhere, name: ""})
+    assert environment.keeps_files_in_data_dir({**elsewhere, "FORGE_STORAGE": "fs"})
+
+
+def test_a_secret_key_in_a_data_dir_that_cannot_be_made_names_forge_data_dir(tmp_path):
+    (tmp_path / "file").write_text("")
+
+    with pytest.raises(environment.ConfigurationError, match="FORGE_DATA_DIR"):
+        environment.secret_key({}, tmp_path / "file" / "data")
