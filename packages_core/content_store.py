@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import BinaryIO, Protocol
 
 from django.core.files import File
 from django.core.files.storage import Storage, storages
+from django.utils import timezone
 
 from packages_core import durability
 from packages_core.conf import packages_settings
@@ -17,6 +22,8 @@ from packages_core.pools import LazyPool
 from packages_core.s3 import S3Objects, is_s3
 
 CHUNK_SIZE = 1024 * 1024
+# Objects to a page when storage is listed: S3's own maximum for one listing request.
+LIST_PAGE_SIZE = 1000
 
 _writers = LazyPool(16, "file-writer")
 
@@ -132,6 +139,24 @@ class _Span:
         self.close()
 
 
+@dataclass(frozen=True)
+class StoredObject:
+    """An object found by listing the store: its key, size and last change (UTC)."""
+
+    key: str
+    size: int
+    modified: datetime
+
+
+@dataclass(frozen=True)
+class IncompleteUpload:
+    """An S3 multipart upload started for `key` and neither completed nor aborted."""
+
+    key: str
+    upload_id: str
+    initiated: datetime
+
+
 class ContentStore:
     """Save, read, move, compose and delete objects by key in one configured storage."""
 
@@ -157,7 +182,11 @@ class ContentStore:
 
     def save(self, key: str, stream: BinaryIO) -> str:
         """Write `stream` under exactly `key`, replacing what was there; returns the key."""
-        self.begin(key, stream).commit()
+        pending = self.begin(key, stream)
+        try:
+            pending.commit()
+        finally:
+            pending.abort()
         return key
 
     def begin(self, key: str, stream: BinaryIO) -> PendingObject:
@@ -168,7 +197,8 @@ class ContentStore:
         straight for their content-addressed key, and never be seen there unless they
         match: a file beside the key renamed into place, an S3 multipart upload completed
         (small objects are kept in memory until then), or, for other storages, an object
-        under a staging key moved into place.
+        under a staging key moved into place. Call `abort()` when done, committed or
+        not: on local disk the file stays locked until then (see `abandoned`).
         """
         if self.is_local:
             return _LocalPending.write(self.storage.path(key), stream)
@@ -207,6 +237,77 @@ class ContentStore:
     def delete(self, key: str) -> None:
         """Delete the object if it is there; a missing key is not an error."""
         self.storage.delete(key)
+
+    def delete_many(self, keys: Iterable[str]) -> None:
+        """Delete the objects that are there (on S3 up to a thousand to a request)."""
+        keys = list(keys)
+        if self.s3 is not None:
+            self.s3.delete_many(keys)
+            return
+        for key in keys:
+            self.storage.delete(key)
+
+    def list_objects(
+        self, prefix: str, *, page_size: int = LIST_PAGE_SIZE
+    ) -> Iterator[list[StoredObject]]:
+        """Every object under `prefix` (a folder: `uploads`, `blobs`), in pages of at most
+        `page_size`, read as the pages are consumed: a store of millions of objects is
+        never listed into memory at once. No order is promised.
+        """
+        prefix = prefix.strip("/")
+        if self.s3 is not None:
+            for page in self.s3.list_objects(prefix, page_size):
+                yield [StoredObject(*entry) for entry in page]
+            return
+        path = self.local_path(prefix)
+        found = _walk_directory(path, prefix) if path else _walk_storage(self.storage, prefix)
+        yield from _pages(found, page_size)
+
+    def incomplete_uploads(
+        self, prefix: str, *, page_size: int = LIST_PAGE_SIZE
+    ) -> Iterator[list[IncompleteUpload]]:
+        """S3 multipart uploads under `prefix` never completed nor aborted, in pages;
+        nothing on other storages, which have no such thing.
+        """
+        if self.s3 is None:
+            return
+        for page in self.s3.list_multipart(prefix.strip("/"), page_size):
+            yield [IncompleteUpload(*entry) for entry in page]
+
+    def incomplete_size(self, upload: IncompleteUpload) -> int:
+        """The bytes in the parts an incomplete upload has sent."""
+        return self.s3.multipart_size(upload.key, upload.upload_id)
+
+    def abort_incomplete(self, upload: IncompleteUpload) -> None:
+        """Throw an incomplete upload's parts away; one already gone is not an error."""
+        self.s3.abort_multipart(upload.key, upload.upload_id)
+
+    @contextlib.contextmanager
+    def abandoned(self, key: str) -> Iterator[bool]:
+        """Whether no process is writing the file at `key`, for as long as the block runs.
+
+        On local disk a file that `begin` writes is locked (`flock`) by its writer from
+        its creation until its `abort()`, and the kernel drops the lock when the writer
+        dies: True here (holding the lock through the block) means its writer is gone.
+        False if a writer holds it, or the file is gone. Other storages have no such
+        lock: always True, and only an object's age tells.
+        """
+        path = self.local_path(key)
+        if path is None:
+            yield True
+            return
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed below, after the block
+        except FileNotFoundError:
+            yield False
+            return
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
 
     def move(self, source: str, target: str) -> None:
         """Give the object at `source` the key `target`, without sending its bytes again."""
@@ -259,30 +360,42 @@ class PendingObject(Protocol):
     def commit(self) -> None: ...
 
     def abort(self) -> None:
-        """Throw the bytes away, unless they were committed (then nothing happens)."""
+        """Throw the bytes away, unless they were committed; either way let go of what
+        is held for them. Call it when done, in a `finally`.
+        """
 
 
 class _LocalPending:
-    """A fully written and synced file beside its path, renamed into place on commit."""
+    """A fully written and synced file beside its path, renamed into place on commit.
 
-    def __init__(self, draft: str, path: str):
-        self.draft, self.path, self.done = draft, path, False
+    The writer holds an exclusive `flock` on the file from the moment it exists until
+    `abort()`, past the commit: a file committed under a staging key is still this
+    push's until it has been moved to its blob key. Cleanup's storage walk removes a
+    leftover draft only if it can take that lock (ContentStore.abandoned), which it
+    can once the writer is gone, killed or not.
+    """
+
+    def __init__(self, draft: str, path: str, handle: BinaryIO):
+        self.draft, self.path, self.handle, self.done = draft, path, handle, False
 
     @classmethod
     def write(cls, path: str, stream: BinaryIO) -> _LocalPending:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         draft = f"{path}.{uuid.uuid4().hex}.part"
+        handle = open(draft, "wb")  # noqa: SIM115 - the pending object closes it
         try:
-            with open(draft, "wb") as handle:
-                copy_to_file(stream, handle)
-                if durability.enabled():
-                    handle.flush()
-                    os.fsync(handle.fileno())
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            copy_to_file(stream, handle)
+            # All of it in the file before it is renamed: the handle stays open past that.
+            handle.flush()
+            if durability.enabled():
+                os.fsync(handle.fileno())
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(draft)
+            handle.close()
             raise
-        return cls(draft, path)
+        return cls(draft, path, handle)
 
     def commit(self) -> None:
         os.replace(self.draft, self.path)
@@ -295,6 +408,7 @@ class _LocalPending:
             self.done = True
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.draft)
+        self.handle.close()
 
 
 class _StagedPending:
@@ -311,6 +425,59 @@ class _StagedPending:
         if not self.done:
             self.done = True
             self.store.delete(self.staged)
+
+
+def _walk_directory(path: str, key: str) -> Iterator[StoredObject]:
+    """The files under a directory of the local store, as the directory is read."""
+    try:
+        entries = os.scandir(path)
+    except FileNotFoundError:
+        return
+    with entries:
+        for entry in entries:
+            child = f"{key}/{entry.name}"
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    yield from _walk_directory(entry.path, child)
+                    continue
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                stat = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # removed since the directory was read
+            yield StoredObject(child, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
+
+
+def _walk_storage(storage: Storage, key: str) -> Iterator[StoredObject]:
+    """The objects under `key` of a storage that is neither local nor S3, through the
+    Storage API (which lists a folder at a time).
+    """
+    try:
+        folders, files = storage.listdir(key)
+    except FileNotFoundError:
+        return
+    for name in files:
+        child = f"{key}/{name}"
+        try:
+            modified, size = storage.get_modified_time(child), storage.size(child)
+        except FileNotFoundError:
+            continue
+        if timezone.is_naive(modified):  # a site with USE_TZ = False
+            modified = timezone.make_aware(modified)
+        yield StoredObject(child, size, modified)
+    for name in folders:
+        yield from _walk_storage(storage, f"{key}/{name}")
+
+
+def _pages(items: Iterator, size: int) -> Iterator[list]:
+    page = []
+    for item in items:
+        page.append(item)
+        if len(page) >= size:
+            yield page
+            page = []
+    if page:
+        yield page
 
 
 class Concatenation:

@@ -1,5 +1,8 @@
 """Errors the package services raise; callers turn them into HTTP or CLI answers."""
 
+import errno
+import sqlite3
+
 
 class PackagesError(Exception):
     """Base of every error a packages_core service raises on purpose."""
@@ -15,3 +18,29 @@ class NameTaken(PackagesError):
 
 class NotFound(PackagesError, LookupError):
     """A user, owner or object named by the caller does not exist."""
+
+
+# errno values of a write that found no room: the disk, or the user's quota on it.
+NO_ROOM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+# PostgreSQL's SQLSTATE disk_full; SQLite says so in words (SQLITE_FULL).
+DISK_FULL_SQLSTATE = "53100"
+SQLITE_FULL_MESSAGE = "database or disk is full"
+
+
+def is_storage_full(error: BaseException) -> bool:
+    """Whether `error`, or one it was raised from, says the disk or the database is full.
+
+    Django wraps database errors (and psycopg keeps the SQLSTATE on its own), so the
+    chain of causes is walked.
+    """
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in NO_ROOM_ERRNOS:
+            return True
+        if getattr(error, "sqlstate", None) == DISK_FULL_SQLSTATE:
+            return True
+        if isinstance(error, sqlite3.OperationalError) and SQLITE_FULL_MESSAGE in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False

@@ -7,7 +7,7 @@ S3Storage.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import BinaryIO
@@ -27,6 +27,8 @@ UPLOAD_PART_SIZE = 8 * 1024 * 1024
 READ_SIZE = 1024 * 1024
 # Server-side part copies in flight at once when pieces are assembled.
 COPY_CONCURRENCY = 4
+# Keys one DeleteObjects request may name.
+DELETE_BATCH = 1000
 
 
 _loader = None
@@ -67,6 +69,10 @@ def missing_as_file_not_found(name: str):
         raise
 
 
+def _error_code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")
+
+
 def is_s3(storage: Storage) -> bool:
     return hasattr(storage, "bucket") and hasattr(storage, "_normalize_name")
 
@@ -88,6 +94,84 @@ class S3Objects:
     def key(self, name: str) -> str:
         """The object key for a storage name (with the storage's `location` prefix)."""
         return self.storage._normalize_name(clean_name(name))
+
+    def list_objects(self, prefix: str, page_size: int) -> Iterator[list[tuple]]:
+        """(name, size, last modified) of the objects under the folder `prefix`, a page
+        of ListObjectsV2 at a time, following its continuation tokens.
+        """
+        root = self.key(f"{prefix}/")
+        arguments = {"Bucket": self.bucket.name, "Prefix": root, "MaxKeys": page_size}
+        while True:
+            answer = self.client.list_objects_v2(**arguments)
+            page = [
+                (f"{prefix}/{entry['Key'][len(root) :]}", entry["Size"], entry["LastModified"])
+                for entry in answer.get("Contents", [])
+            ]
+            if page:
+                yield page
+            if not answer.get("IsTruncated"):
+                return
+            arguments["ContinuationToken"] = answer["NextContinuationToken"]
+
+    def list_multipart(self, prefix: str, page_size: int) -> Iterator[list[tuple]]:
+        """(name, upload id, initiated) of the multipart uploads in progress under the
+        folder `prefix`, a page of ListMultipartUploads at a time, following its markers.
+        """
+        root = self.key(f"{prefix}/")
+        arguments = {"Bucket": self.bucket.name, "Prefix": root, "MaxUploads": page_size}
+        while True:
+            answer = self.client.list_multipart_uploads(**arguments)
+            page = [
+                (f"{prefix}/{entry['Key'][len(root) :]}", entry["UploadId"], entry["Initiated"])
+                for entry in answer.get("Uploads", [])
+            ]
+            if page:
+                yield page
+            if not answer.get("IsTruncated"):
+                return
+            arguments["KeyMarker"] = answer["NextKeyMarker"]
+            arguments["UploadIdMarker"] = answer["NextUploadIdMarker"]
+
+    def multipart_size(self, name: str, upload_id: str) -> int:
+        """The bytes in the parts a multipart upload has received so far (0 if it is gone)."""
+        arguments = {"Bucket": self.bucket.name, "Key": self.key(name), "UploadId": upload_id}
+        size = 0
+        while True:
+            try:
+                answer = self.client.list_parts(**arguments)
+            except ClientError as error:
+                if _error_code(error) == "NoSuchUpload":
+                    return size
+                raise
+            size += sum(part["Size"] for part in answer.get("Parts", []))
+            if not answer.get("IsTruncated"):
+                return size
+            arguments["PartNumberMarker"] = answer["NextPartNumberMarker"]
+
+    def abort_multipart(self, name: str, upload_id: str) -> None:
+        """Abort a multipart upload; one completed or aborted meanwhile is not an error."""
+        try:
+            self.client.abort_multipart_upload(
+                Bucket=self.bucket.name, Key=self.key(name), UploadId=upload_id
+            )
+        except ClientError as error:
+            if _error_code(error) != "NoSuchUpload":
+                raise
+
+    def delete_many(self, names: list[str]) -> None:
+        """Delete objects, a thousand to a request; missing ones are not an error."""
+        for start in range(0, len(names), DELETE_BATCH):
+            batch = names[start : start + DELETE_BATCH]
+            answer = self.client.delete_objects(
+                Bucket=self.bucket.name,
+                Delete={"Objects": [{"Key": self.key(name)} for name in batch], "Quiet": True},
+            )
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise OSError(
+                    f"S3 did not delete {len(answer['Errors'])} objects, e.g. "
+                    f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}"
+                )
 
     def copy(self, source: str, target: str) -> None:
         """A server-side copy (multipart past 5 GB); no byte passes through this process."""

@@ -167,18 +167,29 @@ def test_parse_duration_refuses_anything_else(text):
 
 def test_summary_counts_with_singulars_plurals_and_a_human_size():
     report = CleanupReport(
-        versions=1, uploads=2, staged_files=1, packages=0, blobs=3, bytes_freed=1536
+        versions=1,
+        uploads=2,
+        staged_files=1,
+        packages=0,
+        blobs=3,
+        bytes_freed=1536,
+        orphan_blobs=1,
+        orphan_uploads=2,
+        orphan_locks=0,
+        orphan_multipart=1,
     )
     assert report.summary() == (
         "1 version removed, 3 blobs removed, 1.5 KB freed "
-        "(2 idle uploads, 1 staged file, 0 empty packages)."
+        "(2 idle uploads, 1 staged file, 0 empty packages; orphaned in storage: "
+        "1 blob object, 2 upload files, 0 lock files, 1 multipart upload)."
     )
 
 
 def test_summary_of_a_dry_run_says_would():
     assert CleanupReport(blobs=1, bytes_freed=11).summary(dry_run=True) == (
         "0 versions would be removed, 1 blob would be removed, 11 bytes would be freed "
-        "(0 idle uploads, 0 staged files, 0 empty packages)."
+        "(0 idle uploads, 0 staged files, 0 empty packages; orphaned in storage: "
+        "0 blob objects, 0 upload files, 0 lock files, 0 multipart uploads)."
     )
 
 
@@ -738,7 +749,8 @@ def test_blobs_are_collected_in_batches_with_progress(
         report = run_cleanup(grace=HOUR, progress=lambda *step: steps.append(step))
 
     assert report == CleanupReport(blobs=5, bytes_freed=sum(blob.size for blob in doomed))
-    assert steps == [("blobs", 2, 5), ("blobs", 4, 5), ("blobs", 5, 5)]
+    # First the walk through storage, which examines the five objects.
+    assert steps == [("storage", 5, None), ("blobs", 2, 5), ("blobs", 4, 5), ("blobs", 5, 5)]
     assert not any(store.exists(blob.storage_key) for blob in doomed)
 
 
@@ -758,10 +770,14 @@ def test_progress_reports_every_step_in_gitea_order(
         run_cleanup(grace=HOUR, progress=lambda *step: steps.append(step))
 
     order = list(dict.fromkeys(step for step, _, _ in steps))
-    assert order == ["rules", "uploads", "staged files", "packages", "blobs"]
-    for name in order:
+    assert order == ["storage", "rules", "uploads", "staged files", "packages", "blobs"]
+    for name in order[1:]:
         last = [(done, total) for step, done, total in steps if step == name][-1]
         assert last[0] == last[1], f"{name} ends at its total"
+    # The walk through storage cannot know its total in advance; it counts what it saw.
+    walked = [(done, total) for step, done, total in steps if step == "storage"]
+    assert walked
+    assert all(total is None for _, total in walked)
 
 
 # Pending deletions (tombstones)

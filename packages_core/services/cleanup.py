@@ -1,10 +1,12 @@
 """Cleanup: owners' cleanup rules, then garbage collection, safe while pushes go on.
 
-`run_cleanup` takes Gitea's steps in Gitea's order: apply the enabled cleanup rules;
-drop upload sessions idle past the grace period with their staged bytes; drop staged
-files (internal versions) no manifest took up within it; drop packages left without
-versions (and properties whose row is gone); delete unreferenced blobs, rows first
-and storage objects after that has committed.
+`run_cleanup` first reconciles storage with the database (services/reconcile.py:
+what killed processes left in storage that no row names), then takes Gitea's steps in
+Gitea's order: apply the enabled cleanup rules; drop upload sessions idle past the
+grace period with their staged bytes; drop staged files (internal versions) no
+manifest took up within it; drop packages left without versions (and properties
+whose row is gone); delete unreferenced blobs, rows first and storage objects after
+that has committed.
 
 Why it cannot lose a blob a push needs:
 - every writer that makes a file refer to a blob locks the blob row first
@@ -19,10 +21,12 @@ Why it cannot lose a blob a push needs:
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef
@@ -30,7 +34,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from packages_core.content_store import ContentStore
-from packages_core.exceptions import InvalidInput
+from packages_core.exceptions import InvalidInput, is_storage_full
 from packages_core.models import (
     BlobDeletion,
     BlobUpload,
@@ -44,6 +48,9 @@ from packages_core.models import (
 from packages_core.models.blobs import blob_key
 from packages_core.services import uploads, versions
 from packages_core.services.properties import RefType
+from packages_core.services.reconcile import reconcile_storage
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_GRACE = timedelta(hours=24)
 DURATION = re.compile(r"\A(\d+)([smhd])\Z")
@@ -51,8 +58,9 @@ UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 # Blobs are dropped this many to a transaction: few enough that locks are short.
 BLOB_BATCH = 100
 
-# (step, done, total): how far a step has got, for a progress bar.
-Progress = Callable[[str, int, int], None]
+# (step, done, total): how far a step has got, for a progress bar; the total is None
+# where it is not known until the step ends (the walk through storage).
+Progress = Callable[[str, int, int | None], None]
 
 
 def parse_duration(text: str) -> timedelta:
@@ -96,17 +104,33 @@ class CleanupReport:
     staged_files: int = 0
     packages: int = 0
     blobs: int = 0
+    # Bytes of everything removed, orphans in storage included.
     bytes_freed: int = 0
+    # Left in storage with no row, by processes that died (services/reconcile.py):
+    # blob objects, upload files (drafts, staged bytes, pieces), sessions' lock files,
+    # and S3 multipart uploads never completed.
+    orphan_blobs: int = 0
+    orphan_uploads: int = 0
+    orphan_locks: int = 0
+    orphan_multipart: int = 0
+    # Steps the database could not write for (a full disk): done another time.
+    held_up: list[str] = field(default_factory=list)
 
     def summary(self, *, dry_run: bool = False) -> str:
-        """One line: versions and blobs removed and bytes freed, then the lesser steps."""
+        """One line: versions and blobs removed and bytes freed, then the lesser steps,
+        then what was found in storage with no row.
+        """
         done = "would be removed" if dry_run else "removed"
         freed = "would be freed" if dry_run else "freed"
         return (
             f"{_count(self.versions, 'version')} {done}, {_count(self.blobs, 'blob')} {done}, "
             f"{filesizeformat(self.bytes_freed)} {freed} "
             f"({_count(self.uploads, 'idle upload')}, {_count(self.staged_files, 'staged file')}, "
-            f"{_count(self.packages, 'empty package')})."
+            f"{_count(self.packages, 'empty package')}; orphaned in storage: "
+            f"{_count(self.orphan_blobs, 'blob object')}, "
+            f"{_count(self.orphan_uploads, 'upload file')}, "
+            f"{_count(self.orphan_locks, 'lock file')}, "
+            f"{_count(self.orphan_multipart, 'multipart upload')})."
         ).replace("\xa0", " ")
 
 
@@ -120,19 +144,43 @@ def run_cleanup(
     """Every step, in order. A dry run does them all in one transaction that is rolled
     back, so its figures are exact (blobs freed by the rules included) and nothing,
     in the database or in storage, changes.
+
+    Storage is reconciled first, while the rows are as they were: in a dry run the
+    later steps drop rows without deleting their objects, and a walk after them
+    would count those objects as orphans that the real run deletes with their rows.
     """
     report = CleanupReport()
     progress = progress or (lambda step, done, total: None)
     with transaction.atomic() if dry_run else _no_transaction():
         now = timezone.now()
         cutoff = now - grace
-        apply_rules(report, now=now, progress=progress)
-        drop_idle_uploads(report, cutoff=cutoff, progress=progress)
-        drop_staged_files(report, cutoff=cutoff, progress=progress)
-        drop_empty_packages(report, progress=progress)
-        collect_blobs(report, cutoff=cutoff, progress=progress)
+        steps = [
+            ("storage", partial(reconcile_storage, cutoff=cutoff, dry_run=dry_run)),
+            ("rules", partial(apply_rules, now=now)),
+            ("idle uploads", partial(drop_idle_uploads, cutoff=cutoff)),
+            ("staged files", partial(drop_staged_files, cutoff=cutoff)),
+            ("empty packages", drop_empty_packages),
+            ("blobs", partial(collect_blobs, cutoff=cutoff)),
+        ]
+        for name, step in steps:
+            try:
+                step(report, progress=progress)
+            except Exception as error:
+                # A full disk stops the writes of a step, not the cleanup: later steps
+                # (deleting objects frees room) may still do their part. A dry run
+                # writes nothing, so it never gets here.
+                if dry_run or not is_storage_full(error):
+                    raise
+                logger.warning("cleanup: %s held up, storage full: %s", name, error)
+                report.held_up.append(name)
         if dry_run:
             transaction.set_rollback(True)
+    logger.info(
+        "cleanup (grace period %s): %s%s",
+        grace,
+        "dry run: " if dry_run else "",
+        report.summary(dry_run=dry_run),
+    )
     return report
 
 

@@ -27,6 +27,7 @@ import fcntl
 import hmac
 import logging
 import os
+import re
 import uuid
 from contextlib import contextmanager
 from typing import BinaryIO
@@ -36,6 +37,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from packages_core import metrics, resumable_sha256
+from packages_core.conf import packages_settings
 from packages_core.connections import release_db_connections
 from packages_core.content_store import CHUNK_SIZE, Concatenation, ContentStore, copy_to_file
 from packages_core.exceptions import InvalidInput, NotFound
@@ -48,6 +50,9 @@ logger = logging.getLogger(__name__)
 
 PROGRESS_FIELDS = ["bytes_received", "hash_state", "pieces"]
 HASH_STATE_SALT = "packages_core.uploads.hash_state"
+# A session's staging key is `<UPLOAD_PREFIX>/session-<id>`; its lock file and pieces
+# add a suffix (`.lock`, `.pieces/...`) to it.
+SESSION_KEY = re.compile(r"session-([0-9a-f]{32})(?=\Z|\.)")
 
 
 class UploadOffsetMismatch(InvalidInput):
@@ -82,6 +87,15 @@ def start_upload(owner: Owner, image: str, *, creator=None) -> BlobUpload:
     upload.storage_key = staging_key(f"session-{upload.id.hex}")
     upload.save(force_insert=True)
     return upload
+
+
+def session_of(key: str) -> uuid.UUID | None:
+    """The id of the upload session whose staged bytes, lock file or piece `key` is."""
+    prefix = f"{packages_settings.UPLOAD_PREFIX}/"
+    if not key.startswith(prefix):
+        return None
+    match = SESSION_KEY.match(key, len(prefix))
+    return uuid.UUID(match[1]) if match else None
 
 
 def append_to_upload(
@@ -265,7 +279,14 @@ def _append_local(upload, stream, path, offset, expected_bytes, store) -> BlobUp
             if handle.tell() > upload.bytes_received:
                 handle.truncate(upload.bytes_received)
                 handle.seek(upload.bytes_received)
-            copy_to_file(reader, handle)
+            try:
+                copy_to_file(reader, handle)
+            except BaseException:
+                # A piece that failed part-way (a broken or abandoned body, a full
+                # disk) is not recorded, so none of it stays: the file ends where the
+                # session says, and nothing unaccounted for waits on disk.
+                _cut_back(handle, upload)
+                raise
         upload.bytes_received += reader.count
         upload.hash_state = _sealed_state(upload, running)
         if not BlobUpload.objects.filter(pk=upload.pk).update(
@@ -277,6 +298,14 @@ def _append_local(upload, stream, path, offset, expected_bytes, store) -> BlobUp
             _drop_staged(upload, store)
             raise UploadGone(upload.pk)
     return upload
+
+
+def _cut_back(handle, upload: BlobUpload) -> None:
+    try:
+        handle.truncate(upload.bytes_received)
+    except OSError:
+        # The next piece cuts the file back before it appends, as after a crash.
+        logger.warning("upload %s: could not cut a failed piece off its file", upload.pk)
 
 
 @contextmanager

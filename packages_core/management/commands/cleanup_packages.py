@@ -14,8 +14,9 @@ BAR_WIDTH = 30
 
 class Command(BaseCommand):
     help = (
-        "Apply the owners' cleanup rules, drop upload sessions and staged blobs older than "
-        "the grace period, drop empty packages and delete blobs nothing refers to."
+        "Remove what killed processes left in storage with no row, apply the owners' "
+        "cleanup rules, drop upload sessions and staged blobs older than the grace "
+        "period, drop empty packages and delete blobs nothing refers to."
     )
 
     def add_arguments(self, parser):
@@ -23,8 +24,8 @@ class Command(BaseCommand):
             "--older-than",
             default="24h",
             metavar="DURATION",
-            help="Grace period for uploads, staged and unreferenced blobs: 0s, 30s, 15m, "
-            "24h (the default) or 7d.",
+            help="Grace period for uploads, staged and unreferenced blobs and orphans in "
+            "storage: 0s, 30s, 15m, 24h (the default) or 7d.",
         )
         parser.add_argument(
             "--dry-run",
@@ -44,6 +45,12 @@ class Command(BaseCommand):
         if bar:
             bar.finish()
         self.stdout.write(("Dry run: " if dry_run else "") + report.summary(dry_run=dry_run))
+        if report.held_up:
+            raise CommandError(
+                f"storage full: {', '.join(report.held_up)} could not be written;"
+                " free some space and run cleanup_packages again",
+                returncode=3,
+            )
 
 
 class ProgressBar:
@@ -54,13 +61,17 @@ class ProgressBar:
         self.drawn_at = 0.0
         self.width = 0
 
-    def show(self, step: str, done: int, total: int) -> None:
+    def show(self, step: str, done: int, total: int | None) -> None:
         now = time.monotonic()
-        if done < total and now - self.drawn_at < 0.1:
+        if (total is None or done < total) and now - self.drawn_at < 0.1:
             return
         self.drawn_at = now
-        filled = BAR_WIDTH * done // total if total else BAR_WIDTH
-        line = f"{step:<13} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total}"
+        if total is None:
+            # A walk whose length is known only at its end: a count, no bar.
+            line = f"{step:<13} {done} examined"
+        else:
+            filled = BAR_WIDTH * done // total if total else BAR_WIDTH
+            line = f"{step:<13} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total}"
         self.width = max(self.width, len(line))
         self.stream.write(f"\r{line:<{self.width}}", ending="")
         self.stream.flush()
