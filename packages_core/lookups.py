@@ -11,8 +11,10 @@ from __future__ import annotations
 import functools
 
 from django.contrib.auth import get_user_model
+from django.db.models.functions import Lower
 
 from packages_core.models import AccessToken, Owner
+from packages_core.models.owners import is_owner_name
 from packages_core.prepared import PreparedQuery
 
 # In the model's field order, as Model.from_db wants them.
@@ -73,12 +75,21 @@ def access_token(*, token_hash: str | None = None, pk: int | None = None) -> Acc
 
 OWNER_FIELDS = [field.attname for field in Owner._meta.concrete_fields]
 _OWNER_BY_NAME = PreparedQuery(
-    lambda name: Owner.objects.named(name).values_list(*OWNER_FIELDS)[:1], str
+    # Not Owner.objects.named(), whose check of the name would refuse the marker the
+    # SQL is compiled with; owner_named() checks the real names.
+    lambda name: (
+        Owner.objects.alias(lower_name=Lower("name"))
+        .filter(lower_name=name)
+        .values_list(*OWNER_FIELDS)[:1]
+    ),
+    str,
 )
 
 
 def owner_named(name: str) -> Owner | None:
     """The owner with this name (case-insensitively), or None."""
+    if not is_owner_name(name):
+        return None
     row = _OWNER_BY_NAME.first(name.lower())
     return owner_from_row(row) if row is not None else None
 

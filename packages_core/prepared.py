@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import QuerySet
 
@@ -66,7 +67,13 @@ class PreparedQuery:
             markers = [_marker(kind, i) for i, kind in enumerate(self.kinds)]
             queryset = self.build(*markers)
             compiler = queryset.query.get_compiler(using=using)
-            sql, params = compiler.as_sql()
+            try:
+                sql, params = compiler.as_sql()
+            except EmptyResultSet:
+                raise ValueError(
+                    "the query finds nothing for the marker values: something checked a "
+                    "value (Owner.objects.named() does) before it reached the SQL"
+                ) from None
             slots = [_slot(param, markers) for param in params]
             missing = set(range(self.arity)) - {s for s in slots if isinstance(s, int)}
             if missing:

@@ -140,7 +140,11 @@ def authenticate_basic(request, username: str, secret: str, *, scope: str = "") 
         # none: that is an anonymous request, not a failed sign-in.
         return ANONYMOUS
     attempt = throttling.check(request, username)
-    if secret.startswith(TOKEN_PREFIX):
+    if "\x00" in username or "\x00" in secret:
+        # No user name, password or token holds a NUL, and asking the database for one
+        # (PostgreSQL) would be an error rather than no match: a failed sign-in.
+        identity, failure = None, "invalid username or password"
+    elif secret.startswith(TOKEN_PREFIX):
         # The token alone says who this is; docker and CI tools insist on some
         # user name beside it, and any is accepted, as Gitea and GitHub do.
         token = authenticate_token(secret)

@@ -7,10 +7,14 @@ Views raise these; `render_error` is the one place that turns them into
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 
 from django.http import HttpResponse
 
 ERROR_CONTENT_TYPE = "application/json"
+# Every /v2 answer carries it, errors included.
+API_VERSION_HEADER = "Docker-Distribution-Api-Version"
+API_VERSION = "registry/2.0"
 
 
 class RegistryError(Exception):
@@ -34,6 +38,14 @@ class RegistryError(Exception):
         self.headers = dict(headers or {})
         if status is not None:
             self.status = status
+
+
+class StorageFull(RegistryError):
+    """No room left on the disk or in the database. The spec has no code for it;
+    507 Insufficient Storage tells clients and proxies what kind of 5xx it is.
+    """
+
+    status, message = 507, "the registry's storage is full; try again later"
 
 
 class BlobUnknown(RegistryError):
@@ -101,6 +113,20 @@ class Unsupported(RegistryError):
     code, status, message = "UNSUPPORTED", 405, "the operation is unsupported"
 
 
+class ParameterInvalid(Unsupported):
+    """A query parameter that cannot mean anything; the spec's UNSUPPORTED covers "an
+    invalid set of parameters", with 400 as for any malformed request.
+    """
+
+    status, message = 400, "invalid query parameter"
+
+
+class PaginationNumberInvalid(RegistryError):
+    """A listing's `n` that is not a count (CNCF Distribution's code for it)."""
+
+    code, status, message = "PAGINATION_NUMBER_INVALID", 400, "invalid number of results requested"
+
+
 class UploadRangeInvalid(BlobUploadInvalid):
     """A chunk that does not start where the upload ends (416, with the upload's `Range`)."""
 
@@ -117,6 +143,24 @@ class RangeNotSatisfiable(RegistryError):
     """A download `Range` outside the blob; the spec names no code for it."""
 
     code, status, message = "RANGE_NOT_SATISFIABLE", 416, "requested range not satisfiable"
+
+
+# The spec's code for a status that Django's exception handling chose (a host not
+# allowed, a failing middleware); UNKNOWN for the others.
+STATUS_CODES = {
+    401: "UNAUTHORIZED",
+    403: "DENIED",
+    404: "UNSUPPORTED",
+    405: "UNSUPPORTED",
+    429: "TOOMANYREQUESTS",
+}
+
+
+def error_for_status(status: int) -> RegistryError:
+    """An error to answer with a status Django decided on, in the spec's format."""
+    error = RegistryError(HTTPStatus(status).phrase.lower(), status=status)
+    error.code = STATUS_CODES.get(status, RegistryError.code)
+    return error
 
 
 def render_error(error: RegistryError, *, head: bool = False) -> HttpResponse:

@@ -142,7 +142,9 @@ EMPTY_DESCRIPTOR = Descriptor(media_type=OCI_EMPTY, digest=EMPTY_DIGEST, size=EM
 
 
 def parse_manifest(body: bytes, content_type: str | None) -> Manifest:
-    """Validate a pushed manifest body; ManifestInvalid (or Unsupported, 501) when it is not."""
+    """Validate a pushed manifest body; ManifestInvalid, or Unsupported (501) for a
+    schema 1 manifest, when it is not.
+    """
     document = _load_document(body)
     _check_schema_version(document)
     media_type = _resolve_media_type(document, content_type)
@@ -188,7 +190,31 @@ def _load_document(body: bytes) -> dict:
         raise ManifestInvalid("manifest has a number too long to read") from None
     if not isinstance(document, dict):
         raise ManifestInvalid("manifest must be a JSON object")
+    # JSON writes NUL only as the escape \u0000; the walk is for when it may be there.
+    if "\\u0000" in text and _holds_nul(document):
+        raise ManifestInvalid(
+            "manifest holds a NUL character (\\u0000): no field needs one, and its "
+            "annotations and metadata could not be stored"
+        )
     return document
+
+
+def _holds_nul(document) -> bool:
+    """Whether a string (or a key) anywhere in the document holds U+0000; a loop, not
+    recursion, so a deeply nested document cannot exhaust the stack.
+    """
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
 
 
 class _NotPlainJSON(ValueError):
@@ -210,10 +236,22 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
 
 
 def _check_schema_version(document: dict) -> None:
+    """2 passes; 1 is a schema 1 manifest (Unsupported, 501: a capability we lack);
+    anything else, missing included, is a broken document (ManifestInvalid).
+    """
     version = document.get("schemaVersion")
-    # type() rather than isinstance(): JSON true must not pass as 1, nor 2.0 as 2.
-    if type(version) is not int or version != 2:
+    # type() rather than isinstance(): JSON true must not pass as 1. And 2.0 is not 2:
+    # Go clients decode schemaVersion into an int, and refuse 2.0 as we do.
+    if type(version) is int and version == 2:
+        return
+    if type(version) is int and version == 1:
         raise Unsupported(SCHEMA1_MESSAGE, status=501)
+    if "schemaVersion" not in document:
+        raise ManifestInvalid("manifest has no schemaVersion; it must be 2")
+    raise ManifestInvalid(
+        f"schemaVersion must be the number 2, not {_shown(json.dumps(version))}",
+        detail={"field": "schemaVersion"},
+    )
 
 
 def _resolve_media_type(document: dict, content_type: str | None) -> str:

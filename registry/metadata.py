@@ -79,10 +79,27 @@ def _config_document(config: bytes | None) -> dict | None:
     if not isinstance(config, (bytes, bytearray, memoryview)) or len(config) > MAX_CONFIG_SIZE:
         return None
     try:
-        document = json.loads(bytes(config).decode("utf-8"))
+        text = bytes(config).decode("utf-8")
+        document = json.loads(text)
+        if "\\u0000" in text:
+            # The config is the image's, not ours to refuse; but what the version
+            # records from it goes into a JSON column, which on PostgreSQL cannot hold
+            # U+0000.
+            document = _without_nul(document)
     except (ValueError, RecursionError):
         return None
     return document if isinstance(document, dict) else None
+
+
+def _without_nul(value):
+    """`value` with U+0000 dropped from every string and key."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
 
 
 def _image_config_metadata(document: dict | None) -> dict:

@@ -9,9 +9,10 @@ Content-Length when there is one, and otherwise read it to its end.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 from registry import metrics
-from registry.errors import BlobUploadInvalid, SizeInvalid
+from registry.errors import BlobUploadInvalid, RegistryError, SizeInvalid
 
 READ_SIZE = 1024 * 1024
 
@@ -36,11 +37,27 @@ class RequestBody:
         self.received = 0
         self._source = _fast_source(self._input)
         self._counted = metrics.BYTES_RECEIVED.labels(metrics.route_of(request))
+        # Set by require_length for a chunked body: what a wrong length raises.
+        self._mismatch: Callable[[str], RegistryError] | None = None
+        self._checked_end = False
 
     @property
     def is_empty(self) -> bool:
         """True when the request says it has no body (no length, not chunked)."""
         return self.length == 0
+
+    def require_length(self, length: int, mismatch: Callable[[str], RegistryError]) -> None:
+        """The body must be exactly `length` bytes (what a chunk's Content-Range covers):
+        `mismatch(message)` is raised at once when the Content-Length says otherwise, and
+        for a chunked body as soon as it proves shorter or longer, while it is read, so
+        a caller that keeps nothing of a failed read keeps none of it.
+        """
+        if self.length is not None:
+            if self.length != length:
+                raise mismatch(f"Content-Range covers {length} bytes, the body has {self.length}")
+            return
+        self.length = length
+        self._mismatch = mismatch
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
@@ -48,13 +65,33 @@ class RequestBody:
         if self.length is not None:
             size = min(size, self.length - self.received)
             if size <= 0:
+                self._check_nothing_follows()
                 return b""
-        data = self._source.read(size)
+        data = self._read_source(size)
         if not data and self.length is not None and self.received < self.length:
-            raise SizeInvalid(f"request body ended after {self.received} of {self.length} bytes")
+            message = f"request body ended after {self.received} of {self.length} bytes"
+            raise (self._mismatch or SizeInvalid)(message)
         self.received += len(data)
         self._counted.inc(len(data))
         return data
+
+    def _read_source(self, size: int) -> bytes:
+        try:
+            return self._source.read(size)
+        except OSError as error:
+            # A body the server cannot read: a malformed chunked encoding, or a client
+            # gone mid-way (gunicorn raises both as IOError), or a broken connection.
+            # The client's fault or its network's, never a 500.
+            reason = str(error)[:200] or type(error).__name__
+            raise BlobUploadInvalid(f"the request body could not be read: {reason}") from None
+
+    def _check_nothing_follows(self) -> None:
+        """A chunked body bound to a length: one more byte means it is longer."""
+        if self._mismatch is None or self._checked_end:
+            return
+        self._checked_end = True
+        if self._read_source(1):
+            raise self._mismatch(f"request body is longer than the {self.length} bytes declared")
 
     def read_all(self, limit: int) -> bytes:
         """The whole body, for small documents; None-free, at most `limit` + 1 bytes."""

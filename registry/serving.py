@@ -23,7 +23,12 @@ from registry.images import FoundManifest
 from registry.request_body import RequestBody
 
 BLOB_CONTENT_TYPE = "application/octet-stream"
-RANGE_PATTERN = re.compile(r"\Abytes=(\d*)-(\d*)\Z")
+# ASCII digits only: `\d` and int() would take other scripts' digits too.
+RANGE_PATTERN = re.compile(r"\Abytes=([0-9]*)-([0-9]*)\Z")
+# A position past any blob; longer numbers are not converted (int() of thousands of
+# digits is slow, and Python refuses past 4300).
+PAST_ANY_BLOB = 2**63
+MAX_POSITION_DIGITS = 19
 
 
 def check_digest(digests: Digests, wanted: Digest) -> None:
@@ -145,16 +150,20 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     if not first and not last:
         return None
     if not first:
-        start, end = max(size - int(last), 0), size - 1
+        start, end = max(size - _position(last), 0), size - 1
     else:
-        start = int(first)
-        end = min(int(last), size - 1) if last else size - 1
+        start = _position(first)
+        end = min(_position(last), size - 1) if last else size - 1
     if start >= size or start > end:
         raise RangeNotSatisfiable(
-            f"range {header!r} is outside the blob's {size} bytes",
+            f"range {header[:100]!r} is outside the blob's {size} bytes",
             headers={"Content-Range": f"bytes */{size}"},
         )
     return start, end
+
+
+def _position(digits: str) -> int:
+    return int(digits) if len(digits) <= MAX_POSITION_DIGITS else PAST_ANY_BLOB
 
 
 def read_stream(stream, length: int):

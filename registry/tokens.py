@@ -13,6 +13,7 @@ restart, and different from any other JWT the host site signs.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -36,6 +37,10 @@ REGISTRY = "registry"
 CATALOG = "catalog"
 ALL_ACTIONS = "*"
 PULL, PUSH, DELETE = "pull", "push", "delete"
+
+
+# What Docker's scope grammar is written in; anything else (a NUL byte, say) is no scope.
+SCOPE_TEXT = re.compile(r"[\x20-\x7e]*")
 
 
 class InvalidToken(Exception):

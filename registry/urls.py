@@ -15,12 +15,18 @@ OWNER = r"(?P<owner>[^/]+)"
 IMAGE = r"(?P<image>[^/].*?)"
 # Loose on purpose: the views answer a malformed digest or id with the spec's error.
 DIGEST = r"(?P<digest>[^/]+)"
+REFERENCE = r"(?P<reference>[^/]+)"
 UPLOAD_ID = r"(?P<upload_id>[^/]+)"
 
 
-def route(pattern: str) -> str:
-    """Anchor a pattern under v2/, letting every '/' stand for one or more."""
-    return r"^v2/+" + pattern.replace("/", "/+") + r"/*$"
+def route(*components: str) -> str:
+    """Anchor path components under v2/, one or more '/' between them.
+
+    Components are joined rather than a pattern's slashes rewritten: a '/' inside a
+    character class (`[^/]`) must stay as it is, or `+` could never be in a name or
+    a digest (`sha256+b64u:...`).
+    """
+    return r"^v2/+" + "/+".join(components) + r"/*$"
 
 
 urlpatterns = [
@@ -28,24 +34,24 @@ urlpatterns = [
     # manifests and blobs. Upload routes go before the blob route, whose loose digest
     # would take `uploads` too.
     re_path(
-        route(f"{OWNER}/{IMAGE}/manifests/(?P<reference>[^/]+)"),
+        route(OWNER, IMAGE, "manifests", REFERENCE),
         content.ManifestView.as_view(),
         name="manifest",
     ),
     re_path(
-        route(f"{OWNER}/{IMAGE}/blobs/uploads/{UPLOAD_ID}"),
+        route(OWNER, IMAGE, "blobs", "uploads", UPLOAD_ID),
         uploads.UploadView.as_view(),
         name="upload",
     ),
     re_path(
-        route(f"{OWNER}/{IMAGE}/blobs/uploads"), uploads.UploadStartView.as_view(), name="uploads"
+        route(OWNER, IMAGE, "blobs", "uploads"), uploads.UploadStartView.as_view(), name="uploads"
     ),
-    re_path(route(f"{OWNER}/{IMAGE}/blobs/{DIGEST}"), content.BlobView.as_view(), name="blob"),
+    re_path(route(OWNER, IMAGE, "blobs", DIGEST), content.BlobView.as_view(), name="blob"),
     re_path(r"^v2/*$", base.PingView.as_view(), name="ping"),
     re_path(route("token"), tokens.TokenView.as_view(), name="token"),
-    re_path(route(f"{OWNER}/{IMAGE}/tags/list"), listings.TagListView.as_view(), name="tags"),
+    re_path(route(OWNER, IMAGE, "tags", "list"), listings.TagListView.as_view(), name="tags"),
     re_path(
-        route(f"{OWNER}/{IMAGE}/referrers/{DIGEST}"),
+        route(OWNER, IMAGE, "referrers", DIGEST),
         listings.ReferrersView.as_view(),
         name="referrers",
     ),

@@ -327,20 +327,37 @@ def test_schema_version_1_is_unsupported_even_without_content_type():
     assert caught.value.status == 501
 
 
-def test_missing_schema_version_is_unsupported_with_501():
+def test_missing_schema_version_is_manifest_invalid():
+    """The spec: a manifest that fails validation is 400 MANIFEST_INVALID; 501 is only
+    for schema 1, a capability we lack.
+    """
     document = doc(DOCKER_SCHEMA2)
     del document["schemaVersion"]
 
-    with pytest.raises(Unsupported) as caught:
+    with pytest.raises(ManifestInvalid) as caught:
         parse_manifest(body(document), DOCKER_MANIFEST)
 
-    assert caught.value.status == 501
+    assert caught.value.status == 400
+    assert "schemaVersion" in caught.value.message
 
 
-@pytest.mark.parametrize("version", [3, 0, "2", 2.0, True, None, [2], {"v": 2}])
-def test_schema_version_other_than_integer_2_is_unsupported(version):
-    with pytest.raises(Unsupported):
+@pytest.mark.parametrize(
+    "version", [3, 0, -2, "2", "1", 2.0, 2.5, 1.0, True, False, None, [2], {"v": 2}]
+)
+def test_schema_version_other_than_integer_2_or_1_is_manifest_invalid(version):
+    # 2.0 too: Go clients decode schemaVersion into an int and would refuse it.
+    with pytest.raises(ManifestInvalid) as caught:
         parse_manifest(body(oci_manifest(schemaVersion=version)), OCI_MANIFEST)
+
+    assert caught.value.status == 400
+    assert caught.value.code == "MANIFEST_INVALID"
+
+
+def test_integer_schema_version_1_is_unsupported_whatever_the_body():
+    with pytest.raises(Unsupported) as caught:
+        parse_manifest(body(oci_manifest(schemaVersion=1)), OCI_MANIFEST)
+
+    assert caught.value.status == 501
 
 
 def test_schema_version_is_checked_before_the_body_is_validated():
@@ -961,7 +978,8 @@ def _random_manifest(rng: random.Random) -> dict:
     is_index = rng.random() < 0.4
     kinds = manifests.INDEX_TYPES if is_index else manifests.IMAGE_MANIFEST_TYPES
     candidates = {
-        "schemaVersion": (2, 0.95),
+        # Mostly 2; now and then a schema 1 manifest's 1 (a 501).
+        "schemaVersion": (2 if rng.random() < 0.97 else 1, 0.95),
         "mediaType": (rng.choice(sorted(kinds)), 0.7),
         "config": (_random_descriptor(rng), 0.05 if is_index else 0.95),
         "layers": ([_random_descriptor(rng) for _ in range(3)], 0.05 if is_index else 0.95),

@@ -10,7 +10,7 @@ from django.db import DataError, IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.db.models.signals import post_save
 
-from packages_core import signals
+from packages_core import lookups, signals
 from packages_core.models import (
     AccessToken,
     CleanupRule,
@@ -56,6 +56,16 @@ def test_owners_with_different_names_coexist(alice):
 
 def test_owner_lookup_by_name_ignores_case(alice):
     assert Owner.objects.named("ALICE").get().user == alice
+
+
+@pytest.mark.parametrize("name", ["al\x00ice", "a" * 41, "-alice", "al/ice", ""])
+def test_owner_lookup_of_a_name_no_owner_may_have_finds_none_without_a_query(
+    alice, django_assert_num_queries, name
+):
+    """A NUL byte would be an error on PostgreSQL rather than no rows."""
+    with django_assert_num_queries(0):
+        assert Owner.objects.named(name).first() is None
+        assert lookups.owner_named(name) is None
 
 
 def test_user_owner_needs_a_user(db):
@@ -216,6 +226,14 @@ def test_the_same_package_name_may_be_used_by_another_type(package):
     Package.objects.create(owner=package.owner, type="npm", name="web")
 
     assert Package.objects.filter(owner=package.owner).named("web").count() == 2
+
+
+def test_package_and_version_lookups_of_a_name_with_a_nul_find_none_without_a_query(
+    version, django_assert_num_queries
+):
+    with django_assert_num_queries(0):
+        assert Package.objects.named("w\x00eb").first() is None
+        assert PackageVersion.objects.versioned("1.0\x00").first() is None
 
 
 def test_the_same_package_name_may_be_used_by_another_owner(package, bob):

@@ -31,7 +31,8 @@ def test_rows_come_back_converted_as_the_orm_would_give_them(alice):
 
 
 def test_the_sql_is_compiled_once_and_run_with_each_value(alice, bob):
-    query = PreparedQuery(lambda name: Owner.objects.named(name).values_list("name")[:1], str)
+    # Not Owner.objects.named(): it refuses names no owner may have, the marker among them.
+    query = PreparedQuery(lambda name: Owner.objects.filter(name=name).values_list("name")[:1], str)
 
     assert query.first("alice") == ("alice",)
     assert query.first("bob") == ("bob",)
@@ -45,8 +46,16 @@ def test_a_value_the_sql_would_transform_is_refused():
         query.rows("ali")
 
 
+def test_a_query_whose_build_checks_its_values_is_refused_with_a_reason():
+    """Owner.objects.named() finds nothing for a name no owner may have, the marker too."""
+    query = PreparedQuery(lambda name: Owner.objects.named(name).values_list("name"), str)
+
+    with pytest.raises(ValueError, match="checked a value"):
+        query.rows("alice")
+
+
 def test_a_wrong_number_of_values_is_refused():
-    query = PreparedQuery(lambda name: Owner.objects.named(name), str)
+    query = PreparedQuery(lambda name: Owner.objects.filter(name=name), str)
 
     with pytest.raises(TypeError):
         query.rows("a", "b")

@@ -136,6 +136,53 @@ def test_tags_list_n_0_is_empty(client, alice):
     assert "Link" not in response
 
 
+@pytest.mark.parametrize(
+    "n",
+    ["9223372036854775808", "-1", "abc", "1.5", "\u0661", "9" * 5000],
+    ids=["past-int64", "negative", "word", "fraction", "arabic-indic-one", "thousands-of-digits"],
+)
+def test_tags_list_n_that_is_not_a_count_is_400_pagination_number_invalid(client, alice, n):
+    """As CNCF Distribution answers; Gitea read them as 0 (or all)."""
+    push_tags(client, ["a"])
+
+    assert_error(tags(client, f"?n={n}"), 400, "PAGINATION_NUMBER_INVALID")
+
+
+def test_tags_list_n_up_to_int64_is_a_count(client, alice):
+    push_tags(client, ["a", "b"])
+
+    response = tags(client, "?n=9223372036854775807")
+
+    assert json.loads(response.content)["tags"] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "last", ["%00", "a%00b", "-a", "x" * 129], ids=["nul", "nul-in", "dash", "long"]
+)
+def test_tags_list_last_that_is_not_a_tag_is_400(client, alice, last):
+    push_tags(client, ["a"])
+
+    assert_error(tags(client, f"?last={last}"), 400, "UNSUPPORTED")
+
+
+def test_catalog_n_that_is_not_a_count_is_400_pagination_number_invalid(client, alice):
+    assert_error(catalog(client, "?n=9223372036854775808"), 400, "PAGINATION_NUMBER_INVALID")
+
+
+@pytest.mark.parametrize("last", ["%00", "alice/%00", "alice", "al%00ice/img"])
+def test_catalog_last_that_is_not_a_repository_name_is_400_name_invalid(client, alice, last):
+    assert_error(catalog(client, f"?last={last}"), 400, "NAME_INVALID")
+
+
+def test_catalog_last_in_another_case_is_compared_lowercased(client, alice):
+    push_tags(client, ["a"], repo="alice/b")
+    push_tags(client, ["a"], repo="alice/c")
+
+    response = catalog(client, "?last=Alice/b")
+
+    assert json.loads(response.content)["repositories"] == ["alice/c"]
+
+
 def test_tags_list_of_unknown_image_is_404_name_unknown(client, alice):
     assert_error(tags(client, repo="alice/nothing"), 404, "NAME_UNKNOWN")
 
@@ -397,3 +444,16 @@ def test_referrers_with_path_that_is_no_digest_is_400_digest_invalid(client, ali
     push_image(client, REPO, "v1")
 
     assert_error(referrers(client, "notadigest"), 400, "DIGEST_INVALID")
+
+
+@pytest.mark.parametrize(
+    "artifact_type",
+    ["%00", "application/x%00", "no-slash", "a/b/c"],
+    ids=["nul", "nul-in", "word", "two-slashes"],
+)
+def test_referrers_artifact_type_that_is_not_a_media_type_is_400(client, alice, artifact_type):
+    image = push_image(client, REPO, "v1")
+
+    response = referrers(client, image.digest, f"?artifactType={artifact_type}")
+
+    assert_error(response, 400, "UNSUPPORTED")

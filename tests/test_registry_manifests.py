@@ -269,6 +269,85 @@ def test_put_schema1_manifest_is_501_unsupported(client):
     assert_error(response, 501, "UNSUPPORTED")
 
 
+@pytest.mark.parametrize("version", ["missing", "2", 2.5, 2.0, True])
+def test_put_manifest_whose_schema_version_is_not_the_number_2_is_400_manifest_invalid(
+    client, version
+):
+    """501 UNSUPPORTED is for schema 1 only; a broken schemaVersion is a broken document."""
+    document = json.loads(push_image(client, REPO, "base").manifest)
+    if version == "missing":
+        del document["schemaVersion"]
+    else:
+        document["schemaVersion"] = version
+
+    response = put_manifest(client, REPO, "v1", json.dumps(document).encode())
+
+    assert_error(response, 400, "MANIFEST_INVALID")
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"annotations": {"org.example": "a\u0000b"}},
+        {"annotations": {"org.example\u0000": "b"}},
+        {"artifactType": "application/x\u0000y"},
+    ],
+    ids=["annotation-value", "annotation-key", "artifact-type"],
+)
+def test_put_manifest_holding_a_nul_character_is_400_manifest_invalid(client, field):
+    """PostgreSQL's JSON cannot hold U+0000, and no manifest field needs it."""
+    document = json.loads(push_image(client, REPO, "base").manifest)
+    document.update(field)
+
+    response = put_manifest(client, REPO, "v1", json.dumps(document).encode())
+
+    assert_error(response, 400, "MANIFEST_INVALID")
+
+
+def test_put_manifest_whose_config_holds_a_nul_character_records_its_labels_without_it(client):
+    """The config is the image's own: pushed as it is, its labels recorded without NUL."""
+    config = image_config(labels={"org.example": "a\u0000b", "c\u0000": "d"})
+
+    push_image(client, REPO, "v1", config=config)
+
+    version = PackageVersion.objects.get(version="v1")
+    assert version.metadata["labels"] == {"org.example": "ab", "c": "d"}
+
+
+def test_put_manifest_whose_chunked_body_breaks_is_400_manifest_invalid(client):
+    pushed = push_image(client, REPO, "base")
+
+    response = client.generic(
+        "PUT",
+        manifest_url("v1"),
+        b"",
+        content_type=OCI_MANIFEST,
+        **ALICE,
+        HTTP_TRANSFER_ENCODING="chunked",
+        **{"wsgi.input": BrokenStream(pushed.manifest[:20])},
+    )
+
+    assert_error(response, 400, "MANIFEST_INVALID")
+    assert not PackageVersion.objects.filter(version="v1").exists()
+
+
+class BrokenStream:
+    """A body that gives `data` and then fails as gunicorn's reader fails on a malformed
+    chunk or a client gone mid-body (an IOError).
+    """
+
+    def __init__(self, data: bytes):
+        self._data = data
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._data:
+            raise OSError("Invalid chunk size: b'zz'")
+        data, self._data = self._data[:size], self._data[size:]
+        return data
+
+    readline = read
+
+
 def test_put_invalid_json_is_400_manifest_invalid(client):
     response = put_manifest(client, REPO, "v1", b"{not json", media_type=OCI_MANIFEST)
 

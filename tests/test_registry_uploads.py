@@ -1,6 +1,7 @@
 """Blob uploads over /v2: sessions, chunks, streamed and chunked bodies, monolithic, mounts."""
 
 import io
+import os
 import uuid
 
 import pytest
@@ -235,6 +236,177 @@ def test_monolithic_post_with_chunked_transfer_encoding_stores_every_byte(client
 
     assert response.status_code == 201
     assert blob_bytes(client, REPO, digest_of(DATA)) == DATA
+
+
+# Bodies that break part-way, and chunks their Content-Range does not describe
+
+
+class BreakingBody:
+    """A request body that gives `data`, then fails as gunicorn's reader does on a
+    malformed chunk size or a client gone mid-body (both IOErrors).
+    """
+
+    def __init__(self, data: bytes, error: OSError | None = None):
+        self._data, self._error = io.BytesIO(data), error or OSError("Invalid chunk size: b'zz'")
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._data.read(size)
+        if not data:
+            raise self._error
+        return data
+
+    def readline(self, size: int = -1) -> bytes:  # Django's LimitedStream wants one
+        return self.read(size)
+
+
+def staged_size(store, location: str) -> int:
+    """The bytes on disk of an upload session's staging file."""
+    upload = BlobUpload.objects.get(pk=upload_id(location))
+    path = store.local_path(upload.storage_key)
+    return os.path.getsize(path) if os.path.exists(path) else 0
+
+
+def test_patch_whose_content_range_covers_more_than_its_body_is_416(client, store):
+    location = start_upload(client, REPO)
+
+    response = send(
+        client, "PATCH", location, b"abc", auth=ALICE, HTTP_CONTENT_RANGE="0-99999999999999999"
+    )
+
+    assert_error(response, 416, "BLOB_UPLOAD_INVALID")
+    assert response["Range"] == "0-0"
+    assert send(client, "GET", location, auth=ALICE)["Range"] == "0-0"
+    assert staged_size(store, location) == 0
+
+
+def test_patch_whose_content_range_covers_less_than_its_body_is_416(client):
+    location = start_upload(client, REPO)
+    send(client, "PATCH", location, DATA[:5], auth=ALICE, HTTP_CONTENT_RANGE="0-4")
+
+    response = send(client, "PATCH", location, DATA[5:], auth=ALICE, HTTP_CONTENT_RANGE="5-6")
+
+    assert_error(response, 416, "BLOB_UPLOAD_INVALID")
+    assert response["Range"] == "0-4"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "0-99999999999999999999",  # past int64
+        "0-" + "9" * 5000,  # past what int() converts
+        "0-\u00b2",  # a superscript two: isdigit(), yet not a number int() takes
+        "\u0660-\u0662",  # Arabic-Indic digits, which int() would take
+        "-4",
+        "0-4/x",
+    ],
+    ids=["past-int64", "thousands-of-digits", "superscript", "arabic-indic", "no-start", "total"],
+)
+def test_patch_with_a_content_range_that_is_not_ascii_numbers_is_416(client, header):
+    location = start_upload(client, REPO)
+
+    response = send(client, "PATCH", location, DATA[:5], auth=ALICE, HTTP_CONTENT_RANGE=header)
+
+    assert_error(response, 416, "BLOB_UPLOAD_INVALID")
+    assert response["Range"] == "0-0"
+
+
+def test_chunked_patch_longer_than_its_content_range_is_416_and_keeps_nothing(client, store):
+    location = start_upload(client, REPO)
+    send(client, "PATCH", location, DATA[:5], auth=ALICE, HTTP_CONTENT_RANGE="0-4")
+
+    response = chunked(client, "PATCH", location, DATA[5:], HTTP_CONTENT_RANGE="5-9")
+
+    assert_error(response, 416, "BLOB_UPLOAD_INVALID")
+    assert response["Range"] == "0-4"
+    assert send(client, "GET", location, auth=ALICE)["Range"] == "0-4"
+    assert staged_size(store, location) == 5
+
+
+def test_chunked_patch_shorter_than_its_content_range_is_416_and_keeps_nothing(client, store):
+    location = start_upload(client, REPO)
+
+    response = chunked(client, "PATCH", location, DATA[:5], HTTP_CONTENT_RANGE="0-9")
+
+    assert_error(response, 416, "BLOB_UPLOAD_INVALID")
+    assert send(client, "GET", location, auth=ALICE)["Range"] == "0-0"
+    assert staged_size(store, location) == 0
+
+
+def test_chunked_patch_of_exactly_its_content_range_is_appended(client):
+    location = start_upload(client, REPO)
+
+    response = chunked(client, "PATCH", location, DATA[:10], HTTP_CONTENT_RANGE="0-9")
+
+    assert response.status_code == 202
+    assert response["Range"] == "0-9"
+
+
+def test_patch_whose_body_breaks_part_way_is_400_and_keeps_nothing_of_it(client, store):
+    """More than one 1 MiB piece arrives before the body breaks: none of it stays on
+    disk, and the session goes on from where it was.
+    """
+    location = start_upload(client, REPO)
+    send(client, "PATCH", location, DATA[:5], auth=ALICE)
+
+    response = chunked(
+        client, "PATCH", location, b"", **{"wsgi.input": BreakingBody(b"x" * (2 * 1024 * 1024 + 3))}
+    )
+
+    assert_error(response, 400, "BLOB_UPLOAD_INVALID")
+    assert send(client, "GET", location, auth=ALICE)["Range"] == "0-4"
+    assert staged_size(store, location) == 5
+    send(client, "PATCH", location, DATA[5:], auth=ALICE, HTTP_CONTENT_RANGE=f"5-{len(DATA) - 1}")
+    done = send(client, "PUT", f"{location}?digest={digest_of(DATA)}", auth=ALICE)
+    assert done.status_code == 201
+    assert blob_bytes(client, REPO, digest_of(DATA)) == DATA
+
+
+def test_patch_body_ending_before_its_content_length_keeps_nothing_of_it(client, store):
+    location = start_upload(client, REPO)
+    send(client, "PATCH", location, DATA[:5], auth=ALICE)
+
+    response = client.generic(
+        "PATCH",
+        location,
+        b"",
+        **ALICE,
+        CONTENT_LENGTH=str(2 * 1024 * 1024),
+        **{"wsgi.input": io.BytesIO(b"x" * (1024 * 1024 + 10))},
+    )
+
+    assert_error(response, 400, "SIZE_INVALID")
+    assert staged_size(store, location) == 5
+
+
+def test_monolithic_post_whose_body_breaks_is_400_and_stores_nothing(client, package_storage):
+    response = chunked(
+        client,
+        "POST",
+        f"/v2/{REPO}/blobs/uploads/?digest={digest_of(DATA)}",
+        b"",
+        **{"wsgi.input": BreakingBody(DATA)},
+    )
+
+    assert_error(response, 400, "BLOB_UPLOAD_INVALID")
+    assert not PackageBlob.objects.exists()
+    assert [p for p in package_storage.rglob("*") if p.is_file()] == []
+
+
+def test_finishing_put_whose_body_breaks_is_400_and_the_session_goes_on(client, store):
+    location = start_upload(client, REPO)
+    send(client, "PATCH", location, DATA[:5], auth=ALICE)
+
+    response = chunked(
+        client,
+        "PUT",
+        f"{location}?digest={digest_of(DATA)}",
+        b"",
+        **{"wsgi.input": BreakingBody(DATA[5:], ConnectionResetError())},
+    )
+
+    assert_error(response, 400, "BLOB_UPLOAD_INVALID")
+    assert send(client, "GET", location, auth=ALICE)["Range"] == "0-4"
+    assert staged_size(store, location) == 5
 
 
 # Finishing

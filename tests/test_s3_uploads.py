@@ -457,6 +457,43 @@ def test_registry_patch_at_a_wrong_offset_is_416_and_stores_nothing(
     assert len(staged(s3_storage)) == 1
 
 
+class _BreakingBody:
+    """Bytes, then the IOError gunicorn's reader raises for a malformed chunk."""
+
+    def __init__(self, data: bytes):
+        self._data = io.BytesIO(data)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._data.read(size)
+        if not data:
+            raise OSError("Invalid chunk size: b'zz'")
+        return data
+
+    readline = read
+
+
+def test_registry_patch_whose_body_breaks_is_400_and_stores_no_piece(
+    client, alice, store, s3_storage
+):
+    location = start_upload(client, REPO)
+    send(client, "PATCH", location, b"0123456789", auth=ALICE, HTTP_CONTENT_RANGE="0-9")
+
+    response = client.generic(
+        "PATCH",
+        location,
+        b"",
+        **ALICE,
+        HTTP_TRANSFER_ENCODING="chunked",
+        **{"wsgi.input": _BreakingBody(os.urandom(9 * 1024 * 1024))},
+    )
+
+    assert response.status_code == 400
+    assert send(client, "GET", location, auth=ALICE)["Range"] == "0-9"
+    assert len(staged(s3_storage)) == 1
+    # Past one part: the multipart upload it began was aborted, not left open.
+    assert not s3_storage.client.list_multipart_uploads(Bucket=s3_storage.name).get("Uploads")
+
+
 def test_registry_delete_of_an_upload_drops_its_pieces(
     client, alice, store, s3_storage, django_capture_on_commit_callbacks
 ):

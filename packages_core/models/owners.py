@@ -1,5 +1,7 @@
 """Owners (users and organisations) and organisation memberships."""
 
+import re
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -21,6 +23,14 @@ validate_owner_name = RegexValidator(
 )
 
 
+_OWNER_NAME = re.compile(OWNER_NAME_PATTERN)
+
+
+def is_owner_name(name: str) -> bool:
+    """Whether an owner could be called `name` (any case)."""
+    return len(name) <= OWNER_NAME_MAX_LENGTH and _OWNER_NAME.match(name) is not None
+
+
 class Visibility(models.TextChoices):
     PUBLIC = "public", "Public"
     LIMITED = "limited", "Limited (signed-in users)"
@@ -29,7 +39,13 @@ class Visibility(models.TextChoices):
 
 class OwnerQuerySet(models.QuerySet):
     def named(self, name: str):
-        """Owners whose name matches case-insensitively (uses the unique index)."""
+        """Owners whose name matches case-insensitively (uses the unique index).
+
+        A name no owner may have finds none without asking the database, where some
+        (a NUL byte on PostgreSQL) would be an error rather than no rows.
+        """
+        if not is_owner_name(name):
+            return self.none()
         return self.alias(lower_name=Lower("name")).filter(lower_name=name.lower())
 
 

@@ -1,5 +1,7 @@
 """Packages, their versions and files, and free-form properties attached to them."""
 
+import re
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -8,18 +10,37 @@ from django.db.models.functions import Lower
 from packages_core.models.blobs import PackageBlob
 from packages_core.models.owners import Owner
 
+PACKAGE_TYPE_PATTERN = r"\A[a-z][a-z0-9_]*\Z"
+MAX_PACKAGE_TYPE_LENGTH = 32
+_PACKAGE_TYPE = re.compile(PACKAGE_TYPE_PATTERN)
+
 validate_package_type = RegexValidator(
-    r"\A[a-z][a-z0-9_]*\Z", "A package type is a lowercase word, like 'container'."
+    PACKAGE_TYPE_PATTERN, "A package type is a lowercase word, like 'container'."
 )
+
+
+def is_package_type(value: str) -> bool:
+    return len(value) <= MAX_PACKAGE_TYPE_LENGTH and _PACKAGE_TYPE.match(value) is not None
+
+
+def storable(text: str) -> bool:
+    """Whether a text column could hold `text`: PostgreSQL's cannot hold NUL, and asking
+    it for one is an error rather than no rows, so such a name is answered with none.
+    """
+    return "\x00" not in text
 
 
 class LowerNameQuerySet(models.QuerySet):
     """Case-insensitive lookups that use the functional unique indexes."""
 
     def named(self, name: str):
+        if not storable(name):
+            return self.none()
         return self.alias(lower_name=Lower("name")).filter(lower_name=name.lower())
 
     def versioned(self, version: str):
+        if not storable(version):
+            return self.none()
         return self.alias(lower_version=Lower("version")).filter(lower_version=version.lower())
 
 
@@ -27,7 +48,7 @@ class Package(models.Model):
     """A named package of one type (a container image, say) that belongs to an owner."""
 
     owner = models.ForeignKey(Owner, on_delete=models.CASCADE, related_name="packages")
-    type = models.CharField(max_length=32, validators=[validate_package_type])
+    type = models.CharField(max_length=MAX_PACKAGE_TYPE_LENGTH, validators=[validate_package_type])
     name = models.CharField(max_length=255)
     created = models.DateTimeField(auto_now_add=True)
     # When a published version was last added or changed (a push); kept by the version

@@ -20,6 +20,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Lower
 
 from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
+from packages_core.models.packages import is_package_type
 from registry.models import Manifest
 
 
@@ -78,6 +79,8 @@ def find_version(owner: Owner, type: str, name: str, version: str) -> PackageVer
     `total_size` and, for a version whose lead file is a manifest, `manifest_digest`
     and `manifest_media_type` (None otherwise).
     """
+    if not is_package_type(type):
+        return None
     package = Package.objects.filter(owner=owner, type=type).named(name).first()
     if package is None:
         return None

@@ -1,4 +1,4 @@
-"""How packages, versions and files look in API responses (read-only)."""
+"""How packages, versions and files look in API responses, and the listing's filters."""
 
 from __future__ import annotations
 
@@ -6,7 +6,20 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from packages_core.models.packages import MAX_PACKAGE_TYPE_LENGTH, PACKAGE_TYPE_PATTERN
 from registry.digests import looks_like_digest
+
+
+class PackageFilterSerializer(serializers.Serializer):
+    """The query of an owner's package listing: a value that cannot be a type or a
+    search (a NUL byte, which no stored name holds) is a 400, not an empty page.
+    """
+
+    type = serializers.RegexField(
+        PACKAGE_TYPE_PATTERN, max_length=MAX_PACKAGE_TYPE_LENGTH, required=False, allow_blank=True
+    )
+    # CharField refuses NUL bytes.
+    q = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
 
 
 class PackageSerializer(serializers.Serializer):

@@ -19,7 +19,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import generics, permissions
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import AuthenticationFailed, NotFound, Throttled
+from rest_framework.exceptions import AuthenticationFailed, NotFound, ParseError, Throttled
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework_simplejwt import views as jwt_views
@@ -38,6 +38,7 @@ from registry.api.permissions import OwnerPackageAccess, readable_owner
 from registry.api.serializers import (
     ErrorSerializer,
     FileSerializer,
+    PackageFilterSerializer,
     PackageSerializer,
     VersionSerializer,
 )
@@ -136,7 +137,12 @@ class OwnerView(ApiView, generics.GenericAPIView):
                 "q", OpenApiTypes.STR, description="Only packages whose name contains this."
             ),
         ],
-        responses={200: PackageSerializer(many=True), 401: UNAUTHENTICATED, 404: NOT_READABLE},
+        responses={
+            200: PackageSerializer(many=True),
+            400: _error("A type or search that cannot match any package."),
+            401: UNAUTHENTICATED,
+            404: NOT_READABLE,
+        },
     )
 )
 class PackageListView(OwnerView, generics.ListAPIView):
@@ -147,9 +153,15 @@ class PackageListView(OwnerView, generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Package.objects.none()
-        params = self.request.query_params
+        filters = PackageFilterSerializer(data=self.request.query_params)
+        if not filters.is_valid():
+            # As a ParseError, so the body is the API's usual {"detail": ...}.
+            field, errors = next(iter(filters.errors.items()))
+            raise ParseError(f"{field}: {errors[0]}")
         return queries.owner_packages(
-            self.owner, type=params.get("type", ""), query=params.get("q", "")
+            self.owner,
+            type=filters.validated_data.get("type", ""),
+            query=filters.validated_data.get("q", ""),
         )
 
     def paginate_queryset(self, queryset):

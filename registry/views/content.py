@@ -8,8 +8,14 @@ from packages_core.services import tallies
 from registry import access, images, serving
 from registry.conf import registry_settings
 from registry.digests import Digest, parse_digest
-from registry.errors import BlobUnknown, DigestInvalid, ManifestInvalid
-from registry.names import check_image_name
+from registry.errors import (
+    BlobUnknown,
+    BlobUploadInvalid,
+    DigestInvalid,
+    ManifestInvalid,
+    SizeInvalid,
+)
+from registry.names import check_image_name, check_owner_name
 from registry.request_body import RequestBody
 from registry.tokens import PULL
 from registry.views.base import RegistryView
@@ -39,6 +45,7 @@ class ManifestView(RegistryView):
         if request.method not in ("GET", "HEAD"):
             super().resolve(request, owner_name, image)
             return
+        check_owner_name(owner_name)
         self.image = check_image_name(image)
         owner, self.found = images.resolve_manifest(
             owner_name, self.image, self.kwargs["reference"]
@@ -62,7 +69,10 @@ class ManifestView(RegistryView):
         return response
 
     def put(self, request, reference):
-        body = RequestBody(request).read_all(registry_settings.MAX_MANIFEST_SIZE)
+        try:
+            body = RequestBody(request).read_all(registry_settings.MAX_MANIFEST_SIZE)
+        except (BlobUploadInvalid, SizeInvalid) as error:
+            raise ManifestInvalid(error.message) from None
         if len(body) > registry_settings.MAX_MANIFEST_SIZE:
             raise ManifestInvalid(
                 f"manifest exceeds the maximum size of {registry_settings.MAX_MANIFEST_SIZE} bytes",

@@ -6,7 +6,10 @@ from urllib.parse import urlencode
 
 from registry import access, images
 from registry.digests import parse_digest
-from registry.views.base import RegistryView, json_response, query_int
+from registry.errors import NameInvalid, ParameterInvalid
+from registry.manifests import MEDIA_TYPE_PATTERN
+from registry.names import is_valid_repository, is_valid_tag
+from registry.views.base import RegistryView, json_response, pagination_number
 
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 
@@ -24,9 +27,15 @@ class CatalogView(RegistryView):
             raise access.insufficient_scope(
                 request, self.scope, "the token does not grant the catalog"
             )
-        n = query_int(request, "n")
+        n = pagination_number(request)
         n = self.PAGE_SIZE if n is None or n <= 0 or n > self.PAGE_SIZE else n
-        names = images.catalog(self.identity.user, n=n, last=request.GET.get("last", "").strip())
+        last = request.GET.get("last", "").strip().lower()
+        if last and not is_valid_repository(last):
+            raise NameInvalid(
+                "last must be a repository name, as the previous page ended with",
+                detail={"last": last[:300]},
+            )
+        names = images.catalog(self.identity.user, n=n, last=last)
         response = json_response({"repositories": names})
         if len(names) == n:
             query = urlencode({"n": n, "last": names[-1]})
@@ -36,11 +45,14 @@ class CatalogView(RegistryView):
 
 class TagListView(RegistryView):
     def get(self, request):
+        n = pagination_number(request)
+        last = request.GET.get("last", "").strip()
+        if last and not is_valid_tag(last):
+            raise ParameterInvalid(
+                "last must be a tag, as the previous page ended with", detail={"last": last[:200]}
+            )
         package = images.require_package(self.owner, self.image)
-        n = query_int(request, "n")
-        if n is not None and n < 0:
-            n = None
-        tags = images.list_tags(package, n=n, last=request.GET.get("last", "").strip())
+        tags = images.list_tags(package, n=n, last=last)
         response = json_response({"name": f"{self.owner.name.lower()}/{self.image}", "tags": tags})
         if n and len(tags) == n:
             query = urlencode({"n": n, "last": tags[-1]})
@@ -51,6 +63,11 @@ class TagListView(RegistryView):
 class ReferrersView(RegistryView):
     def get(self, request, digest):
         artifact_type = request.GET.get("artifactType", "").strip()
+        if artifact_type and not MEDIA_TYPE_PATTERN.match(artifact_type):
+            raise ParameterInvalid(
+                "artifactType must be a media type such as type/subtype",
+                detail={"artifactType": artifact_type[:300]},
+            )
         descriptors = images.referrers(
             self.owner, self.image, parse_digest(digest), artifact_type=artifact_type
         )

@@ -6,6 +6,7 @@ from django.http import HttpResponse
 
 from registry import tokens
 from registry.authentication import service_name
+from registry.errors import ParameterInvalid
 from registry.views.base import RegistryView, json_response
 
 
@@ -17,7 +18,13 @@ class TokenView(RegistryView):
     def get(self, request):
         self.require_site_access(request)
         identity = self.identity
-        requested = tokens.parse_scopes(request.GET.getlist("scope"))
+        scopes = request.GET.getlist("scope")
+        if not all(tokens.SCOPE_TEXT.fullmatch(scope) for scope in scopes):
+            raise ParameterInvalid(
+                "a scope is printable ASCII (type:name:actions, as Docker's token "
+                "specification writes it)"
+            )
+        requested = tokens.parse_scopes(scopes)
         granted = tokens.grant(identity.user, identity.token, requested)
         issued = tokens.issue(identity.user, identity.token, granted, service=service_name(request))
         response = json_response(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 
@@ -10,6 +12,7 @@ from packages_core.services import quotas, uploads
 from registry import images, serving, tokens
 from registry.digests import Digest, parse_digest
 from registry.errors import BlobUnknown, BlobUploadUnknown, DigestInvalid, UploadRangeInvalid
+from registry.names import is_valid_repository
 from registry.request_body import RequestBody
 from registry.views.base import RegistryView, byte_range
 
@@ -46,7 +49,13 @@ class UploadStartView(BlobReceiving):
         return upload_response(self, upload, status=202)
 
     def mount(self, digest: str, source: str) -> bool:
-        """Stage `source`'s blob here; False (a new session follows) if it cannot be done."""
+        """Stage `source`'s blob here; False (a new session follows) if it cannot be done.
+
+        A `from` that cannot name a repository is one more mount that cannot be done,
+        as the spec (and CNCF Distribution) answers it, not an error.
+        """
+        if not is_valid_repository(source.lower()):
+            return False
         if not (self.identity.grants(source, tokens.PULL) and self.identity.may_read_packages()):
             return False
         try:
@@ -73,8 +82,9 @@ class UploadView(BlobReceiving):
 
     def patch(self, request, upload_id):
         upload = self.find_upload(upload_id)
-        offset = parse_content_range(request.META.get("HTTP_CONTENT_RANGE", ""))
-        upload = self.append(upload, RequestBody(request), offset)
+        body = RequestBody(request)
+        offset = chunk_offset(request, body, upload)
+        upload = self.append(upload, body, offset)
         return upload_response(self, upload, status=202)
 
     def put(self, request, upload_id):
@@ -85,7 +95,7 @@ class UploadView(BlobReceiving):
         digest = parse_digest(raw_digest)
         body = RequestBody(request)
         if not body.is_empty:
-            offset = parse_content_range(request.META.get("HTTP_CONTENT_RANGE", ""))
+            offset = chunk_offset(request, body, upload)
             if not upload.bytes_received and not offset:
                 # The whole blob in the closing PUT (a monolithic push): stored as a
                 # POST ?digest= is, straight for its key, and the empty session ends.
@@ -109,7 +119,15 @@ class UploadView(BlobReceiving):
         """
         if body.length is not None:
             self.check_quota(upload.bytes_received + body.length)
-        upload = uploads.append_to_upload(upload, body, offset=offset, expected_bytes=body.length)
+        try:
+            upload = uploads.append_to_upload(
+                upload, body, offset=offset, expected_bytes=body.length
+            )
+        except UploadRangeInvalid as error:
+            # Nothing of the chunk was kept: the upload is where it was (the row,
+            # reread as the append began, says where).
+            error.headers.setdefault("Range", byte_range(upload.bytes_received))
+            raise
         try:
             self.check_quota(upload.bytes_received)
         except quotas.QuotaExceeded:
@@ -138,15 +156,42 @@ def upload_response(view: RegistryView, upload: BlobUpload, *, status: int) -> H
     return response
 
 
-def parse_content_range(header: str) -> int | None:
-    """The start offset of a `Content-Range: <start>-<end>` chunk, or None without one."""
+# `start-end` (inclusive), also with the unit (`bytes start-end`, `bytes=start-end`) and
+# a total (`/size` or `/*`), which is not checked. ASCII digits, at most 19 (int64):
+# int() would also take other scripts' digits, and spend long on thousands of them.
+CONTENT_RANGE_PATTERN = re.compile(
+    r"(?:bytes[ =]*)?([0-9]{1,19})-([0-9]{1,19})(?:/(?:[0-9]{1,19}|\*))?", re.IGNORECASE
+)
+
+
+def parse_content_range(header: str) -> tuple[int, int] | None:
+    """(start, end) of a `Content-Range: <start>-<end>` chunk, or None without one;
+    UploadRangeInvalid for anything else.
+    """
     header = header.strip()
     if not header:
         return None
-    if header.lower().startswith("bytes"):
-        header = header[5:].lstrip(" =")
-    start, sep, end = header.partition("-")
-    end = end.split("/")[0]
-    if not sep or not start.isdigit() or not end.isdigit() or int(end) < int(start):
-        raise UploadRangeInvalid(f"invalid Content-Range {header!r}")
-    return int(start)
+    match = CONTENT_RANGE_PATTERN.fullmatch(header)
+    if match is None or int(match[2]) < int(match[1]):
+        raise UploadRangeInvalid(f"invalid Content-Range {header[:100]!r}")
+    return int(match[1]), int(match[2])
+
+
+def chunk_offset(request, body: RequestBody, upload: BlobUpload) -> int | None:
+    """Where a chunk says it starts (None: at the end). A Content-Range must cover
+    exactly the body: 416 before a byte is read when the Content-Length disagrees,
+    and, for a chunked body, as soon as it is longer or shorter (nothing of it kept).
+    """
+
+    def mismatch(message: str) -> UploadRangeInvalid:
+        return UploadRangeInvalid(message, headers={"Range": byte_range(upload.bytes_received)})
+
+    try:
+        chunk = parse_content_range(request.META.get("HTTP_CONTENT_RANGE", ""))
+    except UploadRangeInvalid as error:
+        raise mismatch(error.message) from None
+    if chunk is None:
+        return None
+    start, end = chunk
+    body.require_length(end - start + 1, mismatch)
+    return start

@@ -3,6 +3,7 @@
 import contextlib
 import hashlib
 import http.client
+import json
 import os
 import socket
 import ssl
@@ -280,3 +281,181 @@ def test_an_upload_expecting_100_continue_is_told_to_go_on(own_server):
         head, _ = read_raw_response(sock)
 
     assert head.split(b" ", 2)[1] == b"201", head
+
+
+# HEAD answers: headers only, so the next response on the connection is read whole
+
+
+def read_head(sock: socket.socket, buffered: bytes = b"") -> tuple[bytes, bytes]:
+    """(head, what arrived after it) of one response, read off the raw socket."""
+    data = buffered
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed after {data!r}"
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v2/",
+        "/v2/_catalog",
+        "/v2/token",
+        "/v2/alice/headed/tags/list",
+        "/v2/alice/headed/referrers/sha256:" + "0" * 64,
+        "/v2/alice/headed/no/such/route/",
+        "/alice/-/packages",
+        "/-/healthz",
+    ],
+)
+def test_a_head_answer_carries_no_body_on_a_kept_alive_connection(own_server, path):
+    """gunicorn sends whatever body the application returns; after a HEAD's headers
+    the client would read it as the start of the next response.
+    """
+    parts = urlsplit(own_server.url)
+    auth = f"Authorization: {own_server.alice.basic_header}\r\n"
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(f"HEAD {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n{auth}\r\n".encode())
+        head, rest = read_head(sock)
+        assert b"content-length:" in head.lower(), head
+        sock.sendall(f"GET /-/healthz HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode())
+        following, _ = read_head(sock, rest)
+        assert following.startswith(b"HTTP/1.1 200 "), (head, following[:200])
+
+
+# Request bodies that break or are abandoned part-way
+
+
+def start_session(own_server, image: str) -> str:
+    started = own_server.request(
+        "POST", f"/v2/alice/{image}/blobs/uploads/", creds=own_server.alice
+    )
+    assert started.status == 202, started.body
+    return started.headers["Location"]
+
+
+def staged_bytes(own_server, location: str) -> int:
+    """The size of an upload session's staging file in the server's data dir."""
+    session = location.rstrip("/").rsplit("/", 1)[1].replace("-", "")
+    found = list((own_server.data_dir / "packages").rglob(f"session-{session}"))
+    return found[0].stat().st_size if found else 0
+
+
+def raw_request(own_server, method: str, path: str, headers: dict[str, str], body: bytes):
+    """(status, body) of a request whose body is sent exactly as given."""
+    parts = urlsplit(own_server.url)
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {parts.netloc}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        head, rest = read_head(sock)
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        while len(rest) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+    return int(head.split(b" ", 2)[1]), rest[:length]
+
+
+CHUNKED = {"Transfer-Encoding": "chunked", "Content-Type": "application/octet-stream"}
+
+
+def test_a_malformed_chunked_patch_is_400_and_keeps_nothing(own_server):
+    location = start_session(own_server, "broken-patch")
+    headers = {"Authorization": own_server.alice.basic_header, **CHUNKED}
+
+    status, body = raw_request(own_server, "PATCH", location, headers, b"5\r\nhello\r\nzz\r\n")
+
+    assert status == 400, body
+    assert json.loads(body)["errors"][0]["code"] == "BLOB_UPLOAD_INVALID"
+    state = own_server.request("GET", location, creds=own_server.alice)
+    assert state.headers["Range"] == "0-0"
+    assert staged_bytes(own_server, location) == 0
+
+
+def test_a_malformed_chunked_monolithic_push_is_400(own_server):
+    digest = "sha256:" + hashlib.sha256(b"hello").hexdigest()
+    headers = {"Authorization": own_server.alice.basic_header, **CHUNKED}
+
+    status, body = raw_request(
+        own_server,
+        "POST",
+        f"/v2/alice/broken-post/blobs/uploads/?digest={digest}",
+        headers,
+        b"5\r\nhello\r\nzz\r\n",
+    )
+
+    assert status == 400, body
+    assert json.loads(body)["errors"][0]["code"] == "BLOB_UPLOAD_INVALID"
+
+
+def test_a_malformed_chunked_manifest_put_is_400_manifest_invalid(own_server):
+    headers = {
+        "Authorization": own_server.alice.basic_header,
+        "Transfer-Encoding": "chunked",
+        "Content-Type": "application/vnd.oci.image.manifest.v1+json",
+    }
+
+    status, body = raw_request(
+        own_server,
+        "PUT",
+        "/v2/alice/broken-manifest/manifests/v1",
+        headers,
+        b"2\r\n{}\r\nzz\r\n",
+    )
+
+    assert status == 400, body
+    assert json.loads(body)["errors"][0]["code"] == "MANIFEST_INVALID"
+
+
+def wait_for(condition, timeout: float = 15) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize(
+    ("framing", "opening"),
+    [
+        ("chunked", b"400000\r\n"),  # one 4 MiB chunk, of which 1.5 MiB come
+        ("Content-Length: 4194304", b""),
+    ],
+    ids=["chunked", "content-length"],
+)
+def test_a_patch_abandoned_part_way_leaves_no_bytes_on_disk(own_server, framing, opening):
+    """The first MiB reaches the staging file before the client goes away; the file
+    is cut back to what the session recorded, and the session goes on from there.
+    """
+    location = start_session(own_server, f"abandoned-{framing[:7].lower()}")
+    parts = urlsplit(own_server.url)
+    header = "Transfer-Encoding: chunked" if framing == "chunked" else framing
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(
+            f"PATCH {location} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"Authorization: {own_server.alice.basic_header}\r\n{header}\r\n\r\n".encode()
+            + opening
+            + os.urandom(1536 * 1024)
+        )
+        assert wait_for(lambda: staged_bytes(own_server, location) >= 1024 * 1024)
+    assert wait_for(lambda: staged_bytes(own_server, location) == 0), staged_bytes(
+        own_server, location
+    )
+
+    state = own_server.request("GET", location, creds=own_server.alice)
+    assert state.headers["Range"] == "0-0"
+    data = b"the whole blob"
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    finished = own_server.request(
+        "PUT", f"{location}?digest={digest}", creds=own_server.alice, body=data
+    )
+    assert finished.status == 201, finished.body

@@ -1,5 +1,6 @@
 """Owner pages: a user's or organisation's images, and an organisation's members."""
 
+from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -7,6 +8,7 @@ from django.template.defaultfilters import filesizeformat
 
 from packages_core.adapter import get_adapter
 from packages_core.models.limits import UNLIMITED
+from packages_core.models.packages import storable
 from packages_core.services import quotas
 from registry import browse
 from registry.web.access import can_manage, can_write, readable_owner
@@ -54,6 +56,8 @@ def owner(request, owner):
 def owner_packages(request, owner):
     owner = readable_owner(request, owner)
     query = request.GET.get("q", "").strip()
+    if not storable(query):
+        raise BadRequest("A search cannot contain a NUL character.")
     paginator = Paginator(browse.owner_images(owner, query), IMAGES_PER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
     context = {
