@@ -1481,7 +1481,8 @@ def describe(args, git: dict, stack: sbs.Stack, ours: dict, theirs: dict, conten
         f"and this client), Python {platform.python_version()}, load average {load} at start",
         f"data:    {stack.root} ({sbs.mount_of(stack.root)})",
         f"ours:    forge {git['commit']}, gunicorn -c gunicorn.conf.py, 1 node x "
-        f"{ours['workers_per_node']} gthread workers x 4 threads, {database}, cache {cache}, "
+        f"{ours['workers_per_node']} ForgeWorker processes (a quick lane, 16 transfer threads), "
+        f"{database}, cache {cache}, "
         f"local disk; {ours['url']}",
         f"theirs:  {sbs.distribution_version()}, one process, no auth, filesystem storage, "
         f"inmemory blob descriptor cache; {theirs['url']}",

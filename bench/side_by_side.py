@@ -1026,7 +1026,10 @@ def describe(
         )
     else:
         storage = "fs (each server's data dir in the data dir)"
-    nodes = f"{ours['nodes']} node(s) x {ours['workers_per_node']} gthread workers x 4 threads"
+    nodes = (
+        f"{ours['nodes']} node(s) x {ours['workers_per_node']} ForgeWorker processes "
+        "(a quick lane, 16 transfer threads)"
+    )
     if ours["nodes"] == 2:
         nodes += (
             f", behind nginx {ours['nginx']['url']} (round robin per request, no upstream "
