@@ -6,6 +6,8 @@ packages_core's services change them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.utils.functional import cached_property
@@ -255,6 +257,10 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
     schema = AutoSchema()
 
     def post(self, request, *args, **kwargs):
+        if not isinstance(request.data, Mapping):
+            # JSON that is not an object (a number, a list): the serializer would
+            # say so too, but the throttle reads the user name first.
+            raise ParseError("send a JSON object with the user name and password")
         username = str(request.data.get(get_user_model().USERNAME_FIELD, ""))
         try:
             attempt = throttling.check(request, username)
