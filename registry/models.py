@@ -16,7 +16,10 @@ class Manifest(models.Model):
     file = models.OneToOneField(
         PackageFile, on_delete=models.CASCADE, primary_key=True, related_name="manifest"
     )
-    package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: (package, digest) below leads with it. With both, PostgreSQL
+    # took this one for a lookup by digest once it had statistics (equal estimates),
+    # then filtered every manifest of the image: 1.7 ms at 10,000 tags against 0.05.
+    package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="+", db_index=False)
     digest = models.CharField(max_length=200)
     media_type = models.CharField(max_length=255)
     artifact_type = models.CharField(max_length=255, blank=True)
