@@ -26,6 +26,8 @@ FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
 SQLITE_FILE_NAME = "forge.sqlite3"
 SECRET_KEY_FILE_NAME = "secret_key"
 
+# psycopg's own default: a query is prepared on its fifth run on a connection.
+PREPARE_THRESHOLD = 5
 # WAL lets readers go on while one writer commits; IMMEDIATE takes the write lock
 # when a transaction starts, so two writers queue on the busy timeout instead of
 # one failing with "database is locked" when it upgrades a read lock.
@@ -255,11 +257,28 @@ def database(env: Mapping[str, str], data_path: Path) -> dict:
         config = _parse_database_url(url)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+    elif config["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend, with a health check that costs no round trip.
+        config["ENGINE"] = "packages_core.postgresql"
+        config["OPTIONS"] = _postgresql_options(config.get("OPTIONS", {}))
     # Reuse connections across requests: opening one (and, on SQLite, its PRAGMAs)
     # costs more than a manifest HEAD. Health checks drop ones the server closed.
     config["CONN_MAX_AGE"] = config.get("CONN_MAX_AGE") or 60
     config["CONN_HEALTH_CHECKS"] = True
     return config
+
+
+def _postgresql_options(options: dict) -> dict:
+    """psycopg's prepared statements on, unless the URL says `?prepare_threshold=off`.
+
+    The registry's per-request lookups (packages_core/prepared.py) are then planned once
+    per connection. Off is for PgBouncer in transaction mode before 1.21, which cannot
+    keep prepared statements.
+    """
+    threshold = options.get("prepare_threshold", PREPARE_THRESHOLD)
+    if isinstance(threshold, str) and threshold.lower() in ("off", "none", ""):
+        threshold = None
+    return {**options, "prepare_threshold": threshold}
 
 
 def _parse_database_url(url: str) -> dict:

@@ -150,9 +150,10 @@ def check_database(alias: str = "default") -> None:
     from django.db.utils import load_backend
 
     config = dict(connections.settings[alias])
-    if config["ENGINE"] == "django.db.backends.postgresql":
+    backend = load_backend(config["ENGINE"])
+    if backend.DatabaseWrapper.vendor == "postgresql":
         config["OPTIONS"] = {"connect_timeout": DATABASE_PROBE_TIMEOUT, **config["OPTIONS"]}
-    probe = load_backend(config["ENGINE"]).DatabaseWrapper(config, alias)
+    probe = backend.DatabaseWrapper(config, alias)
     try:
         probe.ensure_connection()
     finally:

@@ -54,11 +54,23 @@ def test_database_url_selects_postgresql():
     config = environment.database(
         {"DATABASE_URL": "postgres://forge:secret@db.internal:5433/registry"}, BASE
     )
-    assert config["ENGINE"] == "django.db.backends.postgresql"
+    # Django's backend with a health check that costs no round trip.
+    assert config["ENGINE"] == "packages_core.postgresql"
     assert (config["HOST"], config["PORT"], config["NAME"]) == ("db.internal", 5433, "registry")
     assert (config["USER"], config["PASSWORD"]) == ("forge", "secret")
     assert config["CONN_HEALTH_CHECKS"] is True
     assert "init_command" not in config.get("OPTIONS", {})
+    # The per-request lookups are prepared statements, planned once per connection.
+    assert config["OPTIONS"]["prepare_threshold"] == 5
+
+
+@pytest.mark.parametrize(("given", "threshold"), [("off", None), ("0", 0), ("20", 20)])
+def test_prepared_statements_can_be_tuned_or_turned_off_in_the_url(given, threshold):
+    """Off for PgBouncer in transaction mode before 1.21, which cannot keep them."""
+    config = environment.database(
+        {"DATABASE_URL": f"postgres://forge@db/registry?prepare_threshold={given}"}, BASE
+    )
+    assert config["OPTIONS"]["prepare_threshold"] == threshold
 
 
 def test_sqlite_database_url_also_gets_wal():

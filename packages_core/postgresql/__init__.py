@@ -1,0 +1,1 @@
+"""A PostgreSQL database backend whose connection health check costs no round trip."""
