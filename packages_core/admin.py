@@ -541,18 +541,14 @@ class AccessTokenAdmin(admin.ModelAdmin):
 
 @admin.register(Package)
 class PackageAdmin(admin.ModelAdmin):
-    list_display = ["name", "owner", "type", "version_count", "created"]
+    list_display = ["name", "owner", "type", "published_versions", "stored_size", "created"]
     list_filter = [OwnPackageTypeFilter]
     list_select_related = ["owner"]
     search_fields = ["name", "owner__name"]
     autocomplete_fields = ["owner"]
-    fields = ["owner", "type", "name", "created", "versions_link"]
-    readonly_fields = ["created", "versions_link"]
+    fields = ["owner", "type", "name", "created", "versions_link", "stored_size"]
+    readonly_fields = ["created", "versions_link", "stored_size"]
     date_hierarchy = "created"
-
-    def get_queryset(self, request):
-        published = Count("versions", filter=Q(versions__is_internal=False))
-        return super().get_queryset(request).annotate(version_count=published)
 
     @admin.display(description="versions")
     def versions_link(self, obj):
@@ -562,9 +558,13 @@ class PackageAdmin(admin.ModelAdmin):
         return changelist_link(PackageVersion, f"{count} version(s)", package__id__exact=obj.pk)
 
     @admin.display(description="versions", ordering="version_count")
-    def version_count(self, obj):
-        """Published versions: internal (staging) versions are not counted."""
+    def published_versions(self, obj):
+        """Published versions (kept on the package): internal (staging) ones do not count."""
         return obj.version_count
+
+    @admin.display(description="size", ordering="size")
+    def stored_size(self, obj):
+        return filesizeformat(obj.size)
 
     def delete_model(self, request, obj):
         version_services.remove_package(obj)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Lower
 
 from packages_core.content_store import ContentStore
@@ -180,18 +180,12 @@ def recent_images(owners: QuerySet[Owner], limit: int = 10) -> QuerySet[Package]
 
 
 def describe_images(packages) -> list[ImageRow]:
-    """Rows for a page of `owner_images`: each image's published version count, latest
-    tag and size (its distinct blobs), worked out for these rows only.
+    """Rows for a page of `owner_images`: each image's published version count and size
+    (its distinct blobs; both kept on the package) and latest tag (found for these rows
+    only, through an index).
     """
     packages = list(packages)
     ids = [p.pk for p in packages]
-    published = PackageVersion.objects.filter(package_id__in=ids, is_internal=False)
-    counts = dict(
-        published.order_by()
-        .values("package_id")
-        .annotate(n=Count("pk"))
-        .values_list("package_id", "n")
-    )
     newest_tag = (
         _tagged(PackageVersion.objects.filter(package=OuterRef("pk"), is_internal=False))
         .order_by("-updated", "-pk")
@@ -202,22 +196,13 @@ def describe_images(packages) -> list[ImageRow]:
         .annotate(tag=Subquery(newest_tag))
         .values_list("pk", "tag")
     )
-    sizes: dict[int, int] = defaultdict(int)
-    blobs = (
-        PackageFile.objects.filter(version__package__in=ids, version__is_internal=False)
-        .order_by()
-        .values_list("version__package_id", "blob_id", "blob__size")
-        .distinct()
-    )
-    for package_id, _, size in blobs:
-        sizes[package_id] += size
     return [
         ImageRow(
             owner=p.owner.name,
             name=p.name,
             latest_tag=latest.get(p.pk) or "",
-            version_count=counts.get(p.pk, 0),
-            size=sizes[p.pk],
+            version_count=p.version_count,
+            size=p.size,
             last_pushed=p.last_pushed,
         )
         for p in packages

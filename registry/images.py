@@ -22,7 +22,7 @@ from packages_core.content_store import ContentStore
 from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
 from packages_core.models.blobs import blob_key
 from packages_core.prepared import PreparedQuery
-from packages_core.services import quotas, versions
+from packages_core.services import figures, quotas, versions
 from packages_core.services.blobs import lock_blobs, store_blob
 from packages_core.services.rows import get_or_create_unique
 from registry import manifests as manifest_format
@@ -384,10 +384,11 @@ def _file_manifest(
             subject_digest=subject,
             annotations=parsed.annotations or {},
         )
-        PackageFile.objects.bulk_create(
+        layers = PackageFile.objects.bulk_create(
             PackageFile(version=version, package=package, blob=blob, name=name)
             for name, blob in files.items()
         )
+        figures.files_added(package.pk, [lead, *layers])
         if not created:
             version.metadata = metadata
             version.creator = creator or version.creator
@@ -520,6 +521,7 @@ def _retire(version: PackageVersion, current: Manifest) -> None:
         creator=version.creator,
         metadata=metadata,
     )
+    figures.version_added(version.package_id)
     PackageFile.objects.filter(pk__in=[f.pk for f in old_files]).update(version=untagged)
 
 

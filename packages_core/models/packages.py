@@ -54,6 +54,12 @@ class Package(models.Model):
     # When a published version was last added or changed (a push); kept by the version
     # services, so listings sort by it without going through every version.
     last_pushed = models.DateTimeField(null=True, blank=True, editable=False)
+    # Published versions, and bytes of the distinct blobs they use: kept by the version
+    # services (services/figures.py), so a listing does not go through every version.
+    # Not positive fields: a figure off by a write made behind the services' back must
+    # not fail the next delete (`manage.py recount_packages` puts them right).
+    version_count = models.IntegerField(default=0, editable=False)
+    size = models.BigIntegerField(default=0, editable=False)
 
     objects = LowerNameQuerySet.as_manager()
 

@@ -6,7 +6,7 @@ from django.db import transaction
 
 from packages_core.exceptions import InvalidInput, NameTaken, NotFound
 from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
-from packages_core.services import properties
+from packages_core.services import figures, properties
 from packages_core.services.blobs import lock_blobs
 from packages_core.services.properties import RefType
 from packages_core.services.rows import get_or_create_unique
@@ -66,6 +66,7 @@ def get_or_create_version(
     )
     if created and not is_internal:
         mark_pushed(package, row.updated)
+        figures.version_added(package.pk)
     return row, created
 
 
@@ -110,6 +111,8 @@ def add_file(
         file = PackageFile.objects.create(
             version=version, blob=blob, name=name, composite_key=composite_key, is_lead=is_lead
         )
+        if not version.is_internal:
+            figures.files_added(version.package_id, [file])
         if properties_:
             properties.add_properties(RefType.FILE, file.pk, properties_)
     return file
@@ -117,9 +120,22 @@ def add_file(
 
 def remove_files(files: list[PackageFile]) -> None:
     """Delete files and their properties; their blobs stay for garbage collection."""
+    ids = [f.pk for f in files]
     with transaction.atomic():
-        properties.delete_properties(RefType.FILE, [f.pk for f in files])
-        PackageFile.objects.filter(pk__in=[f.pk for f in files]).delete()
+        published = _published_blobs(PackageFile.objects.filter(pk__in=ids))
+        properties.delete_properties(RefType.FILE, ids)
+        PackageFile.objects.filter(pk__in=ids).delete()
+        for package_id, blob_ids in published.items():
+            figures.files_removed(package_id, blob_ids)
+
+
+def _published_blobs(files) -> dict[int, set[int]]:
+    """The blobs these files of published versions use, by package."""
+    found: dict[int, set[int]] = {}
+    rows = files.filter(version__is_internal=False).values_list("package_id", "blob_id")
+    for package_id, blob_id in rows:
+        found.setdefault(package_id, set()).add(blob_id)
+    return found
 
 
 def remove_version(version: PackageVersion) -> None:
@@ -130,9 +146,15 @@ def remove_version(version: PackageVersion) -> None:
     """
     with transaction.atomic():
         file_ids = list(version.files.values_list("pk", flat=True))
+        published = _published_blobs(version.files.all())
         properties.delete_properties(RefType.FILE, file_ids)
         properties.delete_properties(RefType.VERSION, [version.pk])
+        package_id, internal = version.package_id, version.is_internal
         version.delete()
+        if not internal:
+            figures.version_removed(package_id)
+        for owning_package, blob_ids in published.items():
+            figures.files_removed(owning_package, blob_ids)
 
 
 def remove_package(package: Package) -> None:

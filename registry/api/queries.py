@@ -11,7 +11,6 @@ from django.db.models import (
     Exists,
     F,
     Func,
-    IntegerField,
     OuterRef,
     QuerySet,
     Subquery,
@@ -19,7 +18,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Lower
 
-from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
+from packages_core.models import Owner, Package, PackageFile, PackageVersion
 from packages_core.models.packages import is_package_type
 from registry.models import Manifest
 
@@ -53,22 +52,14 @@ def owner_packages(owner: Owner, *, type: str = "", query: str = "") -> QuerySet
 def with_figures(packages: list[Package]) -> list[Package]:
     """These packages (a page), in their order, each with `version_count`,
     `latest_version` (the newest), `updated` (the last change) and `total_size` (bytes
-    of the distinct blobs its published versions use): one query for the page.
+    of the distinct blobs its published versions use): one query for the page, each
+    figure kept on the package or found through an index, whatever the package's size.
     """
     published = _published(OuterRef("pk"))
-    blob_ids = PackageFile.objects.filter(
-        version__package=OuterRef(OuterRef("pk")), version__is_internal=False
-    ).values("blob_id")
     figures = Package.objects.filter(pk__in=[p.pk for p in packages]).annotate(
-        version_count=_aggregate(published, "COUNT", "pk", IntegerField()),
         latest_version=Subquery(published.order_by("-created", "-pk").values("version")[:1]),
         updated=_aggregate(published, "MAX", "updated", DateTimeField()),
-        total_size=Coalesce(
-            _aggregate(
-                PackageBlob.objects.filter(pk__in=blob_ids), "SUM", "size", BigIntegerField()
-            ),
-            Value(0),
-        ),
+        total_size=F("size"),
     )
     by_id = {package.pk: package for package in figures.select_related("owner")}
     return [by_id[p.pk] for p in packages if p.pk in by_id]
