@@ -24,8 +24,13 @@ from packages_core.services.tokens import TOKEN_PREFIX, authenticate_token
 from registry import shared_cache, throttling, tokens
 from registry.conf import registry_settings
 from registry.errors import Unauthorized
+from registry.memo import Memo
 
 PASSWORD_CACHE_SECONDS = 300
+
+# This process's copy of the verified credentials it has seen (registry/memo.py): what
+# it holds is checked against the user's row on every use, as the shared cache's is.
+_verified = Memo()
 CREDENTIALS_SALT = "registry.authentication.credentials"
 PASSWORD_FINGERPRINT_SALT = "registry.authentication.password"
 
@@ -166,12 +171,17 @@ def check_password(request, username: str, password: str):
 
     Clients send Basic credentials with every request of a push, and a password
     hash costs ~0.3 s by design, so a success is remembered for a few minutes in the
-    shared cache, under an HMAC of the credentials. Beside the user's id it keeps an
-    HMAC of the user's password hash (never the hash itself), so a changed password
-    stops working at once.
+    shared cache (and this process's memory in front of it), under an HMAC of the
+    credentials. Beside the user's id it keeps an HMAC of the user's password hash
+    (never the hash itself), checked against the user's row on every use, so a
+    changed password or a deactivated user stops working at once.
     """
     key = "registry:basic:" + salted_hmac(CREDENTIALS_SALT, f"{username}\0{password}").hexdigest()
-    cached = shared_cache.get(key)
+    cached = _verified.get(key)
+    if cached is None:
+        cached = shared_cache.get(key)
+        if cached is not None:
+            _verified.set(key, cached, PASSWORD_CACHE_SECONDS)
     if cached is not None:
         user_pk, fingerprint = cached
         user = lookups.active_user(user_pk)
@@ -180,6 +190,7 @@ def check_password(request, username: str, password: str):
     user = django_authenticate(request, username=username, password=password)
     if user is None or not user.is_active:
         return None
+    _verified.set(key, (user.pk, _fingerprint(user)), PASSWORD_CACHE_SECONDS)
     shared_cache.set(key, (user.pk, _fingerprint(user)), PASSWORD_CACHE_SECONDS)
     return user
 

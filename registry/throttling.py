@@ -20,10 +20,23 @@ from registry import shared_cache
 from registry.client_address import client_address
 from registry.conf import registry_settings
 from registry.errors import TooManyRequests
+from registry.memo import Memo
 
 # How many times the per-user limit one address may fail across all names.
 ADDRESS_LIMIT_FACTOR = 5
 KEY_PREFIX = "registry:signin-failures:"
+# How long this process trusts that a client had no failures, without asking the shared
+# cache again. Failures made here forget it at once; failures made by other processes
+# are seen this much later at most, which lets a guesser a guess or so more per process
+# (each costing a password hash) before the limit holds.
+CLEAN_SECONDS = 1.0
+
+# Clients (address and user name) this process found without failures lately.
+_clean = Memo()
+
+
+def _clean_key(request, username: str) -> str:
+    return f"{client_address(request)}\0{username.lower()}"
 
 
 def _keys(request, username: str) -> tuple[str, str]:
@@ -41,6 +54,7 @@ class SignIn:
     had_failures: bool
 
     def failed(self) -> None:
+        _clean.delete(_clean_key(self.request, self.username))
         window = int(registry_settings.SIGNIN_FAILURE_WINDOW)
         now = time.time()
         for key in _keys(self.request, self.username):
@@ -59,14 +73,19 @@ class SignIn:
 def check(request, username: str) -> SignIn:
     """The attempt, or TooManyRequests if this client has failed too often lately.
 
-    One cache read in the usual case (no failures): the counts; the windows' ends only
-    for a count at its limit.
+    No cache read in the usual case (no failures, checked within CLEAN_SECONDS), else
+    one: the counts; the windows' ends only for a count at its limit.
     """
     limit = int(registry_settings.SIGNIN_FAILURE_LIMIT)
-    per_user, per_address = _keys(request, username)
     if limit <= 0:
         return SignIn(request, username, had_failures=False)
+    clean_key = _clean_key(request, username)
+    if _clean.get(clean_key):
+        return SignIn(request, username, had_failures=False)
+    per_user, per_address = _keys(request, username)
     counts = shared_cache.get_many([per_user, per_address])
+    if not counts:
+        _clean.set(clean_key, True, CLEAN_SECONDS)
     limits = ((per_user, limit), (per_address, limit * ADDRESS_LIMIT_FACTOR))
     over = [key for key, allowed in limits if counts.get(key, 0) >= allowed]
     if over:

@@ -16,6 +16,7 @@ from packages_core.content_store import ContentStore
 from packages_core.models import Membership
 from packages_core.services import owners, tallies, versions
 from packages_core.services.blobs import store_blob
+from registry import authentication, throttling
 from tests.redis_helpers import drop_keys, redis_cache_config, require_redis
 from tests.s3_helpers import bucket_keys, drop_bucket, make_bucket, s3_client, s3_env, start_moto
 
@@ -51,13 +52,17 @@ def download_counts_flushed_by_hand(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def private_cache(settings, request):
-    """Each test its own empty cache: sign-in failures and checked passwords never leak."""
+    """Each test its own empty cache: sign-in failures and checked passwords never leak,
+    nor what the process remembers in front of the cache (registry/memo.py).
+    """
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
             "LOCATION": request.node.nodeid,
         }
     }
+    authentication._verified.clear()
+    throttling._clean.clear()
 
 
 @pytest.fixture

@@ -3,7 +3,10 @@
 import time
 
 import pytest
+from django.test import RequestFactory
 from registry_helpers import ALICE, BOB, assert_error, basic_auth
+
+from registry import shared_cache, throttling
 
 pytestmark = pytest.mark.django_db
 
@@ -132,11 +135,10 @@ def test_trusted_proxies_may_be_networks(client, alice, settings):
     assert response.status_code == 429
 
 
-def test_a_sign_in_without_failures_reads_the_counts_once_and_writes_nothing(
+def test_a_repeated_sign_in_without_failures_asks_the_shared_cache_nothing(
     client, alice, limit, monkeypatch
 ):
-    from registry import shared_cache
-
+    """What this process learnt a moment ago (no failures; the password checked) answers."""
     assert client.get("/v2/", REMOTE_ADDR="10.0.0.1", **ALICE).status_code == 200
     calls = []
     for name in ("get", "get_many", "set", "add", "delete_many", "count"):
@@ -149,4 +151,31 @@ def test_a_sign_in_without_failures_reads_the_counts_once_and_writes_nothing(
 
     assert client.get("/v2/", REMOTE_ADDR="10.0.0.1", **ALICE).status_code == 200
 
-    assert sorted(calls) == ["get", "get_many"]  # the counts; the remembered password
+    assert calls == []
+
+
+def test_failures_here_end_what_this_process_remembered_at_once(client, alice, limit):
+    assert client.get("/v2/", REMOTE_ADDR="10.0.0.1", **ALICE).status_code == 200  # clean
+    fail(client, limit)
+
+    response = client.get("/v2/", REMOTE_ADDR="10.0.0.1", **ALICE)
+
+    assert_error(response, 429, "TOOMANYREQUESTS")
+
+
+def test_failures_made_by_other_processes_hold_once_the_memory_is_stale(
+    client, alice, limit, monkeypatch
+):
+    monkeypatch.setattr(throttling, "CLEAN_SECONDS", 0.2)
+    assert client.get("/v2/", REMOTE_ADDR="10.0.0.1", **ALICE).status_code == 200  # clean
+    # Another worker or node counts failures in the shared cache.
+    elsewhere = throttling.SignIn(
+        RequestFactory().get("/v2/", REMOTE_ADDR="10.0.0.1"), "alice", had_failures=False
+    )
+    for _ in range(limit):
+        shared_cache.add(f"{throttling._keys(elsewhere.request, 'alice')[0]}:end", 9e9, 60)
+        shared_cache.count(throttling._keys(elsewhere.request, "alice")[0], 60)
+
+    assert client.get("/v2/", REMOTE_ADDR="10.0.0.1", **ALICE).status_code == 200
+    time.sleep(0.25)
+    assert client.get("/v2/", REMOTE_ADDR="10.0.0.1", **ALICE).status_code == 429
