@@ -5,15 +5,19 @@ to what its rows say, through every way versions and files come and go.
 from __future__ import annotations
 
 import io
+import threading
+import time
 
 import pytest
 from django.core.management import call_command
+from django.db import connection, transaction
 from registry_helpers import ALICE, image_config, push_blob, push_image, send
 
-from packages_core.models import CleanupRule, Package, PackageVersion
+from packages_core.models import CleanupRule, Package, PackageFile, PackageVersion
 from packages_core.services import figures, versions
 from packages_core.services.blobs import store_blob
 from packages_core.services.cleanup import run_cleanup
+from tests.conftest import on_postgresql
 
 pytestmark = pytest.mark.django_db
 
@@ -125,3 +129,45 @@ def test_recount_puts_figures_written_behind_the_services_back_right(client, ali
 
     assert kept(image()) == right
     assert "1 package(s)" in capsys.readouterr().out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_removal_takes_the_package_lock_before_touching_any_row(alice, store):
+    """A push holding the image's lock may wait for the rows a removal deletes; were the
+    removal to delete first and lock the package after, the two would deadlock.
+    """
+    if not on_postgresql():
+        pytest.skip("row locks are PostgreSQL's; SQLite serialises writers")
+    package = versions.get_or_create_package(alice.package_owner, "generic", "tool")
+    release, _ = versions.get_or_create_version(package, "1.0")
+    versions.add_file(release, store_blob(io.BytesIO(b"tool"), store=store).blob, "tool.tar")
+    holding, done = threading.Event(), threading.Event()
+
+    def push() -> None:
+        with transaction.atomic():
+            versions.lock_package(alice.package_owner, "generic", "tool")
+            holding.set()
+            done.wait(10)
+        connection.close()
+
+    def remove() -> None:
+        versions.remove_version(PackageVersion.objects.get(pk=release.pk))
+        connection.close()
+
+    pusher = threading.Thread(target=push)
+    pusher.start()
+    assert holding.wait(10)
+    remover = threading.Thread(target=remove)
+    remover.start()
+    time.sleep(0.5)  # the removal is under way, waiting for the package
+    try:
+        with transaction.atomic():
+            # NOWAIT fails if the removal already holds the file's row.
+            locked = PackageFile.objects.select_for_update(nowait=True).filter(version=release)
+            assert len(locked) == 1
+    finally:
+        done.set()
+        pusher.join(10)
+        remover.join(10)
+    assert not PackageVersion.objects.filter(pk=release.pk).exists()
+    assert kept(package) == (0, 0)

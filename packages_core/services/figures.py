@@ -32,9 +32,22 @@ def version_removed(package_id: int) -> None:
     )
 
 
-def _lock(package_id: int) -> None:
-    # No key update: rows referring to the package (new files) are not held up.
-    list(Package.objects.select_for_update(no_key=True).filter(pk=package_id).values("pk"))
+def lock(package_ids: Iterable[int]) -> None:
+    """Lock the packages' rows until the transaction ends, in key order.
+
+    FOR NO KEY UPDATE, as `versions.lock_package`: rows referring to a package (new
+    files) are not held up. Whoever removes versions or files takes it before deleting:
+    a push of the same tag holds it and may wait for the rows being deleted, so taking
+    it after them would deadlock.
+    """
+    ids = sorted(set(package_ids))
+    if ids:
+        list(
+            Package.objects.select_for_update(no_key=True)
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .values("pk")
+        )
 
 
 def _published_uses(package_id: int, *, besides: Iterable[int] = ()):
@@ -50,7 +63,7 @@ def files_added(package_id: int, files: Iterable[PackageFile]) -> None:
     files = list(files)
     if not files:
         return
-    _lock(package_id)
+    lock([package_id])
     new_bytes = (
         PackageBlob.objects.filter(pk__in={f.blob_id for f in files})
         .exclude(Exists(_published_uses(package_id, besides=[f.pk for f in files])))
@@ -67,7 +80,7 @@ def files_removed(package_id: int, blob_ids: Iterable[int]) -> None:
     blob_ids = set(blob_ids)
     if not blob_ids:
         return
-    _lock(package_id)
+    lock([package_id])
     gone_bytes = (
         PackageBlob.objects.filter(pk__in=blob_ids)
         .exclude(Exists(_published_uses(package_id)))

@@ -122,6 +122,7 @@ def remove_files(files: list[PackageFile]) -> None:
     """Delete files and their properties; their blobs stay for garbage collection."""
     ids = [f.pk for f in files]
     with transaction.atomic():
+        figures.lock(f.package_id for f in files)
         published = _published_blobs(PackageFile.objects.filter(pk__in=ids))
         properties.delete_properties(RefType.FILE, ids)
         PackageFile.objects.filter(pk__in=ids).delete()
@@ -145,6 +146,7 @@ def remove_version(version: PackageVersion) -> None:
     collection removes the ones nothing refers to any more.
     """
     with transaction.atomic():
+        figures.lock([version.package_id])
         file_ids = list(version.files.values_list("pk", flat=True))
         published = _published_blobs(version.files.all())
         properties.delete_properties(RefType.FILE, file_ids)
