@@ -2,7 +2,7 @@
 
 from django.apps import AppConfig
 from django.conf import settings
-from django.db.models.signals import post_migrate, post_save
+from django.db.models.signals import post_delete, post_migrate, post_save
 
 
 class PackagesCoreConfig(AppConfig):
@@ -12,9 +12,14 @@ class PackagesCoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from packages_core import checks, signals
+        from packages_core import checks, lookups, signals
 
         checks.register()
+        for sender in (settings.AUTH_USER_MODEL, "packages_core.AccessToken"):
+            for signal in (post_save, post_delete):
+                signal.connect(
+                    lookups.forget, sender=sender, dispatch_uid=f"packages_core.forget:{sender}"
+                )
         post_save.connect(
             signals.give_new_user_an_owner,
             sender=settings.AUTH_USER_MODEL,

@@ -45,6 +45,15 @@ def check_settings(app_configs=None, **kwargs):
                 id="packages.E003",
             )
         )
+    seconds = packages_settings.IDENTITY_CACHE_SECONDS
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
+        errors.append(
+            checks.Error(
+                f"PACKAGES['IDENTITY_CACHE_SECONDS'] must be a number of seconds, 0 or more; "
+                f"it is {seconds!r}.",
+                id="packages.E006",
+            )
+        )
     return errors
 
 

@@ -22,6 +22,11 @@ DEFAULTS = {
     # An access token's last-use time is written at most this often (seconds), so
     # a busy CI token does not turn every pull into a database write.
     "TOKEN_LAST_USED_RESOLUTION": 60,
+    # How long a process reuses a user's or an access token's row it read (seconds),
+    # rather than asking the database on every request (packages_core/lookups.py).
+    # Changes made by this process apply at once; changes made by others at most this
+    # late. 0 reads them on every request.
+    "IDENTITY_CACHE_SECONDS": 1.0,
     # Local disk: fsync blob files (and their directory) before their rows commit,
     # starting the writes to disk as the bytes arrive (packages_core/durability.py).
     # False only where a crash may lose data (tmpfs, throwaway sites).

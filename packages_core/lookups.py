@@ -4,6 +4,13 @@ A registry checks who is calling on every request of a push or pull; these answe
 SQL compiled once (packages_core/prepared.py) instead of the ORM's ~0.4 ms per query.
 Instances come back with the fields authorisation reads loaded and the rest deferred
 (read on first access, as Django does for `.only()`).
+
+A user's or a token's row is then reused by this process for
+PACKAGES["IDENTITY_CACHE_SECONDS"]: a pull with credentials asked the database twice,
+once for who is calling and once for the manifest, and the first answer rarely changes.
+Saving or deleting a user or a token here forgets every row at once; elsewhere a
+deactivated user, a changed password or a revoked token takes effect that much later at
+most. Rows are kept, never instances, so no request sees another's changes to one.
 """
 
 from __future__ import annotations
@@ -13,9 +20,17 @@ import functools
 from django.contrib.auth import get_user_model
 from django.db.models.functions import Lower
 
+from packages_core.conf import packages_settings
+from packages_core.memo import Memo
 from packages_core.models import AccessToken, Owner
 from packages_core.models.owners import is_owner_name
 from packages_core.prepared import PreparedQuery
+
+# The user and token rows this process read lately, by ("user", pk), ("token", pk) and
+# ("token-hash", hash); `_generation` counts forget() calls, so that a row read before one
+# is not kept after it.
+_rows = Memo()
+_generation = 0
 
 # In the model's field order, as Model.from_db wants them.
 TOKEN_FIELDS = [
@@ -55,7 +70,7 @@ def active_user(pk):
     if not isinstance(pk, int) or isinstance(pk, bool):
         # Another key type (a UUID, say): the ORM's own lookup.
         return model.objects.filter(**_active(model, pk)).first()
-    row = _user_query(model).first(pk)
+    row = _remembered(("user", pk), _user_query(model), pk)
     return model.from_db("default", _user_fields(model), row) if row is not None else None
 
 
@@ -69,8 +84,34 @@ _TOKEN_BY_ID = PreparedQuery(
 
 def access_token(*, token_hash: str | None = None, pk: int | None = None) -> AccessToken | None:
     """The access token with this hash or primary key (active or not), or None."""
-    row = _TOKEN_BY_HASH.first(token_hash) if token_hash is not None else _TOKEN_BY_ID.first(pk)
+    if token_hash is not None:
+        row = _remembered(("token-hash", token_hash), _TOKEN_BY_HASH, token_hash)
+    else:
+        row = _remembered(("token", pk), _TOKEN_BY_ID, pk)
     return AccessToken.from_db("default", TOKEN_FIELDS, row) if row is not None else None
+
+
+def _remembered(key: tuple, query: PreparedQuery, argument):
+    """The query's first row, reused for IDENTITY_CACHE_SECONDS; misses are not kept,
+    so a new user or token works at once.
+    """
+    seconds = packages_settings.IDENTITY_CACHE_SECONDS
+    if seconds <= 0:
+        return query.first(argument)
+    row = _rows.get(key)
+    if row is None:
+        generation = _generation
+        row = query.first(argument)
+        if row is not None and generation == _generation:
+            _rows.set(key, row, seconds)
+    return row
+
+
+def forget(**kwargs) -> None:
+    """Read users and tokens afresh from now on (a receiver for their models' signals)."""
+    global _generation
+    _generation += 1
+    _rows.clear()
 
 
 OWNER_FIELDS = [field.attname for field in Owner._meta.concrete_fields]

@@ -18,17 +18,17 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from packages_core import lookups
+from packages_core.memo import Memo
 from packages_core.models import AccessToken
 from packages_core.models.tokens import Scope
 from packages_core.services.tokens import TOKEN_PREFIX, authenticate_token
 from registry import shared_cache, throttling, tokens
 from registry.conf import registry_settings
 from registry.errors import Unauthorized
-from registry.memo import Memo
 
 PASSWORD_CACHE_SECONDS = 300
 
-# This process's copy of the verified credentials it has seen (registry/memo.py): what
+# This process's copy of the verified credentials it has seen (packages_core/memo.py): what
 # it holds is checked against the user's row on every use, as the shared cache's is.
 _verified = Memo()
 CREDENTIALS_SALT = "registry.authentication.credentials"

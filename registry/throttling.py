@@ -16,11 +16,11 @@ import hashlib
 import time
 from dataclasses import dataclass
 
+from packages_core.memo import Memo
 from registry import shared_cache
 from registry.client_address import client_address
 from registry.conf import registry_settings
 from registry.errors import TooManyRequests
-from registry.memo import Memo
 
 # How many times the per-user limit one address may fail across all names.
 ADDRESS_LIMIT_FACTOR = 5

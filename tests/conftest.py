@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from packages_core import lookups
 from packages_core.content_store import ContentStore
 from packages_core.models import Membership
 from packages_core.services import owners, tallies, versions
@@ -53,7 +54,7 @@ def download_counts_flushed_by_hand(monkeypatch):
 @pytest.fixture(autouse=True)
 def private_cache(settings, request):
     """Each test its own empty cache: sign-in failures and checked passwords never leak,
-    nor what the process remembers in front of the cache (registry/memo.py).
+    nor what the process remembers in front of the cache (packages_core/memo.py).
     """
     settings.CACHES = {
         "default": {
@@ -63,6 +64,7 @@ def private_cache(settings, request):
     }
     authentication._verified.clear()
     throttling._clean.clear()
+    lookups.forget()
 
 
 @pytest.fixture

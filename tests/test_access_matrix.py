@@ -775,9 +775,8 @@ def test_an_access_token_that_expires_ends_its_bearer_tokens(world):
     manifest = f"/v2/{image.repo}/manifests/v1"
     assert send(world.client, "GET", manifest, auth=token).status_code == 200
 
-    AccessToken.objects.filter(pk=access_token.pk).update(
-        expires_at=timezone.now() - timedelta(seconds=1)
-    )
+    access_token.expires_at = timezone.now() - timedelta(seconds=1)
+    access_token.save(update_fields=["expires_at"])
 
     assert_invalid_token(
         send(world.client, "GET", manifest, auth=token), f"repository:{image.repo}:pull"

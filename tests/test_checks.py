@@ -148,6 +148,20 @@ def test_an_access_adapter_path_that_does_not_import_is_packages_e003(settings, 
     assert ids(checks.check_settings()) == ["packages.E003"]
 
 
+@pytest.mark.parametrize("value", [-1, "1", None, True, float("nan")])
+def test_an_identity_cache_time_that_is_no_number_of_seconds_is_packages_e006(settings, value):
+    settings.PACKAGES = {**settings.PACKAGES, "IDENTITY_CACHE_SECONDS": value}
+
+    assert ids(checks.check_settings()) == ["packages.E006"]
+
+
+@pytest.mark.parametrize("value", [0, 0.5, 30])
+def test_an_identity_cache_time_of_zero_or_more_seconds_passes(settings, value):
+    settings.PACKAGES = {**settings.PACKAGES, "IDENTITY_CACHE_SECONDS": value}
+
+    assert checks.check_settings() == []
+
+
 # SQLite in WAL mode
 
 

@@ -82,6 +82,37 @@ def test_an_inactive_or_missing_user_is_none(alice):
     assert lookups.active_user(alice.pk + 1000) is None
 
 
+def test_a_user_row_is_reused_for_the_identity_cache_time_and_forgotten_on_save(alice, settings):
+    settings.PACKAGES = {"IDENTITY_CACHE_SECONDS": 60}
+    assert lookups.active_user(alice.pk) is not None
+    with CaptureQueriesContext(connection) as queries:
+        assert lookups.active_user(alice.pk).get_username() == "alice"
+    assert len(queries) == 0
+
+    # Unseen here (as a write by another process): the row read a moment ago stands.
+    get_user_model().objects.filter(pk=alice.pk).update(is_active=False)
+    assert lookups.active_user(alice.pk) is not None
+    # A save in this process is seen at once.
+    alice.is_active = False
+    alice.save()
+    assert lookups.active_user(alice.pk) is None
+
+
+def test_with_no_identity_cache_time_every_lookup_asks_the_database(alice, settings):
+    settings.PACKAGES = {"IDENTITY_CACHE_SECONDS": 0}
+    assert lookups.active_user(alice.pk) is not None
+    get_user_model().objects.filter(pk=alice.pk).update(is_active=False)
+    assert lookups.active_user(alice.pk) is None
+
+
+def test_a_token_revoked_here_is_forgotten_at_once(alice, settings):
+    settings.PACKAGES = {"IDENTITY_CACHE_SECONDS": 60}
+    token, secret = tokens.create_access_token(alice, "ci", "read:package")
+    assert tokens.authenticate_token(secret) is not None
+    tokens.revoke_token(token)
+    assert tokens.authenticate_token(secret) is None
+
+
 def test_an_access_token_is_found_by_its_hash_or_its_id(alice):
     token, secret = tokens.create_access_token(alice, "ci", "read:package,write:package")
 

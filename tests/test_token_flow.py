@@ -11,7 +11,7 @@ from django.utils import timezone
 from registry_helpers import ALICE, BOB, assert_error, basic_auth, push_blob, push_image
 
 from packages_core.models import AccessToken
-from packages_core.services.tokens import create_access_token
+from packages_core.services.tokens import create_access_token, revoke_token
 from registry import tokens
 
 pytestmark = pytest.mark.django_db
@@ -261,7 +261,21 @@ def test_bearer_tokens_from_a_revoked_access_token_stop_working(client, alice):
     access_token, secret = create_access_token(alice, "ci", "write:package")
     raw = token_for(client, "repository:alice/app:pull,push", auth=basic_auth("ci", secret))
     assert client.get("/v2/", **bearer(raw)).status_code == 200
+    revoke_token(access_token)
+    assert_error(client.get("/v2/", **bearer(raw)), 401, "UNAUTHORIZED")
+
+
+def test_a_token_revoked_by_another_process_stops_working_within_the_identity_cache_time(
+    client, alice, settings
+):
+    settings.PACKAGES = {"IDENTITY_CACHE_SECONDS": 0.3}
+    access_token, secret = create_access_token(alice, "ci", "write:package")
+    raw = token_for(client, "repository:alice/app:pull,push", auth=basic_auth("ci", secret))
+    assert client.get("/v2/", **bearer(raw)).status_code == 200
+    # A write that sends no signal here, as one made by another process.
     AccessToken.objects.filter(pk=access_token.pk).update(revoked_at=timezone.now())
+    assert client.get("/v2/", **bearer(raw)).status_code == 200
+    time.sleep(0.35)
     assert_error(client.get("/v2/", **bearer(raw)), 401, "UNAUTHORIZED")
 
 

@@ -95,4 +95,5 @@ def revoke_token(token: AccessToken) -> None:
     AccessToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
+    lookups.forget()
     token.refresh_from_db(fields=["revoked_at"])

@@ -1,11 +1,12 @@
-"""A small per-process memory in front of the shared cache, for what every request asks.
+"""A small per-process memory, for what every request asks and seldom changes.
 
 With Basic credentials, every request of a push or pull asked the shared cache three
-times (the sign-in failure counts, twice, and the verified credentials): on the file
-cache three file opens, each releasing the interpreter lock to the worker's event loop
-and waiting to get it back (13% of a worker's samples under load). What this process
-learnt a moment ago answers instead, for as long as being that stale is harmless (the
-callers say how long); entries are dropped at once where this process learns better.
+times (the sign-in failure counts, twice, and the verified credentials) and the database
+once (the user's row): on the file cache three file opens, each releasing the
+interpreter lock to the worker's event loop and waiting to get it back (13% of a
+worker's samples under load). What this process learnt a moment ago answers instead,
+for as long as being that stale is harmless (the callers say how long); entries are
+dropped at once where this process learns better.
 """
 
 from __future__ import annotations
