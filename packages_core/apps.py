@@ -25,6 +25,12 @@ class PackagesCoreConfig(AppConfig):
             sender=settings.AUTH_USER_MODEL,
             dispatch_uid="packages_core.give_new_user_an_owner",
         )
+        for signal in (post_save, post_delete):
+            signal.connect(
+                signals.announce_owner_change,
+                sender="packages_core.Owner",
+                dispatch_uid="packages_core.announce_owner_change",
+            )
         post_migrate.connect(
             signals.give_existing_users_owners,
             sender=self,

@@ -1,5 +1,6 @@
 """Signal receivers; each only hands over to a service."""
 
+from packages_core import changes
 from packages_core.services.owners import ensure_user_owner
 
 
@@ -16,3 +17,9 @@ def give_existing_users_owners(sender, using="default", **kwargs):
     User = get_user_model()
     for user in User._default_manager.db_manager(using).filter(package_owner__isnull=True):
         ensure_user_owner(user)
+
+
+def announce_owner_change(sender, raw=False, **kwargs):
+    """An owner's name or visibility decides what pulls find: copies of it must go."""
+    if not raw:
+        changes.changed()

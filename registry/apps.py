@@ -9,10 +9,12 @@ class RegistryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from packages_core.changes import packages_changed
         from packages_core.services import cleanup
-        from registry import checks
+        from registry import checks, pull_cache
         from registry.cleanup import ContainerCleanupPolicy
         from registry.images import CONTAINER
 
         checks.register()
         cleanup.register_policy(CONTAINER, ContainerCleanupPolicy())
+        packages_changed.connect(pull_cache.forget, dispatch_uid="registry.pull_cache.forget")

@@ -42,6 +42,15 @@ def check_settings(app_configs=None, **kwargs):
                 id="registry.E004",
             )
         )
+    seconds = registry_settings.PULL_CACHE_SECONDS
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
+        problems.append(
+            checks.Error(
+                f"REGISTRY['PULL_CACHE_SECONDS'] must be a number of seconds, 0 or more; "
+                f"it is {seconds!r}.",
+                id="registry.E006",
+            )
+        )
     for proxy in registry_settings.TRUSTED_PROXIES:
         if proxy.strip() == "*":
             continue
@@ -85,7 +94,8 @@ def check_deployment(app_configs=None, **kwargs):
         problems.append(
             checks.Warning(
                 f"The {alias!r} cache is private to each process, so failed sign-ins are "
-                "counted per worker.",
+                "counted per worker, and a worker may answer a pull from what it found up "
+                "to PULL_CACHE_SECONDS before a push through another.",
                 hint="Use a cache the workers share (file-based, database, Redis, memcached).",
                 id="registry.W002",
             )

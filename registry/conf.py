@@ -28,6 +28,10 @@ DEFAULTS = {
     # credentials. Every worker, and every node, must see the same one (Redis for
     # several nodes); when it fails, requests go on as if it were empty.
     "CACHE": "default",
+    # How long, in seconds at most, a process reuses a manifest a pull found, while no
+    # image or owner has changed (registry/pull_cache.py); 0 asks the database on every
+    # pull.
+    "PULL_CACHE_SECONDS": 10,
     # The Bearer token (or Basic password) a Prometheus scraper presents at
     # /-/metrics; empty turns the endpoint off (404).
     "METRICS_TOKEN": "",

@@ -251,21 +251,33 @@ def resolve_manifest(owner_name: str, image: str, reference: str):
     """(the owner, the manifest a tag or digest names in the image): one query when the
     manifest is there, two when it is not (then the owner alone, None if unknown).
     """
+    return resolved(owner_name, manifest_row(owner_name, image, reference))
+
+
+def manifest_row(owner_name: str, image: str, reference: str) -> tuple | None:
+    """The values of the owner and the manifest a tag or digest names, in one query;
+    None when there is none.
+    """
     owner_key, image_key = owner_name.lower(), image.lower()
-    row = None
     if looks_like_digest(reference):
         try:
             digest = parse_digest(reference)
         except DigestInvalid:
-            digest = None
-        if digest is not None and digest.algorithm == "sha256":
-            row = _BY_DIGEST.first(owner_key, image_key, str(digest))
-        elif digest is not None:
-            row = _BY_SHA512.first(owner_key, image_key, digest.hex)
-    elif is_valid_tag(reference):
-        row = _BY_TAG.first(owner_key, image_key, reference.lower())
+            return None
+        if digest.algorithm == "sha256":
+            return _BY_DIGEST.first(owner_key, image_key, str(digest))
+        return _BY_SHA512.first(owner_key, image_key, digest.hex)
+    if is_valid_tag(reference):
+        return _BY_TAG.first(owner_key, image_key, reference.lower())
+    return None
+
+
+def resolved(owner_name: str, row: tuple | None) -> tuple[Owner | None, FoundManifest | None]:
+    """The owner and the manifest from a `manifest_row`; without one, the owner alone
+    (one more query), None if unknown.
+    """
     if row is None:
-        return lookups.owner_named(owner_key), None
+        return lookups.owner_named(owner_name.lower()), None
     owner_values, found = row[: len(lookups.OWNER_FIELDS)], row[len(lookups.OWNER_FIELDS) :]
     return lookups.owner_from_row(owner_values), FoundManifest(*found)
 

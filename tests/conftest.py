@@ -17,7 +17,7 @@ from packages_core.content_store import ContentStore
 from packages_core.models import Membership
 from packages_core.services import owners, tallies, versions
 from packages_core.services.blobs import store_blob
-from registry import authentication, throttling
+from registry import authentication, pull_cache, throttling
 from tests.redis_helpers import drop_keys, redis_cache_config, require_redis
 from tests.s3_helpers import bucket_keys, drop_bucket, make_bucket, s3_client, s3_env, start_moto
 
@@ -65,6 +65,7 @@ def private_cache(settings, request):
     authentication._verified.clear()
     throttling._clean.clear()
     lookups.forget()
+    pull_cache._found.clear()
 
 
 @pytest.fixture

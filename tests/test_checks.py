@@ -285,3 +285,17 @@ def test_trusted_proxies_as_networks_or_any_pass(settings):
     settings.REGISTRY = {"TRUSTED_PROXIES": ["10.0.0.0/8", "::1", "*"]}
 
     assert not [e for e in registry_checks.check_settings() if e.id == "registry.E005"]
+
+
+@pytest.mark.parametrize("value", [-1, "10", None, False, float("nan")])
+def test_a_pull_cache_time_that_is_no_number_of_seconds_is_registry_e006(settings, value):
+    settings.REGISTRY = {**getattr(settings, "REGISTRY", {}), "PULL_CACHE_SECONDS": value}
+
+    assert [e.id for e in registry_checks.check_settings()] == ["registry.E006"]
+
+
+@pytest.mark.parametrize("value", [0, 2.5, 10])
+def test_a_pull_cache_time_of_zero_or_more_seconds_passes(settings, value):
+    settings.REGISTRY = {**getattr(settings, "REGISTRY", {}), "PULL_CACHE_SECONDS": value}
+
+    assert registry_checks.check_settings() == []

@@ -14,7 +14,7 @@ import pytest
 from packages_core.models import BlobUpload
 from packages_core.services import uploads
 from packages_core.services.cleanup import run_cleanup
-from registry import images
+from registry import images, pull_cache
 from tests.registry_helpers import (
     ALICE,
     assert_error,
@@ -86,7 +86,7 @@ def test_a_manifest_deleted_and_collected_as_it_is_pulled_is_manifest_unknown(
 ):
     settings.REGISTRY = {**getattr(settings, "REGISTRY", {}), "SERVE_DIRECT": False}
     push_image(client, "alice/app", "1.0")
-    resolve = images.resolve_manifest
+    resolve = pull_cache.resolve_manifest
 
     def then_delete_and_collect(owner_name, image, reference):
         owner, found = resolve(owner_name, image, reference)
@@ -94,7 +94,7 @@ def test_a_manifest_deleted_and_collected_as_it_is_pulled_is_manifest_unknown(
         assert cleanup_now().blobs == 3
         return owner, found
 
-    monkeypatch.setattr(images, "resolve_manifest", then_delete_and_collect)
+    monkeypatch.setattr(pull_cache, "resolve_manifest", then_delete_and_collect)
     response = send(client, "GET", "/v2/alice/app/manifests/1.0", auth=ALICE)
 
     assert_error(response, 404, "MANIFEST_UNKNOWN")

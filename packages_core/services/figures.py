@@ -19,6 +19,7 @@ from collections.abc import Iterable
 
 from django.db.models import Exists, F, OuterRef, Sum
 
+from packages_core import changes
 from packages_core.models import Package, PackageBlob, PackageFile, PackageVersion
 
 
@@ -38,7 +39,7 @@ def lock(package_ids: Iterable[int]) -> None:
     FOR NO KEY UPDATE, as `versions.lock_package`: rows referring to a package (new
     files) are not held up. Whoever removes versions or files takes it before deleting:
     a push of the same tag holds it and may wait for the rows being deleted, so taking
-    it after them would deadlock.
+    it after them would deadlock. Taking it announces a change (packages_core/changes.py).
     """
     ids = sorted(set(package_ids))
     if ids:
@@ -48,6 +49,7 @@ def lock(package_ids: Iterable[int]) -> None:
             .order_by("pk")
             .values("pk")
         )
+        changes.changed()
 
 
 def _published_uses(package_id: int, *, besides: Iterable[int] = ()):

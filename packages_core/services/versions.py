@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from packages_core import changes
 from packages_core.exceptions import InvalidInput, NameTaken, NotFound
 from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
 from packages_core.services import figures, properties
@@ -33,12 +34,14 @@ def lock_package(owner: Owner, type: str, name: str) -> Package:
     Whoever adds or removes a package's versions holds this lock (FOR NO KEY UPDATE:
     it does not stop rows referring to the package), so cleanup, which drops a
     package only with it locked and empty, never drops one a push is filling.
-    Writers that also lock blobs lock those first.
+    Writers that also lock blobs lock those first. Taking it announces a change
+    (packages_core/changes.py).
     """
     for _ in range(LOCK_ATTEMPTS):
         package = get_or_create_package(owner, type, name)
         locked = Package.objects.select_for_update(no_key=True).filter(pk=package.pk).first()
         if locked is not None:
+            changes.changed()
             return locked
     raise NotFound(f"Package {owner.name}/{name} keeps disappearing.")
 

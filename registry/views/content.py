@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpResponse
 
 from packages_core.services import tallies
-from registry import access, images, serving
+from registry import access, images, pull_cache, serving
 from registry.conf import registry_settings
 from registry.digests import Digest, parse_digest
 from registry.errors import (
@@ -39,15 +39,16 @@ class ManifestView(RegistryView):
     found: images.FoundManifest | None = None
 
     def resolve(self, request, owner_name: str, image: str) -> None:
-        """For a pull, the owner and the manifest come from one query, then access is
-        decided on that owner as for any request.
+        """For a pull, the owner and the manifest come from one query (or this
+        process's copy of its answer, registry/pull_cache.py), then access is decided
+        on that owner as for any request.
         """
         if request.method not in ("GET", "HEAD"):
             super().resolve(request, owner_name, image)
             return
         check_owner_name(owner_name)
         self.image = check_image_name(image)
-        owner, self.found = images.resolve_manifest(
+        owner, self.found = pull_cache.resolve_manifest(
             owner_name, self.image, self.kwargs["reference"]
         )
         self.owner = access.authorize(

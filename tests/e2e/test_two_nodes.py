@@ -2,7 +2,8 @@
 (moto's server), one Redis and one secret key; nginx sends requests round robin.
 
 Proves what docs/scaling.md promises: any node continues any upload, a token from one
-node is good on the other, and sign-in failures count across both.
+node is good on the other, sign-in failures count across both, and a tag pushed through
+one is what the other answers at once.
 """
 
 from __future__ import annotations
@@ -257,6 +258,62 @@ def test_a_bearer_token_from_one_node_is_good_on_the_other(cluster):
 
     assert on_b.status == 200
     assert forged.status == 401
+
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def push_small_image(node: LiveRegistry, repository: str, tag: str, creds, layer: bytes) -> str:
+    """A config and one layer pushed whole, then the manifest under `tag`: its digest."""
+    config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
+    described = []
+    for blob, media_type in (
+        (config, "application/vnd.oci.image.config.v1+json"),
+        (layer, "application/vnd.oci.image.layer.v1.tar"),
+    ):
+        digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+        stored = node.request(
+            "POST", f"/v2/{repository}/blobs/uploads/?digest={digest}", creds=creds, body=blob
+        )
+        assert stored.status == 201, stored.body
+        described.append({"mediaType": media_type, "digest": digest, "size": len(blob)})
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": described[0],
+            "layers": described[1:],
+        }
+    ).encode()
+    put = node.request(
+        "PUT",
+        f"/v2/{repository}/manifests/{tag}",
+        creds=creds,
+        headers={"Content-Type": OCI_MANIFEST},
+        body=manifest,
+    )
+    assert put.status == 201, put.body
+    return put.headers["Docker-Content-Digest"]
+
+
+def test_a_tag_moved_or_deleted_on_one_node_is_seen_at_once_on_the_other(cluster):
+    # The other node keeps what its pulls found (registry/pull_cache.py), but only while
+    # no image changed: the word of a change goes through Redis before the push answers.
+    a, b = cluster.nodes
+    creds = cluster.front.alice
+    path = "/v2/alice/cluster/moving/manifests/latest"
+    first = push_small_image(a, "alice/cluster/moving", "latest", creds, b"first layer")
+    for _ in range(3):  # every worker of b has likely found it and kept it
+        assert b.request("HEAD", path, creds=creds).headers["Docker-Content-Digest"] == first
+
+    second = push_small_image(a, "alice/cluster/moving", "latest", creds, b"second layer")
+
+    for _ in range(3):
+        assert b.request("HEAD", path, creds=creds).headers["Docker-Content-Digest"] == second
+    assert first != second
+    deleted = a.request("DELETE", f"/v2/alice/cluster/moving/manifests/{second}", creds=creds)
+    assert deleted.status == 202, deleted.body
+    assert b.request("HEAD", path, creds=creds).status == 404
 
 
 def test_both_realms_name_the_front(cluster):
