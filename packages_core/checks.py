@@ -45,16 +45,22 @@ def check_settings(app_configs=None, **kwargs):
                 id="packages.E003",
             )
         )
-    seconds = packages_settings.IDENTITY_CACHE_SECONDS
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
-        errors.append(
-            checks.Error(
-                f"PACKAGES['IDENTITY_CACHE_SECONDS'] must be a number of seconds, 0 or more; "
-                f"it is {seconds!r}.",
-                id="packages.E006",
-            )
-        )
+    errors += seconds_errors(packages_settings, "IDENTITY_CACHE_SECONDS", id="packages.E006")
     return errors
+
+
+def seconds_errors(app_settings, name: str, *, id: str) -> list[checks.Error]:
+    """An error if the setting is not a number of seconds, 0 or more (NaN is not)."""
+    seconds = getattr(app_settings, name)
+    if not isinstance(seconds, bool) and isinstance(seconds, (int, float)) and seconds >= 0:
+        return []
+    return [
+        checks.Error(
+            f"{app_settings.setting_name}[{name!r}] must be a number of seconds, 0 or more; "
+            f"it is {seconds!r}.",
+            id=id,
+        )
+    ]
 
 
 def check_storage(app_configs=None, **kwargs):

@@ -7,6 +7,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
 
+from packages_core.checks import seconds_errors
 from registry.conf import registry_settings
 
 LOCAL_CACHES = ("django.core.cache.backends.locmem.LocMemCache",)
@@ -42,15 +43,7 @@ def check_settings(app_configs=None, **kwargs):
                 id="registry.E004",
             )
         )
-    seconds = registry_settings.PULL_CACHE_SECONDS
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
-        problems.append(
-            checks.Error(
-                f"REGISTRY['PULL_CACHE_SECONDS'] must be a number of seconds, 0 or more; "
-                f"it is {seconds!r}.",
-                id="registry.E006",
-            )
-        )
+    problems += seconds_errors(registry_settings, "PULL_CACHE_SECONDS", id="registry.E006")
     for proxy in registry_settings.TRUSTED_PROXIES:
         if proxy.strip() == "*":
             continue
