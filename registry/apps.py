@@ -11,10 +11,12 @@ class RegistryConfig(AppConfig):
     def ready(self):
         from packages_core.changes import packages_changed
         from packages_core.services import cleanup
-        from registry import checks, pull_cache
+        from registry import checks, generation, pull_cache
         from registry.cleanup import ContainerCleanupPolicy
         from registry.images import CONTAINER
 
         checks.register()
         cleanup.register_policy(CONTAINER, ContainerCleanupPolicy())
+        # The process's own copies first, then every process's generation.
         packages_changed.connect(pull_cache.forget, dispatch_uid="registry.pull_cache.forget")
+        packages_changed.connect(generation.replace, dispatch_uid="registry.generation.replace")

@@ -11,7 +11,7 @@ from registry_helpers import ALICE, push_image, send
 
 from packages_core.models import Owner, PackageVersion
 from packages_core.models.owners import Visibility
-from registry import pull_cache, shared_cache
+from registry import generation, shared_cache
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +35,7 @@ def another_node_changed_an_image() -> None:
     """What another process's word of a change leaves here: a new token in the shared
     cache, this process's copies untouched.
     """
-    shared_cache.set(pull_cache.GENERATION_KEY, "made elsewhere", None)
+    shared_cache.set(generation.KEY, "made elsewhere", None)
 
 
 def test_a_pull_found_before_asks_the_database_nothing(client, alice):
@@ -116,12 +116,12 @@ def test_a_commit_announces_the_change_again(alice, django_capture_on_commit_cal
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         changes.changed()
-        token_now = shared_cache.get(pull_cache.GENERATION_KEY)
+        token_now = generation.current()
     assert token_now is not None
     for callback in callbacks:
         callback()
 
-    assert shared_cache.get(pull_cache.GENERATION_KEY) not in (None, token_now)
+    assert generation.current() not in (None, token_now)
 
 
 def test_pulls_of_another_reference_are_kept_apart(client, alice):

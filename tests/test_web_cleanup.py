@@ -6,7 +6,9 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.messages import get_messages
+from django.db import connection
 from django.template.defaultfilters import filesizeformat
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -77,6 +79,20 @@ def test_owner_header_shows_usage_to_the_owner(alice_signed_in, alice):
     expected = f"1 version (unlimited) · {filesizeformat(used.bytes)} (unlimited)"
     assert usage_line(response) == expected
     assert f"Storage used: {expected}" in response.text
+
+
+def test_usage_is_worked_out_again_only_after_a_change(alice_signed_in, alice):
+    assert usage_line(page(alice_signed_in, "owner_packages", "alice")).startswith("0 version")
+    with CaptureQueriesContext(connection) as unchanged:
+        page(alice_signed_in, "owner_packages", "alice")
+    assert not [q for q in unchanged.captured_queries if "packages_core_packageblob" in q["sql"]]
+
+    push_image(alice_signed_in, "alice/web", "1.0", layers=(b"x" * 2048,))
+
+    used = quotas.usage(alice.package_owner)
+    line = usage_line(page(alice_signed_in, "owner_packages", "alice"))
+    assert line == f"1 version (unlimited) · {filesizeformat(used.bytes)} (unlimited)"
+    assert used.bytes > 2048
 
 
 def test_usage_is_shown_against_the_site_limits(alice_signed_in, settings):
