@@ -285,3 +285,16 @@ def test_trusted_proxies_as_networks_or_any_pass(settings):
     settings.REGISTRY = {"TRUSTED_PROXIES": ["10.0.0.0/8", "::1", "*"]}
 
     assert not [e for e in registry_checks.check_settings() if e.id == "registry.E005"]
+
+
+@pytest.mark.parametrize("size", ["20MiB", 0, -1, 1.5, True])
+def test_max_manifest_size_that_is_not_a_positive_int_is_registry_e006(settings, size):
+    settings.REGISTRY = {"MAX_MANIFEST_SIZE": size}
+
+    assert [e.id for e in registry_checks.check_settings()] == ["registry.E006"]
+
+
+def test_max_manifest_size_raised_above_the_default_passes(settings):
+    settings.REGISTRY = {"MAX_MANIFEST_SIZE": 64 * 1024 * 1024}
+
+    assert registry_checks.check_settings() == []
