@@ -161,14 +161,22 @@ def check_database(alias: str = "default") -> None:
 
 
 def check_site() -> None:
-    """Django's system checks (those `manage.py check` runs), errors one line each.
+    """Django's system checks (those `manage.py check` runs) and the deployment checks
+    that look at services over the network (an S3 bucket), errors one line each.
 
-    Warnings are logged and do not stop the server.
+    Warnings are logged and do not stop the server. The other deployment checks
+    (Django's security warnings) are left to `manage.py check --deploy`.
     """
     from django.core import checks
 
+    from packages_core.checks import NETWORK
+
+    messages = [
+        *checks.run_checks(),
+        *checks.run_checks(tags=[NETWORK], include_deployment_checks=True),
+    ]
     errors = []
-    for message in checks.run_checks():
+    for message in messages:
         if message.is_silenced():
             continue
         if message.is_serious():

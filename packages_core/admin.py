@@ -503,7 +503,7 @@ class AccessTokenAdmin(admin.ModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         """Searching for a whole secret finds its token (by hash), e.g. for a leaked token."""
         term = search_term.strip()
-        if term.startswith(token_services.TOKEN_PREFIX) and " " not in term:
+        if token_services.looks_like_token(term) and " " not in term:
             return queryset.filter(token_hash=token_services.hash_token(term)), False
         return super().get_search_results(request, queryset, search_term)
 

@@ -8,6 +8,12 @@ from django.utils.module_loading import import_string
 
 from packages_core.conf import packages_settings
 
+# The tag of checks that call a service over the network. They are deployment checks,
+# run by `manage.py check --deploy` and by a server as it starts (forge/startup.py runs
+# this tag), not before every management command: a `migrate` or `shell` must not wait
+# on, or fail for, a bucket it does not touch.
+NETWORK = "network"
+
 S3_BACKENDS = (
     "packages_core.s3.S3Storage",
     "storages.backends.s3.S3Storage",
@@ -18,7 +24,7 @@ S3_BACKENDS = (
 def register() -> None:
     checks.register(check_settings)
     checks.register(check_storage)
-    checks.register(check_bucket_exists)
+    checks.register(check_bucket_exists, NETWORK, deploy=True)
     checks.register(check_sqlite_wal, checks.Tags.database)
 
 

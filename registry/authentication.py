@@ -21,7 +21,7 @@ from packages_core import lookups
 from packages_core.memo import Memo
 from packages_core.models import AccessToken
 from packages_core.models.tokens import Scope
-from packages_core.services.tokens import TOKEN_PREFIX, authenticate_token
+from packages_core.services.tokens import authenticate_token, looks_like_token
 from registry import shared_cache, throttling, tokens
 from registry.conf import registry_settings
 from registry.errors import Unauthorized
@@ -149,7 +149,7 @@ def authenticate_basic(request, username: str, secret: str, *, scope: str = "") 
         # No user name, password or token holds a NUL, and asking the database for one
         # (PostgreSQL) would be an error rather than no match: a failed sign-in.
         identity, failure = None, "invalid username or password"
-    elif secret.startswith(TOKEN_PREFIX):
+    elif looks_like_token(secret):
         # The token alone says who this is; docker and CI tools insist on some
         # user name beside it, and any is accepted, as Gitea and GitHub do.
         token = authenticate_token(secret)

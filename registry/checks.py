@@ -43,7 +43,17 @@ def check_settings(app_configs=None, **kwargs):
                 id="registry.E004",
             )
         )
-    problems += seconds_errors(registry_settings, "PULL_CACHE_SECONDS", id="registry.E006")
+    problems += seconds_errors(registry_settings, "PULL_CACHE_SECONDS", id="registry.E007")
+    size = registry_settings.MAX_MANIFEST_SIZE
+    if type(size) is not int or size <= 0:
+        # Checked here rather than at the first manifest push, which would be a 500.
+        problems.append(
+            checks.Error(
+                f"REGISTRY['MAX_MANIFEST_SIZE'] must be a positive number of bytes, not {size!r}.",
+                hint="An int, e.g. 20 * 1024 * 1024; the default is 10 MiB.",
+                id="registry.E006",
+            )
+        )
     for proxy in registry_settings.TRUSTED_PROXIES:
         if proxy.strip() == "*":
             continue

@@ -4,12 +4,18 @@ Django's `request.body` would hold a whole layer in memory, and its request stre
 reads a body without Content-Length as empty, which loses the chunked uploads that
 podman and buildah send. gunicorn de-chunks `wsgi.input` for us; we bound it by
 Content-Length when there is one, and otherwise read it to its end.
+
+So the registry needs a WSGI server. Under ASGI there is no `wsgi.input`, and Django's
+ASGI handler reads a whole body into a temporary file before the view runs, so a layer
+could be neither streamed nor refused before it had all arrived.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Callable
+
+from django.core.exceptions import ImproperlyConfigured
 
 from registry import metrics
 from registry.errors import BlobUploadInvalid, RegistryError, SizeInvalid
@@ -22,6 +28,13 @@ class RequestBody:
 
     def __init__(self, request):
         environ = request.META
+        if "wsgi.input" not in environ:
+            # A site served through ASGI: every push fails, and the log should say why
+            # rather than show a KeyError.
+            raise ImproperlyConfigured(
+                "the registry reads request bodies from a WSGI server's wsgi.input; "
+                "serve the site with a WSGI server such as gunicorn, not ASGI"
+            )
         self._input = environ["wsgi.input"]
         raw_length = environ.get("CONTENT_LENGTH") or ""
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()

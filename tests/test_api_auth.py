@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from packages_core.models import AccessToken, Membership
 from packages_core.models.owners import Visibility
-from packages_core.services import owners
+from packages_core.services import owners, tokens
 from packages_core.services.tokens import revoke_token
 from tests.api_helpers import (
     READ,
@@ -101,6 +101,21 @@ def test_basic_with_a_password_is_not_an_api_credential(private_image, alice):
 
     assert not readable(api)
     assert api.delete(version_url("alice", "web", "1.0")).status_code == 401
+
+
+def test_basic_recognises_tokens_by_the_prefix_they_are_issued_with(
+    private_image, alice, monkeypatch
+):
+    """The prefix is defined once (packages_core/services/tokens.py): were it changed,
+    the API would take the new tokens in Basic, and a password shaped like the old
+    prefix would not be tried as a token.
+    """
+    monkeypatch.setattr(tokens, "TOKEN_PREFIX", "xyz_")
+    secret = token_secret(alice)
+
+    assert secret.startswith("xyz_")
+    assert readable(client_with(basic_auth("anything", secret)))
+    assert status(client_with(basic_auth("alice", "fgt_" + secret)), packages_url("alice")) == 404
 
 
 def test_jwt_obtain_and_bearer(private_image, alice):

@@ -11,6 +11,8 @@ from django.contrib.staticfiles import finders
 from django.core.management import call_command
 from drf_spectacular.validation import validate_schema
 
+from packages_core.services import tokens
+
 pytestmark = pytest.mark.django_db
 
 API_PATHS = {
@@ -49,6 +51,16 @@ def test_the_schema_names_every_way_to_authenticate(schema):
     deletes = schema["paths"]["/api/v1/packages/{owner}/{type}/{name}/{version}"]["delete"]
     assert {} in reads  # anonymous reads of what anyone may see
     assert {} not in deletes["security"]
+
+
+def test_the_schema_shows_the_prefix_access_tokens_are_issued_with(client, monkeypatch):
+    monkeypatch.setattr(tokens, "TOKEN_PREFIX", "xyz_")
+
+    response = client.get("/api/schema/", {"format": "json"})
+
+    schemes = json.loads(response.content)["components"]["securitySchemes"]
+    assert "`token xyz_...`" in schemes["accessToken"]["description"]
+    assert "`xyz_...`" in schemes["accessTokenBasic"]["description"]
 
 
 def test_the_schema_documents_errors_and_parameters(schema):

@@ -1,7 +1,10 @@
 """System checks on packages_core's settings: storage alias, PACKAGES keys, adapter, S3, WAL."""
 
+import socket
+
 import pytest
-from django.core.checks import registry
+from botocore.config import Config
+from django.core.checks import registry, run_checks
 
 from forge import environment
 from packages_core import checks
@@ -90,6 +93,38 @@ def test_s3_storage_with_the_bucket_in_aws_storage_bucket_name_passes(settings):
     with_packages_storage(settings, {"BACKEND": S3, "OPTIONS": {}})
 
     assert checks.check_storage() == []
+
+
+def refused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def with_unreachable_bucket(settings):
+    """S3 blob storage whose endpoint refuses connections, asked once (no retries)."""
+    options = {
+        "bucket_name": "blobs",
+        "endpoint_url": f"http://127.0.0.1:{refused_port()}",
+        "access_key": "key",
+        "secret_key": "secret",
+        "region_name": "us-east-1",
+        "client_config": Config(retries={"max_attempts": 1}, connect_timeout=2),
+    }
+    with_packages_storage(settings, {"BACKEND": "packages_core.s3.S3Storage", "OPTIONS": options})
+
+
+def test_the_bucket_is_looked_at_by_the_deployment_checks_only(settings):
+    """Every management command runs the checks; only `check --deploy` (and a server's
+    start) should wait on the network for the bucket.
+    """
+    with_unreachable_bucket(settings)
+
+    assert "packages.E005" not in ids(run_checks())
+    assert "packages.E005" in ids(run_checks(include_deployment_checks=True))
+    assert ids(run_checks(tags=[checks.NETWORK], include_deployment_checks=True)) == [
+        "packages.E005"
+    ]
 
 
 def test_the_forge_s3_storage_settings_pass(settings):
@@ -288,14 +323,27 @@ def test_trusted_proxies_as_networks_or_any_pass(settings):
 
 
 @pytest.mark.parametrize("value", [-1, "10", None, False, float("nan")])
-def test_a_pull_cache_time_that_is_no_number_of_seconds_is_registry_e006(settings, value):
+def test_a_pull_cache_time_that_is_no_number_of_seconds_is_registry_e007(settings, value):
     settings.REGISTRY = {**getattr(settings, "REGISTRY", {}), "PULL_CACHE_SECONDS": value}
 
-    assert [e.id for e in registry_checks.check_settings()] == ["registry.E006"]
+    assert [e.id for e in registry_checks.check_settings()] == ["registry.E007"]
 
 
 @pytest.mark.parametrize("value", [0, 2.5, 10])
 def test_a_pull_cache_time_of_zero_or_more_seconds_passes(settings, value):
     settings.REGISTRY = {**getattr(settings, "REGISTRY", {}), "PULL_CACHE_SECONDS": value}
+
+    assert registry_checks.check_settings() == []
+
+
+@pytest.mark.parametrize("size", ["20MiB", 0, -1, 1.5, True])
+def test_max_manifest_size_that_is_not_a_positive_int_is_registry_e006(settings, size):
+    settings.REGISTRY = {"MAX_MANIFEST_SIZE": size}
+
+    assert [e.id for e in registry_checks.check_settings()] == ["registry.E006"]
+
+
+def test_max_manifest_size_raised_above_the_default_passes(settings):
+    settings.REGISTRY = {"MAX_MANIFEST_SIZE": 64 * 1024 * 1024}
 
     assert registry_checks.check_settings() == []

@@ -259,6 +259,50 @@ def test_put_manifest_of_exactly_10_mib_is_accepted(client):
     assert response.status_code == 201
 
 
+MiB = 1024 * 1024
+
+
+def padded_index(client, size: int) -> bytes:
+    """A valid index of exactly `size` bytes over one pushed image, padded in an annotation."""
+    config = image_config()
+    pushed_blobs(client, config, [b"layer"])
+    child = image_manifest(config, [b"layer"])
+    assert put_manifest(client, REPO, "child", child).status_code == 201
+    base = index_manifest([(child, AMD64)], annotations={"padding": ""})
+    body = index_manifest([(child, AMD64)], annotations={"padding": "x" * (size - len(base))})
+    assert len(body) == size
+    return body
+
+
+def test_put_index_of_11_mib_is_accepted_when_max_manifest_size_is_raised(client, settings):
+    settings.REGISTRY = {"MAX_MANIFEST_SIZE": 20 * MiB}
+    body = padded_index(client, 11 * MiB)
+
+    response = put_manifest(client, REPO, "big", body)
+
+    assert response.status_code == 201, response.content[:300]
+    assert get(client, "big").content == body
+
+
+def test_put_index_of_11_mib_is_413_under_the_default_limit(client):
+    body = padded_index(client, 11 * MiB)
+
+    response = put_manifest(client, REPO, "big", body)
+
+    assert_error(response, 413, "MANIFEST_INVALID")
+    assert not PackageVersion.objects.filter(version="big").exists()
+
+
+def test_put_manifest_over_a_lowered_max_manifest_size_is_413(client, settings):
+    settings.REGISTRY = {"MAX_MANIFEST_SIZE": 4096}
+    body = padded_index(client, 4097)
+
+    response = put_manifest(client, REPO, "big", body)
+
+    assert_error(response, 413, "MANIFEST_INVALID")
+    assert "4096 bytes" in response.json()["errors"][0]["message"]
+
+
 def test_put_schema1_manifest_is_501_unsupported(client):
     body = canonical({"schemaVersion": 1, "name": "alice/img", "tag": "v1", "fsLayers": []})
 

@@ -1,5 +1,5 @@
 """Reading request bodies from gunicorn's socket: every byte once, in order, and no
-byte of the next request on the connection taken.
+byte of the next request on the connection taken; and only from a WSGI server.
 """
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ import socket
 import threading
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import AsyncRequestFactory
 from gunicorn.http.body import LengthReader
 from gunicorn.http.unreader import SocketUnreader
 
-from registry.request_body import SocketLengthReader
+from registry.request_body import RequestBody, SocketLengthReader
 
 
 @pytest.fixture
@@ -88,3 +90,15 @@ def test_other_readers_are_not_taken_over():
     assert not SocketLengthReader.fits(EOFReader(IterUnreader([b"x"])))
     assert not SocketLengthReader.fits(ChunkedReader(None, IterUnreader([b"x"])))
     assert not SocketLengthReader.fits(LengthReader(IterUnreader([b"x"]), 1))
+
+
+def test_a_body_under_asgi_is_refused_with_the_reason():
+    """Under ASGI there is no wsgi.input to stream from: the error says to use a WSGI
+    server rather than failing on a missing key.
+    """
+    request = AsyncRequestFactory().patch(
+        "/v2/alice/img/blobs/uploads/x", b"layer", content_type="application/octet-stream"
+    )
+
+    with pytest.raises(ImproperlyConfigured, match="WSGI server such as gunicorn"):
+        RequestBody(request)

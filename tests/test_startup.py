@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from botocore.config import Config
 from django.db.utils import OperationalError, load_backend
 
 from forge import startup
@@ -219,8 +220,8 @@ def test_manage_py_reports_s3_without_a_bucket_in_the_short_system_check_report(
     assert "FORGE_S3_BUCKET" in result.stderr
 
 
-def test_manage_py_reports_an_s3_endpoint_that_does_not_answer_briefly(child_env):
-    env = child_env(
+def unreachable_s3(child_env) -> dict[str, str]:
+    return child_env(
         FORGE_STORAGE="s3",
         FORGE_S3_BUCKET="blobs",
         FORGE_S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}",
@@ -228,9 +229,20 @@ def test_manage_py_reports_an_s3_endpoint_that_does_not_answer_briefly(child_env
         FORGE_S3_SECRET_KEY="secret",
     )
 
-    result = manage(env, "check")
 
-    assert_short_check_report(result, "packages.E005")
+def test_manage_py_commands_do_not_ask_for_the_s3_bucket(child_env):
+    result = manage(unreachable_s3(child_env), "check")
+
+    assert result.returncode == 0, result.stderr
+    assert "packages.E005" not in result.stdout + result.stderr
+
+
+def test_manage_py_check_deploy_reports_an_s3_endpoint_that_does_not_answer(child_env):
+    result = manage(unreachable_s3(child_env), "check", "--deploy")
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "(packages.E005)" in result.stderr
     assert "FORGE_S3_ENDPOINT_URL" in result.stderr
 
 
@@ -270,6 +282,14 @@ def test_gunicorn_with_a_bad_server_setting_stops_before_logging_anything(
     line = the_one_line(gunicorn(child_env(**variables)))
 
     assert variable in line
+
+
+def test_gunicorn_with_an_s3_endpoint_that_does_not_answer_stops_with_one_line(child_env):
+    result = gunicorn(unreachable_s3(child_env))
+
+    line = the_one_line(result, gunicorn_banner=True)
+    assert "(packages.E005)" in line
+    assert "Booting worker" not in result.stdout + result.stderr
 
 
 def test_gunicorn_with_an_unreachable_database_stops_without_booting_workers(child_env):
@@ -428,6 +448,36 @@ def test_the_default_sqlite_database_that_cannot_be_opened_names_the_data_dir():
 
     assert error.variable == "FORGE_DATA_DIR"
     assert "cannot open the SQLite database" in str(error)
+
+
+def test_the_start_up_checks_ask_for_the_s3_bucket(settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "packages": {
+            "BACKEND": "packages_core.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": "blobs",
+                "endpoint_url": f"http://127.0.0.1:{free_port()}",
+                "access_key": "key",
+                "secret_key": "secret",
+                "region_name": "us-east-1",
+                "client_config": Config(retries={"max_attempts": 1}),
+            },
+        },
+    }
+
+    with pytest.raises(startup.SystemChecksFailed) as caught:
+        startup.check_site()
+
+    assert [line for line in caught.value.lines if "(packages.E005)" in line]
+
+
+def test_the_start_up_checks_leave_djangos_security_warnings_to_check_deploy(settings, caplog):
+    settings.DEBUG = True  # security.W018 under --deploy, nothing without it
+
+    startup.check_site()
+
+    assert "security.W018" not in caplog.text
 
 
 def test_a_check_message_reads_as_one_line_with_its_id_and_hint():

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 
 import pytest
+from django.conf import settings
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 
@@ -193,3 +195,12 @@ def test_a_nul_in_a_page_address_is_400_before_django(alice, path, query):
 
     assert status.startswith("400")
     assert b"NUL" in headers["body"]
+
+
+def test_the_forge_site_is_served_through_wsgi_only():
+    """Blob uploads stream from wsgi.input (registry/request_body.py): an ASGI entry
+    point would serve pages and fail every push.
+    """
+    assert settings.WSGI_APPLICATION == "forge.wsgi.application"
+    assert getattr(settings, "ASGI_APPLICATION", None) is None
+    assert importlib.util.find_spec("forge.asgi") is None

@@ -21,6 +21,13 @@ from packages_core.services import tallies
 TOKEN_PREFIX = "fgt_"
 
 
+def looks_like_token(secret: str) -> bool:
+    """Whether a secret is shaped like an access token (rather than a password): the
+    one test of the prefix, so that every door that takes tokens agrees on it.
+    """
+    return secret.startswith(TOKEN_PREFIX)
+
+
 def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -71,7 +78,7 @@ def create_access_token(
 
 def authenticate_token(secret: str) -> AccessToken | None:
     """The active token with this secret, its last use recorded; None if there is none."""
-    if not secret.startswith(TOKEN_PREFIX):
+    if not looks_like_token(secret):
         return None
     presented = hash_token(secret)
     token = lookups.access_token(token_hash=presented)

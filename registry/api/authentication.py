@@ -4,7 +4,7 @@ token as the password (what the registry accepts too).
 
 from rest_framework import authentication, exceptions
 
-from packages_core.services.tokens import authenticate_token
+from packages_core.services.tokens import authenticate_token, looks_like_token
 from registry.authentication import parse_basic
 
 
@@ -18,7 +18,7 @@ class AccessTokenAuthentication(authentication.BaseAuthentication):
             secret = value.strip()
         elif scheme.lower() == "basic":
             credentials = parse_basic(header)
-            if credentials is None or not credentials[1].startswith("fgt_"):
+            if credentials is None or not looks_like_token(credentials[1]):
                 return None  # a password: Basic with a password is not an API credential
             secret = credentials[1]
         else:

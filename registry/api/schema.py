@@ -6,6 +6,8 @@ Imported by registry/api/urls.py, so the extension is registered before a schema
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.generators import EndpointEnumerator, SchemaGenerator
 
+from packages_core.services import tokens
+
 
 class ApiEndpoints(EndpointEnumerator):
     """This API's views alone: a host's other DRF views (and drf-spectacular's own) are
@@ -35,16 +37,17 @@ class AccessTokenScheme(OpenApiAuthenticationExtension):
         return [{"accessToken": []}, {"accessTokenBasic": []}]
 
     def get_security_definition(self, auto_schema):
+        secret = f"{tokens.TOKEN_PREFIX}..."
         return [
             {
                 "type": "apiKey",
                 "in": "header",
                 "name": "Authorization",
-                "description": 'An access token with the "token" prefix: `token fgt_...`.',
+                "description": f'An access token with the "token" prefix: `token {secret}`.',
             },
             {
                 "type": "http",
                 "scheme": "basic",
-                "description": "Any user name, and an access token (`fgt_...`) as the password.",
+                "description": f"Any user name, and an access token (`{secret}`) as the password.",
             },
         ]

@@ -70,15 +70,15 @@ class ManifestView(RegistryView):
         return response
 
     def put(self, request, reference):
+        # The one place the size limit applies: reading stops one byte past it, so a
+        # huge body costs no more memory than the limit allows.
+        limit = registry_settings.MAX_MANIFEST_SIZE
         try:
-            body = RequestBody(request).read_all(registry_settings.MAX_MANIFEST_SIZE)
+            body = RequestBody(request).read_all(limit)
         except (BlobUploadInvalid, SizeInvalid) as error:
             raise ManifestInvalid(error.message) from None
-        if len(body) > registry_settings.MAX_MANIFEST_SIZE:
-            raise ManifestInvalid(
-                f"manifest exceeds the maximum size of {registry_settings.MAX_MANIFEST_SIZE} bytes",
-                status=413,
-            )
+        if len(body) > limit:
+            raise ManifestInvalid(f"manifest exceeds the maximum size of {limit} bytes", status=413)
         pushed = images.put_manifest(
             self.owner,
             self.image,
