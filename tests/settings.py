@@ -10,10 +10,12 @@ import os
 import shutil
 import tempfile
 
-# The FORGE_* variables of a shell configure a site, not the tests: an exported
-# FORGE_EXTERNAL_URL changes every challenge's realm, FORGE_DATA_DIR, FORGE_CACHE_URL or
-# FORGE_STORAGE where the suite writes. DATABASE_URL stays: it picks the database on purpose.
-for name in [name for name in os.environ if name.startswith("FORGE_")]:
+# What a shell exports for a site configures that site, not the tests: FORGE_EXTERNAL_URL
+# changes every challenge's realm, FORGE_DATA_DIR, FORGE_CACHE_URL or FORGE_STORAGE where
+# the suite writes, PROMETHEUS_MULTIPROC_DIR what /metrics reads (docs/configuration.md
+# lists them all). DATABASE_URL stays: it picks the database on purpose.
+SITE_VARIABLES = ("HOST", "PORT", "PROMETHEUS_MULTIPROC_DIR")
+for name in [name for name in os.environ if name.startswith("FORGE_") or name in SITE_VARIABLES]:
     del os.environ[name]
 
 # The run's own data dir, so that the secret key and file cache forge/settings.py makes

@@ -27,6 +27,9 @@ SITE_SHELL = {
     "FORGE_S3_BUCKET": "no-such-bucket",
     "FORGE_SECRET_KEY": "the-site-s-secret",
     "FORGE_TOKEN_LIFETIME": "60",
+    "PROMETHEUS_MULTIPROC_DIR": "/nonexistent/metrics",
+    "HOST": "0.0.0.0",
+    "PORT": "1",
 }
 
 
@@ -42,6 +45,7 @@ def test_the_run_has_a_temporary_data_dir_of_its_own():
 
 def test_no_forge_variable_of_the_shell_reaches_the_run():
     assert [name for name in os.environ if name.startswith("FORGE_")] == ["FORGE_DATA_DIR"]
+    assert not {"HOST", "PORT", "PROMETHEUS_MULTIPROC_DIR"} & set(os.environ)
     assert settings.EXTERNAL_URL == ""
     assert settings.REGISTRY["TOKEN_LIFETIME"] == 3600
     assert settings.PACKAGES["REQUIRE_SIGNIN_VIEW"] is False
