@@ -31,3 +31,7 @@ os.environ["FORGE_DATA_DIR"] = RUN_DATA_DIR
 os.environ["DJANGO_SETTINGS_MODULE"] = "forge.settings"
 
 from forge.settings import *  # noqa: E402, F403
+
+# No fsync of blob files: each costs milliseconds, a quarter of some modules' time, and
+# the tests' files are thrown away. tests/test_durability.py turns it on to check it.
+PACKAGES = {**PACKAGES, "SYNC_WRITES": False}  # noqa: F405
