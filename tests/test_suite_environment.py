@@ -64,8 +64,10 @@ def test_a_run_from_a_shell_set_up_for_a_site_passes(tmp_path):
         f"{matrix}[public-user|anonymous|pull-manifest|bearer]",
     ]
 
-    # Without schemathesis' plugin: a second of start-up that this run has no use for.
+    # Without schemathesis' plugin, a second of start-up this run has no use for, and
+    # with a basetemp of its own: in the shared one it would delete older runs' at exit.
     options = ["-p", "no:cacheprovider", "-p", "no:schemathesis", "-q"]
+    options += ["--basetemp", str(tmp_path / "basetemp")]
 
     result = subprocess.run(
         [sys.executable, "-m", "pytest", *options, *tests],
