@@ -34,16 +34,15 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
-from django.test import Client, override_settings
+from django.test import Client
 from django.utils import timezone
 
 from packages_core.models import AccessToken, Membership, PackageBlob, PackageVersion
 from packages_core.models.owners import Visibility
-from packages_core.services import owners, tallies
+from packages_core.services import owners
 from packages_core.services.tokens import create_access_token, revoke_token
+from tests.conftest import as_in_a_test, file_storage, module_transaction
 from tests.registry_helpers import (
     API_VERSION,
     API_VERSION_HEADER,
@@ -383,13 +382,6 @@ def make_users() -> list[str]:
     return list(users)
 
 
-def file_storage(location: Path) -> dict:
-    return {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(location)},
-    }
-
-
 @dataclass(frozen=True)
 class BuiltWorld:
     usernames: tuple[str, ...]
@@ -399,32 +391,17 @@ class BuiltWorld:
 
 @pytest.fixture(scope="module")
 def built_world(django_db_setup, django_db_blocker, tmp_path_factory) -> BuiltWorld:
-    """The users, organisations and every owner's image, made once for the module.
-
-    Made inside a transaction that the module's end rolls back: each test's own
-    transaction is a savepoint on top of it, so what a cell pushes, deletes or changes
-    is gone before the next one starts, and every test sees this same world.
+    """The users, organisations and every owner's image, made once for the module
+    (conftest's module_transaction): what a cell pushes, deletes or changes is gone
+    before the next one starts, and every test sees this same world.
     """
     package_dir = tmp_path_factory.mktemp("access-matrix") / "packages"
-    # What conftest's autouse fixtures give each test, for the making, which runs before them.
-    making = override_settings(
-        STORAGES={**settings.STORAGES, "packages": file_storage(package_dir)},
-        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
-        CACHES={
-            "default": {
-                "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                "LOCATION": "access-matrix-world",
-            }
-        },
-    )
-    with django_db_blocker.unblock(), transaction.atomic():
-        with making, pytest.MonkeyPatch.context() as patch:
-            patch.setattr(tallies._Tally, "start_flushing", lambda tally: None)
+    with module_transaction(django_db_blocker):
+        with as_in_a_test(package_dir):
             usernames = make_users()
             client = Client()
             images = {owner_key: push_owner_image(client, owner_key) for owner_key in OWNERS}
         yield BuiltWorld(tuple(usernames), images, package_dir)
-        transaction.set_rollback(True)
 
 
 @pytest.fixture
