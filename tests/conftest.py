@@ -5,12 +5,17 @@ Also a real S3 API on loopback (moto's server mode) for the S3 content store's t
 
 from __future__ import annotations
 
+import contextlib
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.conf import settings as django_settings
+from django.db import connection, transaction
+from django.test import override_settings
 
 from packages_core import lookups
 from packages_core.content_store import ContentStore
@@ -25,23 +30,28 @@ from tests.s3_helpers import bucket_keys, drop_bucket, make_bucket, s3_client, s
 pytest_plugins = ["tests.web_helpers"]
 
 
+FAST_PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def file_storage(location: Path) -> dict:
+    """A STORAGES entry for files under `location`."""
+    return {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(location)},
+    }
+
+
 @pytest.fixture(autouse=True)
 def package_storage(settings, tmp_path):
     """Every test writes blobs to its own directory, never to the developer's data/."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "packages": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "packages")},
-        },
-    }
+    settings.STORAGES = {**settings.STORAGES, "packages": file_storage(tmp_path / "packages")}
     return tmp_path / "packages"
 
 
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     """Users made in tests hash their passwords cheaply; real hashing costs ~0.2 s each."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PASSWORD_HASHERS = FAST_PASSWORD_HASHERS
 
 
 @pytest.fixture(autouse=True)
@@ -66,6 +76,43 @@ def private_cache(settings, request):
     throttling._clean.clear()
     lookups.forget()
     pull_cache._found.clear()
+
+
+@contextlib.contextmanager
+def module_transaction(django_db_blocker) -> Iterator[None]:
+    """A transaction around the tests of a module, for rows they all read.
+
+    Rows made in it before the first test stay for every test, which runs in a
+    savepoint of its own on top (pytest-django's `db`): what one test changes is gone
+    for the next. Leaving the block rolls them back, before the next module. For a
+    module-scoped fixture that yields inside it; its tests must not be transactional.
+    """
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield
+        transaction.set_rollback(True)
+
+
+@contextlib.contextmanager
+def as_in_a_test(package_dir: Path) -> Iterator[None]:
+    """What the autouse fixtures here give a test, for code that runs before them (a
+    module-scoped fixture): fast password hashing, a cache of its own, no thread
+    flushing download counts, blobs written under `package_dir`.
+    """
+    with (
+        override_settings(
+            STORAGES={**django_settings.STORAGES, "packages": file_storage(package_dir)},
+            PASSWORD_HASHERS=FAST_PASSWORD_HASHERS,
+            CACHES={
+                "default": {
+                    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                    "LOCATION": f"as-in-a-test-{package_dir}",
+                }
+            },
+        ),
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        patch.setattr(tallies._Tally, "start_flushing", lambda tally: None)
+        yield
 
 
 @pytest.fixture

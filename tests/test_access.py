@@ -8,6 +8,7 @@ from packages_core.adapter import AccessAdapter, get_adapter
 from packages_core.models import Membership, Owner
 from packages_core.models.owners import Visibility
 from packages_core.services import owners
+from tests.conftest import as_in_a_test, module_transaction
 
 pytestmark = pytest.mark.django_db
 
@@ -90,30 +91,43 @@ def make_user(username, *, active=True, superuser=False):
     return user
 
 
+@pytest.fixture(scope="module")
+def world_rows(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The rows of `world`, made once for the module: the actors' user ids and the org's."""
+    with module_transaction(django_db_blocker):
+        with as_in_a_test(tmp_path_factory.mktemp("access") / "packages"):
+            olivia = make_user("olivia")
+            org_admin = make_user("otto")
+            org = owners.create_org("acme", owner_user=org_admin)
+            people = {
+                "stranger": make_user("sam"),
+                "self": olivia,
+                "reader": make_user("rita"),
+                "writer": make_user("wes"),
+                "org_admin": org_admin,
+                "site_admin": make_user("root", superuser=True),
+                "inactive_member": make_user("ivan"),
+                "inactive_site_admin": make_user("former-root", superuser=True),
+            }
+            owners.set_membership(org, people["reader"], Membership.Role.READ)
+            owners.set_membership(org, people["writer"], Membership.Role.WRITE)
+            owners.set_membership(org, people["inactive_member"], Membership.Role.ADMIN)
+            for name in ("inactive_member", "inactive_site_admin"):
+                people[name].is_active = False
+                people[name].save()
+        yield {"people": {actor: user.pk for actor, user in people.items()}, "org": org.pk}
+
+
 @pytest.fixture
-def world(db):
-    """A user owner ("olivia"), an organisation ("acme") and everyone who may ask."""
-    olivia = make_user("olivia")
-    org_admin = make_user("otto")
-    org = owners.create_org("acme", owner_user=org_admin)
-    people = {
-        "anonymous": AnonymousUser(),
-        "stranger": make_user("sam"),
-        "self": olivia,
-        "reader": make_user("rita"),
-        "writer": make_user("wes"),
-        "org_admin": org_admin,
-        "site_admin": make_user("root", superuser=True),
-        "inactive_member": make_user("ivan"),
-        "inactive_site_admin": make_user("former-root", superuser=True),
-    }
-    owners.set_membership(org, people["reader"], Membership.Role.READ)
-    owners.set_membership(org, people["writer"], Membership.Role.WRITE)
-    owners.set_membership(org, people["inactive_member"], Membership.Role.ADMIN)
-    for name in ("inactive_member", "inactive_site_admin"):
-        people[name].is_active = False
-        people[name].save()
-    return {"owners": {"user": olivia.package_owner, "org": org}, "people": people}
+def world(world_rows, db):
+    """A user owner ("olivia"), an organisation ("acme") and everyone who may ask,
+    read afresh: tests change them.
+    """
+    users = get_user_model().objects.in_bulk(world_rows["people"].values())
+    people = {actor: users[pk] for actor, pk in world_rows["people"].items()}
+    people["anonymous"] = AnonymousUser()
+    org = Owner.objects.get(pk=world_rows["org"])
+    return {"owners": {"user": people["self"].package_owner, "org": org}, "people": people}
 
 
 def target_and_actor(world, kind, visibility, actor):

@@ -28,17 +28,21 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
 from django.utils import timezone
 
 from packages_core.models import AccessToken, Membership, PackageBlob, PackageVersion
 from packages_core.models.owners import Visibility
 from packages_core.services import owners
 from packages_core.services.tokens import create_access_token, revoke_token
+from tests.conftest import as_in_a_test, file_storage, module_transaction
 from tests.registry_helpers import (
     API_VERSION,
     API_VERSION_HEADER,
@@ -270,63 +274,26 @@ class Actor:
     gets_tokens: bool = True
 
 
+def writer_of(owner_key: str) -> str:
+    name, kind, _ = OWNERS[owner_key]
+    return name if kind == "user" else ORG_WRITER
+
+
 @dataclass
 class World:
-    client: object
-    users: dict[str, object] = field(default_factory=dict)
-    images: dict[str, OwnerImage] = field(default_factory=dict)
+    """The world as one test sees it: the test's own client, the users read afresh
+    (a test that deactivates one leaves the others' objects alone) and the images.
+    """
 
-    def writer_name(self, owner_key: str) -> str:
-        name, kind, _ = OWNERS[owner_key]
-        return name if kind == "user" else ORG_WRITER
+    client: object
+    users: dict[str, object]
+    images: dict[str, OwnerImage]
 
     def image(self, owner_key: str) -> OwnerImage:
-        """The owner's image, pushed (by the owner or the org admin) on first need."""
-        if owner_key not in self.images:
-            self.images[owner_key] = self._push(owner_key)
         return self.images[owner_key]
 
-    def _push(self, owner_key: str) -> OwnerImage:
-        name, kind, _ = OWNERS[owner_key]
-        repo = f"{name}/app"
-        pusher = credentials(name if kind == "user" else ORG_ADMIN)
-        layer = f"the layer of {repo}".encode()
-        pushed = push_image(
-            self.client,
-            repo,
-            "v1",
-            auth=pusher,
-            layers=(layer,),
-            config=image_config(labels={"owner": name}),
-        )
-        artifact_type = "application/vnd.example.sbom.v1"
-        sbom = f"the sbom of {repo}".encode()
-        push_blob(self.client, repo, sbom, auth=pusher)
-        subject = {"mediaType": OCI_MANIFEST, "digest": pushed.digest, "size": len(pushed.manifest)}
-        referrer = artifact_manifest([sbom], artifact_type=artifact_type, subject=subject)
-        response = put_manifest(self.client, repo, digest_of(referrer), referrer, auth=pusher)
-        assert response.status_code == 201, (response.status_code, response.content)
-        push_image(
-            self.client,
-            repo,
-            "throwaway",
-            auth=credentials(self.writer_name(owner_key)),
-            layers=(f"the throwaway layer of {repo}".encode(),),
-        )
-        return OwnerImage(
-            owner_name=name,
-            repo=repo,
-            manifest=pushed.manifest,
-            digest=pushed.digest,
-            layer=layer,
-            layer_digest=pushed.layer_digests[0],
-            referrer_digest=digest_of(referrer),
-            referrer_size=len(referrer),
-            artifact_type=artifact_type,
-        )
-
     def actor(self, owner_key: str, actor_key: str) -> Actor:
-        writer = self.writer_name(owner_key)
+        writer = writer_of(owner_key)
         if actor_key == "anonymous":
             # Anonymous may write nowhere: it tries to mount into the owner's image itself.
             return Actor(actor_key, {}, f"{OWNERS[owner_key][0]}/app")
@@ -355,26 +322,97 @@ class World:
         return Actor(actor_key, credentials(username), f"{username}/mounted")
 
 
-@pytest.fixture
-def world(client, db) -> World:
+def push_owner_image(client, owner_key: str) -> OwnerImage:
+    """Push `<name>/app` (by the owner or the org admin): tag v1 and a referrer of it,
+    and tag throwaway (by the owner's writer) for the delete cells.
+    """
+    name, kind, _ = OWNERS[owner_key]
+    repo = f"{name}/app"
+    pusher = credentials(name if kind == "user" else ORG_ADMIN)
+    layer = f"the layer of {repo}".encode()
+    pushed = push_image(
+        client,
+        repo,
+        "v1",
+        auth=pusher,
+        layers=(layer,),
+        config=image_config(labels={"owner": name}),
+    )
+    artifact_type = "application/vnd.example.sbom.v1"
+    sbom = f"the sbom of {repo}".encode()
+    push_blob(client, repo, sbom, auth=pusher)
+    subject = {"mediaType": OCI_MANIFEST, "digest": pushed.digest, "size": len(pushed.manifest)}
+    referrer = artifact_manifest([sbom], artifact_type=artifact_type, subject=subject)
+    response = put_manifest(client, repo, digest_of(referrer), referrer, auth=pusher)
+    assert response.status_code == 201, (response.status_code, response.content)
+    push_image(
+        client,
+        repo,
+        "throwaway",
+        auth=credentials(writer_of(owner_key)),
+        layers=(f"the throwaway layer of {repo}".encode(),),
+    )
+    return OwnerImage(
+        owner_name=name,
+        repo=repo,
+        manifest=pushed.manifest,
+        digest=pushed.digest,
+        layer=layer,
+        layer_digest=pushed.layer_digests[0],
+        referrer_digest=digest_of(referrer),
+        referrer_size=len(referrer),
+        artifact_type=artifact_type,
+    )
+
+
+def make_users() -> list[str]:
     """The owners, their organisations' members, the outsider and the site admin."""
-    world = World(client)
+    users = {}
     for name, kind, visibility in OWNERS.values():
         if kind == "user":
-            world.users[name] = owners.create_user(
-                name, password=password(name), visibility=visibility
-            )
+            users[name] = owners.create_user(name, password=password(name), visibility=visibility)
     for name in (ORG_ADMIN, ORG_WRITER, ORG_READER, OUTSIDER):
-        world.users[name] = owners.create_user(name, password=password(name))
-    world.users[SITE_ADMIN] = owners.create_user(
-        SITE_ADMIN, password=password(SITE_ADMIN), is_admin=True
-    )
+        users[name] = owners.create_user(name, password=password(name))
+    users[SITE_ADMIN] = owners.create_user(SITE_ADMIN, password=password(SITE_ADMIN), is_admin=True)
     for name, kind, visibility in OWNERS.values():
         if kind == "org":
-            org = owners.create_org(name, owner_user=world.users[ORG_ADMIN], visibility=visibility)
-            owners.set_membership(org, world.users[ORG_WRITER], Membership.Role.WRITE)
-            owners.set_membership(org, world.users[ORG_READER], Membership.Role.READ)
-    return world
+            org = owners.create_org(name, owner_user=users[ORG_ADMIN], visibility=visibility)
+            owners.set_membership(org, users[ORG_WRITER], Membership.Role.WRITE)
+            owners.set_membership(org, users[ORG_READER], Membership.Role.READ)
+    return list(users)
+
+
+@dataclass(frozen=True)
+class BuiltWorld:
+    usernames: tuple[str, ...]
+    images: dict[str, OwnerImage]
+    package_dir: Path
+
+
+@pytest.fixture(scope="module")
+def built_world(django_db_setup, django_db_blocker, tmp_path_factory) -> BuiltWorld:
+    """The users, organisations and every owner's image, made once for the module
+    (conftest's module_transaction): what a cell pushes, deletes or changes is gone
+    before the next one starts, and every test sees this same world.
+    """
+    package_dir = tmp_path_factory.mktemp("access-matrix") / "packages"
+    with module_transaction(django_db_blocker):
+        with as_in_a_test(package_dir):
+            usernames = make_users()
+            client = Client()
+            images = {owner_key: push_owner_image(client, owner_key) for owner_key in OWNERS}
+        yield BuiltWorld(tuple(usernames), images, package_dir)
+
+
+@pytest.fixture
+def world(built_world, client, settings, package_storage, db) -> World:
+    # After conftest's package_storage: the images' blobs are in the world's directory.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "packages": file_storage(built_world.package_dir),
+    }
+    users = get_user_model().objects.in_bulk(built_world.usernames, field_name="username")
+    return World(client, users, built_world.images)
 
 
 # Requests and what their answers must be
@@ -584,10 +622,10 @@ def run_catalog(world, cell, image, actor, auth):
         assert_refused(response, cell.expected, cell.id, "registry:catalog:*")
         return
     assert_status(response, 200, cell.id)
-    # The owner's image is the only one with a tag: the listing is it or nothing.
-    listed = [image.repo] if cell.expected == "listed" else []
-    found = json.loads(response.content)
-    assert found == {"repositories": listed}, f"{cell.id}: expected {listed}, got {found}"
+    # Every owner's image is there; which of the others show is the catalog test's.
+    found = json.loads(response.content)["repositories"]
+    listed = image.repo in found
+    assert listed == (cell.expected == "listed"), f"{cell.id}: got {found}"
 
 
 def run_tags_list(world, cell, image, actor, auth):
@@ -700,8 +738,6 @@ CATALOGS = parse_catalog_table(CATALOG_TABLE)
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("who", list(CATALOGS))
 def test_catalog_lists_exactly_what_the_caller_may_read(world, who, mode):
-    for owner_key in OWNERS:
-        world.image(owner_key)
     if who == "anonymous":
         auth = {}
     elif who == "privuser-token":
@@ -851,8 +887,6 @@ def test_a_bearer_token_for_one_repository_is_refused_on_an_unreadable_one(world
     """Without read access to B by the rules, the token for A changes nothing: B is
     hidden (404), as it is without a token.
     """
-    world.image("public-user")
-    world.image("private-user")
     auth = token_for(world, credentials(OUTSIDER), ["repository:pubuser/app:pull"])
 
     response = send(world.client, "GET", "/v2/privuser/app/manifests/v1", auth=auth)

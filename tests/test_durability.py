@@ -15,6 +15,12 @@ from packages_core.services.blobs import store_blob
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def sync_writes(settings):
+    """On, as the forge site has it: the test settings turn it off for speed."""
+    settings.PACKAGES = {**settings.PACKAGES, "SYNC_WRITES": True}
+
+
 @pytest.fixture
 def synced(monkeypatch):
     """What was fsynced, in order: ("file", path) or ("directory", path)."""

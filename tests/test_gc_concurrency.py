@@ -457,6 +457,9 @@ def stored_blob_keys(package_storage) -> set[str]:
     }
 
 
+# End to end, as tests/e2e's are: a live gunicorn and real HTTP clients for 30 s, run by
+# `make test` and left out of the quick `-m "not e2e"` runs.
+@pytest.mark.e2e
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_gc_in_a_loop_never_loses_a_blob_of_a_pushed_image(registry_server, package_storage):

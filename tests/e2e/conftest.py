@@ -76,13 +76,6 @@ SERVER_LOG_KEY = pytest.StashKey[Path]()
 EXTRA_SERVER_LOGS_KEY = pytest.StashKey[dict]()
 
 
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers",
-        "e2e: end-to-end test driving real clients against a live registry (tests/e2e)",
-    )
-
-
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if E2E_DIR in Path(item.path).resolve().parents:
