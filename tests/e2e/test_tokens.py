@@ -8,6 +8,7 @@ as an operator would. podman and skopeo meet the Bearer challenge and go through
 import hashlib
 import json
 import re
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -131,11 +132,20 @@ def test_skopeo_copies_with_an_access_token_as_dest_creds(
     assert "sha256:" + hashlib.sha256(raw).hexdigest() == info.manifest_digest
 
 
-def access_log_since(registry, offset: int) -> list[dict[str, str]]:
-    with registry.log_path.open("rb") as log:
-        log.seek(offset)
-        text = log.read().decode("utf-8", "replace")
-    return [match.groupdict() for match in map(ACCESS_LINE.match, text.splitlines()) if match]
+def access_log_since(registry, offset: int, *, until: str = "", wait: float = 10.0):
+    """The access log's requests since `offset`. A worker writes a request's line after
+    sending its answer, so the client may be done first: with `until`, wait (at most
+    `wait` seconds) for a line whose target is that.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        with registry.log_path.open("rb") as log:
+            log.seek(offset)
+            text = log.read().decode("utf-8", "replace")
+        lines = [m.groupdict() for m in map(ACCESS_LINE.match, text.splitlines()) if m]
+        if not until or any(r["target"] == until for r in lines) or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
 
 
 def scopes_of(target: str) -> list[str]:
@@ -149,7 +159,7 @@ def test_podman_push_goes_through_the_token_endpoint(podman, own_server, write_t
 
     podman("push", "--tls-verify=false", LOCAL_NAME, f"{own_server.host}/alice/tokens/bearer:v1")
 
-    requests = access_log_since(own_server, offset)
+    requests = access_log_since(own_server, offset, until="/v2/alice/tokens/bearer/manifests/v1")
     token_requests = [r for r in requests if urlsplit(r["target"]).path == "/v2/token"]
     assert token_requests, requests
     # podman asked, with the access token as alice's password, for push on the image...
