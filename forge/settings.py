@@ -32,7 +32,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "packages_core",
+    "packages_core.api",
     "registry",
+    "registry.web",
     "forge",
 ]
 
@@ -125,6 +127,12 @@ PACKAGES = {
     "QUOTA_BLOB_BYTES": environment.get_size(env, "FORGE_QUOTA_BLOB_BYTES"),
     "REQUIRE_SIGNIN_VIEW": environment.get_bool(env, "FORGE_REQUIRE_SIGNIN_VIEW", False),
     "SYNC_WRITES": environment.get_bool(env, "FORGE_SYNC_WRITES", True),
+    "SIGNIN_FAILURE_LIMIT": environment.get_int(env, "FORGE_SIGNIN_FAILURE_LIMIT", 10),
+    "SIGNIN_FAILURE_WINDOW": environment.get_int(
+        env, "FORGE_SIGNIN_FAILURE_WINDOW", 300, minimum=1
+    ),
+    # The proxies gunicorn trusts (gunicorn.conf.py) are the ones the site trusts.
+    "TRUSTED_PROXIES": environment.get_list(env, "FORGE_FORWARDED_ALLOW_IPS", ["127.0.0.1"]),
 }
 
 REGISTRY = {
@@ -132,13 +140,7 @@ REGISTRY = {
     "EXTERNAL_URL": EXTERNAL_URL,
     **environment.serving(env),
     "TOKEN_LIFETIME": environment.get_int(env, "FORGE_TOKEN_LIFETIME", 3600, minimum=60),
-    "SIGNIN_FAILURE_LIMIT": environment.get_int(env, "FORGE_SIGNIN_FAILURE_LIMIT", 10),
-    "SIGNIN_FAILURE_WINDOW": environment.get_int(
-        env, "FORGE_SIGNIN_FAILURE_WINDOW", 300, minimum=1
-    ),
     "METRICS_TOKEN": env.get("FORGE_METRICS_TOKEN", "").strip(),
-    # The proxies gunicorn trusts (gunicorn.conf.py) are the ones the registry trusts.
-    "TRUSTED_PROXIES": environment.get_list(env, "FORGE_FORWARDED_ALLOW_IPS", ["127.0.0.1"]),
 }
 
 # Shared by every gunicorn worker (and, on Redis, every node): failed sign-in counts

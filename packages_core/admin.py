@@ -22,6 +22,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
+from packages_core import types
 from packages_core.exceptions import PackagesError
 from packages_core.models import (
     AccessToken,
@@ -75,8 +76,8 @@ class PackageTypeFilter(admin.SimpleListFilter):
     lookup = "package__type"
 
     def lookups(self, request, model_admin):
-        types = Package.objects.order_by("type").values_list("type", flat=True).distinct()
-        return [(type_, type_) for type_ in types]
+        found = Package.objects.order_by("type").values_list("type", flat=True).distinct()
+        return [(type_, type_) for type_ in found]
 
     def queryset(self, request, queryset):
         if self.value():
@@ -332,10 +333,7 @@ class CleanupRuleForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        types = cleanup_services.package_types()
-        if self.instance.type and self.instance.type not in types:
-            types = [*types, self.instance.type]
-        self.fields["type"].choices = [(type_, type_) for type_ in types]
+        self.fields["type"].choices = types.choices(self.instance.type)
 
 
 @admin.register(CleanupRule)

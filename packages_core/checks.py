@@ -1,5 +1,7 @@
 """System checks for packages_core's settings (ids packages.E0xx / W0xx)."""
 
+import ipaddress
+
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core import checks
@@ -52,6 +54,29 @@ def check_settings(app_configs=None, **kwargs):
             )
         )
     errors += seconds_errors(packages_settings, "IDENTITY_CACHE_SECONDS", id="packages.E006")
+    for proxy in packages_settings.TRUSTED_PROXIES:
+        if proxy.strip() == "*":
+            continue
+        try:
+            ipaddress.ip_network(proxy.strip(), strict=False)
+        except ValueError:
+            errors.append(
+                checks.Error(
+                    f"PACKAGES['TRUSTED_PROXIES'] holds {proxy!r}, which is not an address "
+                    "or network.",
+                    hint='Addresses or networks such as "10.0.0.0/8", or "*" for any '
+                    "(FORGE_FORWARDED_ALLOW_IPS in the bundled forge site).",
+                    id="packages.E007",
+                )
+            )
+    if packages_settings.CACHE not in settings.CACHES:
+        errors.append(
+            checks.Error(
+                f"PACKAGES['CACHE'] names the cache {packages_settings.CACHE!r}, "
+                "which is not in settings.CACHES.",
+                id="packages.E008",
+            )
+        )
     return errors
 
 

@@ -31,6 +31,18 @@ DEFAULTS = {
     # starting the writes to disk as the bytes arrive (packages_core/durability.py).
     # False only where a crash may lose data (tmpfs, throwaway sites).
     "SYNC_WRITES": True,
+    # The cache the server's processes share: sign-in failure counts, checked
+    # credentials, the registry's content generation. Every worker, and every node,
+    # must see the same one (Redis for several nodes); when it fails, requests go on
+    # as if it were empty.
+    "CACHE": "default",
+    # Failed sign-ins allowed from one client (per user name) within the window, in
+    # seconds, before it gets 429, on /v2 and the API together; 0 turns throttling off.
+    "SIGNIN_FAILURE_LIMIT": 10,
+    "SIGNIN_FAILURE_WINDOW": 300,
+    # Proxies (addresses or networks; "*" for any) whose X-Forwarded-For names the
+    # real client, for counting sign-in failures per client behind a load balancer.
+    "TRUSTED_PROXIES": ["127.0.0.1", "::1"],
     # Site-wide quotas; -1 is unlimited. Owners can be given their own in the admin.
     "QUOTA_OWNER_VERSIONS": -1,
     "QUOTA_OWNER_BYTES": -1,

@@ -20,6 +20,14 @@ class NotFound(PackagesError, LookupError):
     """A user, owner or object named by the caller does not exist."""
 
 
+class TooManySignIns(PackagesError):
+    """This client failed to sign in too often lately; it may try again later."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"too many failed sign-ins; try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
 # errno values of a write that found no room: the disk, or the user's quota on it.
 NO_ROOM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 # PostgreSQL's SQLSTATE disk_full; SQLite says so in words (SQLITE_FULL).

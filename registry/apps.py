@@ -9,14 +9,13 @@ class RegistryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from packages_core import types
         from packages_core.changes import packages_changed
-        from packages_core.services import cleanup
         from registry import checks, generation, pull_cache
-        from registry.cleanup import ContainerCleanupPolicy
-        from registry.images import CONTAINER
+        from registry.package_type import CONTAINER_TYPE
 
         checks.register()
-        cleanup.register_policy(CONTAINER, ContainerCleanupPolicy())
+        types.register(CONTAINER_TYPE)
         # The process's own copies first, then every process's generation.
         packages_changed.connect(pull_cache.forget, dispatch_uid="registry.pull_cache.forget")
         packages_changed.connect(generation.replace, dispatch_uid="registry.generation.replace")

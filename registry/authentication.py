@@ -8,8 +8,6 @@ on a repository is allowed.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -17,14 +15,16 @@ from django.contrib.auth import authenticate as django_authenticate
 from django.contrib.auth.models import AnonymousUser
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from packages_core import lookups
+from packages_core import lookups, shared_cache, throttling
+from packages_core.credentials import parse_basic
+from packages_core.exceptions import TooManySignIns
 from packages_core.memo import Memo
 from packages_core.models import AccessToken
 from packages_core.models.tokens import Scope
 from packages_core.services.tokens import authenticate_token, looks_like_token
-from registry import shared_cache, throttling, tokens
+from registry import tokens
 from registry.conf import registry_settings
-from registry.errors import Unauthorized
+from registry.errors import TooManyRequests, Unauthorized
 
 PASSWORD_CACHE_SECONDS = 300
 
@@ -100,19 +100,6 @@ def challenge(request, scope: str = "", *, error: str = "") -> str:
     return value
 
 
-def parse_basic(header: str) -> tuple[str, str] | None:
-    """(username, password) from an `Authorization: Basic ...` header, or None."""
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic" or not value.strip():
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    username, sep, password = decoded.partition(":")
-    return (username, password) if sep else None
-
-
 def authenticate(request, *, scope: str = "") -> Identity:
     """The caller's identity; Unauthorized (with a challenge for `scope`) for bad
     credentials, TooManyRequests after repeated failed sign-ins.
@@ -144,7 +131,10 @@ def authenticate_basic(request, username: str, secret: str, *, scope: str = "") 
         # containers/image answers a challenge with empty credentials when it has
         # none: that is an anonymous request, not a failed sign-in.
         return ANONYMOUS
-    attempt = throttling.check(request, username)
+    try:
+        attempt = throttling.check(request, username)
+    except TooManySignIns as exc:
+        raise TooManyRequests(str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
     if "\x00" in username or "\x00" in secret:
         # No user name, password or token holds a NUL, and asking the database for one
         # (PostgreSQL) would be an error rather than no match: a failed sign-in.

@@ -1,14 +1,13 @@
 """System checks for the registry's settings and mounting (ids registry.E0xx / W0xx)."""
 
-import ipaddress
-
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
 
 from packages_core.checks import seconds_errors
-from registry.conf import registry_settings
+from packages_core.conf import packages_settings
+from registry.conf import MOVED_TO_PACKAGES, registry_settings
 
 LOCAL_CACHES = ("django.core.cache.backends.locmem.LocMemCache",)
 
@@ -26,6 +25,16 @@ def check_settings(app_configs=None, **kwargs):
     except ImproperlyConfigured as exc:
         return [checks.Error(str(exc), id="registry.E002")]
     problems = []
+    moved = [key for key in unknown if key in MOVED_TO_PACKAGES]
+    unknown = [key for key in unknown if key not in MOVED_TO_PACKAGES]
+    if moved:
+        problems.append(
+            checks.Error(
+                f"settings.REGISTRY holds {', '.join(moved)}, which moved to settings.PACKAGES.",
+                hint="The REST API shares them with /v2; move the keys as they are.",
+                id="registry.E008",
+            )
+        )
     if unknown:
         problems.append(
             checks.Error(
@@ -54,29 +63,6 @@ def check_settings(app_configs=None, **kwargs):
                 id="registry.E006",
             )
         )
-    for proxy in registry_settings.TRUSTED_PROXIES:
-        if proxy.strip() == "*":
-            continue
-        try:
-            ipaddress.ip_network(proxy.strip(), strict=False)
-        except ValueError:
-            problems.append(
-                checks.Error(
-                    f"REGISTRY['TRUSTED_PROXIES'] holds {proxy!r}, which is not an address "
-                    "or network.",
-                    hint='Addresses or networks such as "10.0.0.0/8", or "*" for any '
-                    "(FORGE_FORWARDED_ALLOW_IPS in the bundled forge site).",
-                    id="registry.E005",
-                )
-            )
-    if registry_settings.CACHE not in settings.CACHES:
-        problems.append(
-            checks.Error(
-                f"REGISTRY['CACHE'] names the cache {registry_settings.CACHE!r}, "
-                "which is not in settings.CACHES.",
-                id="registry.E003",
-            )
-        )
     return problems
 
 
@@ -92,7 +78,7 @@ def check_deployment(app_configs=None, **kwargs):
                 id="registry.W001",
             )
         )
-    alias = registry_settings.CACHE
+    alias = packages_settings.CACHE
     if settings.CACHES.get(alias, {}).get("BACKEND", "") in LOCAL_CACHES:
         problems.append(
             checks.Warning(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from packages_core.models import Package, PackageBlob
-from packages_core.services.cleanup import CleanupPolicy
+from packages_core.types import CleanupPolicy
+from registry.images import is_tag
 from registry.manifests import INDEX_TYPES
 from registry.models import Manifest
 
@@ -23,7 +24,7 @@ class ContainerCleanupPolicy(CleanupPolicy):
         for digest, subject, version in manifests.values_list(
             "digest", "subject_digest", "file__version__version"
         ):
-            if ":" not in version:
+            if is_tag(version):
                 tagged.add(digest)
             if subject:
                 subjects[digest] = subject

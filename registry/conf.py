@@ -20,14 +20,6 @@ DEFAULTS = {
     # Lifetime of Bearer tokens from /v2/token, in seconds. Clients fetch a new one
     # when it runs out; a request that started in time finishes however long it takes.
     "TOKEN_LIFETIME": 3600,
-    # Failed Basic sign-ins allowed from one client (per user name) within the window,
-    # in seconds, before it gets 429; 0 turns throttling off.
-    "SIGNIN_FAILURE_LIMIT": 10,
-    "SIGNIN_FAILURE_WINDOW": 300,
-    # The cache the server's processes share: sign-in failure counts and checked
-    # credentials. Every worker, and every node, must see the same one (Redis for
-    # several nodes); when it fails, requests go on as if it were empty.
-    "CACHE": "default",
     # How long, in seconds at most, a process reuses a manifest a pull found, while no
     # image or owner has changed (registry/pull_cache.py); 0 asks the database on every
     # pull.
@@ -35,11 +27,13 @@ DEFAULTS = {
     # The Bearer token (or Basic password) a Prometheus scraper presents at
     # /-/metrics; empty turns the endpoint off (404).
     "METRICS_TOKEN": "",
-    # Proxies (addresses or networks; "*" for any) whose X-Forwarded-For names the
-    # real client, for counting sign-in failures per client behind a load balancer.
-    "TRUSTED_PROXIES": ["127.0.0.1", "::1"],
     # What the web pages call the site, in titles and the header.
     "SITE_NAME": "Container registry",
 }
+
+# Keys that moved to PACKAGES, which the API shares with /v2; the check names the new place.
+MOVED_TO_PACKAGES = frozenset(
+    {"CACHE", "SIGNIN_FAILURE_LIMIT", "SIGNIN_FAILURE_WINDOW", "TRUSTED_PROXIES"}
+)
 
 registry_settings = AppSettings("REGISTRY", DEFAULTS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 
-from registry import shared_cache
+from packages_core import shared_cache
 
 KEY = "registry:content-generation"
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from packages_core import shared_cache
 from packages_core.content_store import ContentStore
-from registry import shared_cache
 
 logger = logging.getLogger(__name__)
 

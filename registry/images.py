@@ -44,6 +44,15 @@ CONTAINER = "container"
 # Neither a valid tag nor a digest, so it can never clash with a pushed reference.
 STAGING_VERSION = "~staging"
 MANIFEST_FILE_NAME = "manifest.json"
+
+
+def is_tag(version_name: str) -> bool:
+    """Whether a version is named by a tag: an untagged manifest is a version named by
+    its digest, and no tag holds a ':'.
+    """
+    return ":" not in version_name
+
+
 # Configs are small JSON documents; a bigger one is not read for metadata.
 MAX_CONFIG_SIZE = 4 * 1024 * 1024
 

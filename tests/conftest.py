@@ -17,12 +17,12 @@ from django.conf import settings as django_settings
 from django.db import connection, transaction
 from django.test import override_settings
 
-from packages_core import lookups
+from packages_core import lookups, throttling
 from packages_core.content_store import ContentStore
 from packages_core.models import Membership
 from packages_core.services import owners, tallies, versions
 from packages_core.services.blobs import store_blob
-from registry import authentication, pull_cache, throttling
+from registry import authentication, pull_cache
 from tests.redis_helpers import drop_keys, redis_cache_config, require_redis
 from tests.s3_helpers import bucket_keys, drop_bucket, make_bucket, s3_client, s3_env, start_moto
 

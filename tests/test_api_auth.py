@@ -181,7 +181,7 @@ def obtain(username: str, password: str):
 
 
 def test_jwt_obtain_is_refused_after_too_many_failures(alice, settings):
-    settings.REGISTRY = {**settings.REGISTRY, "SIGNIN_FAILURE_LIMIT": 2}
+    settings.PACKAGES = {**settings.PACKAGES, "SIGNIN_FAILURE_LIMIT": 2}
     assert [obtain("alice", "wrong").status_code for _ in range(2)] == [401, 401]
 
     refused = obtain("alice", "alice-pw")
@@ -191,7 +191,7 @@ def test_jwt_obtain_is_refused_after_too_many_failures(alice, settings):
 
 
 def test_jwt_obtain_failures_share_the_registrys_counter(client, alice, settings):
-    settings.REGISTRY = {**settings.REGISTRY, "SIGNIN_FAILURE_LIMIT": 2}
+    settings.PACKAGES = {**settings.PACKAGES, "SIGNIN_FAILURE_LIMIT": 2}
     assert client.get("/v2/", **basic_auth("alice", "wrong")).status_code == 401
     assert obtain("alice", "wrong").status_code == 401
 
@@ -200,7 +200,7 @@ def test_jwt_obtain_failures_share_the_registrys_counter(client, alice, settings
 
 
 def test_a_successful_jwt_sign_in_resets_the_count(alice, bob, settings):
-    settings.REGISTRY = {**settings.REGISTRY, "SIGNIN_FAILURE_LIMIT": 2}
+    settings.PACKAGES = {**settings.PACKAGES, "SIGNIN_FAILURE_LIMIT": 2}
     assert obtain("alice", "wrong").status_code == 401
     assert obtain("alice", "alice-pw").status_code == 200
     assert obtain("alice", "wrong").status_code == 401

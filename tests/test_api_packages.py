@@ -7,9 +7,9 @@ from datetime import datetime
 
 import pytest
 
+from packages_core.api.views import Pagination
 from packages_core.services import versions
 from packages_core.services.blobs import store_blob
-from registry.api.views import Pagination
 from tests.api_helpers import client_with, packages_url
 from tests.registry_helpers import image_config, push_blob, push_image
 

@@ -43,6 +43,7 @@ def test_a_tags_details(client, alice):
     assert body["metadata"]["labels"] == {"org.example": "yes"}
     assert body["created"]
     assert body["updated"]
+    assert body["html_url"] == "http://testserver/alice/-/packages/container/web/1.0"
 
 
 def test_a_docker_manifests_media_type(client, alice):
@@ -108,8 +109,10 @@ def test_a_non_container_version_has_no_manifest(alice, store):
 
     body = client_with().get(version_url("alice", "notes", "0.1", type="generic")).json()
 
-    assert body["manifest_digest"] is None
-    assert body["manifest_media_type"] is None
+    # The fields containers add are a container's own; no pages for an unregistered type.
+    assert "manifest_digest" not in body
+    assert "manifest_media_type" not in body
+    assert body["html_url"] is None
     assert body["is_tagged"] is True
     assert body["total_size"] == len(b"notes")
 

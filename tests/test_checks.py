@@ -283,9 +283,19 @@ def test_unknown_registry_setting_is_an_error(settings):
     assert [e.id for e in registry_checks.check_settings()] == ["registry.E002"]
 
 
-def test_throttle_cache_that_does_not_exist_is_an_error(settings):
-    settings.REGISTRY = {"CACHE": "nowhere"}
-    assert [e.id for e in registry_checks.check_settings()] == ["registry.E003"]
+def test_shared_cache_that_does_not_exist_is_an_error(settings):
+    settings.PACKAGES = {"CACHE": "nowhere"}
+    assert [e.id for e in checks.check_settings()] == ["packages.E008"]
+
+
+def test_a_key_that_moved_to_packages_is_named_with_its_new_place(settings):
+    settings.REGISTRY = {"CACHE": "default", "TRUSTED_PROXIES": [], "EXTERNL_URL": "x"}
+
+    errors = {e.id: e.msg for e in registry_checks.check_settings()}
+
+    assert set(errors) == {"registry.E008", "registry.E002"}
+    assert "CACHE, TRUSTED_PROXIES, which moved to settings.PACKAGES" in errors["registry.E008"]
+    assert "EXTERNL_URL" in errors["registry.E002"]
 
 
 def test_deploy_check_warns_without_external_url_and_with_a_per_process_cache(settings):
@@ -307,19 +317,19 @@ def test_registry_not_at_the_root_is_an_error(settings):
     assert [e.id for e in registry_checks.check_mounted_at_root()] == ["registry.E001"]
 
 
-def test_a_trusted_proxy_that_is_not_an_address_is_registry_e005(settings):
-    settings.REGISTRY = {"TRUSTED_PROXIES": ["127.0.0.1", "nginx.internal"]}
+def test_a_trusted_proxy_that_is_not_an_address_is_packages_e007(settings):
+    settings.PACKAGES = {"TRUSTED_PROXIES": ["127.0.0.1", "nginx.internal"]}
 
-    errors = [e for e in registry_checks.check_settings() if e.id == "registry.E005"]
+    errors = [e for e in checks.check_settings() if e.id == "packages.E007"]
 
     assert len(errors) == 1
     assert "nginx.internal" in errors[0].msg
 
 
 def test_trusted_proxies_as_networks_or_any_pass(settings):
-    settings.REGISTRY = {"TRUSTED_PROXIES": ["10.0.0.0/8", "::1", "*"]}
+    settings.PACKAGES = {"TRUSTED_PROXIES": ["10.0.0.0/8", "::1", "*"]}
 
-    assert not [e for e in registry_checks.check_settings() if e.id == "registry.E005"]
+    assert not [e for e in checks.check_settings() if e.id == "packages.E007"]
 
 
 @pytest.mark.parametrize("value", [-1, "10", None, False, float("nan")])

@@ -49,4 +49,4 @@ def test_the_modules_that_log_are_found():
         if "__name__" in logger_arguments(path)
     }
 
-    assert {"registry/shared_cache.py", "packages_core/services/uploads.py"} <= logging_modules
+    assert {"packages_core/shared_cache.py", "packages_core/services/uploads.py"} <= logging_modules

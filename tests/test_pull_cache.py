@@ -9,9 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from registry_helpers import ALICE, push_image, send
 
+from packages_core import shared_cache
 from packages_core.models import Owner, PackageVersion
 from packages_core.models.owners import Visibility
-from registry import generation, shared_cache
+from registry import generation
 
 pytestmark = pytest.mark.django_db
 

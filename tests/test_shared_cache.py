@@ -12,7 +12,7 @@ import pytest
 from django.core.cache import caches
 from registry_helpers import ALICE, assert_error, basic_auth
 
-from registry import shared_cache
+from packages_core import shared_cache
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +63,7 @@ def test_a_count_starts_at_one_and_expires_with_its_window(redis_cache):
 def test_failed_sign_ins_are_throttled_from_the_counts_in_redis(
     client, alice, redis_cache, settings
 ):
-    settings.REGISTRY = {"SIGNIN_FAILURE_LIMIT": 3, "SIGNIN_FAILURE_WINDOW": 60}
+    settings.PACKAGES = {"SIGNIN_FAILURE_LIMIT": 3, "SIGNIN_FAILURE_WINDOW": 60}
     wrong = basic_auth("alice", "nope")
     for _ in range(3):
         assert client.get("/v2/", REMOTE_ADDR="10.1.1.1", **wrong).status_code == 401
@@ -97,7 +97,7 @@ def test_a_cached_sign_in_stops_working_when_the_password_changes(client, alice,
 
 
 def test_with_the_cache_down_sign_ins_and_pulls_go_on(client, alice, dead_cache, caplog):
-    with caplog.at_level(logging.WARNING, logger="registry.shared_cache"):
+    with caplog.at_level(logging.WARNING, logger="packages_core.shared_cache"):
         assert client.get("/v2/", **ALICE).status_code == 200
         assert client.get("/v2/", **basic_auth("alice", "nope")).status_code == 401
         assert client.get("/v2/", **ALICE).status_code == 200
@@ -105,10 +105,10 @@ def test_with_the_cache_down_sign_ins_and_pulls_go_on(client, alice, dead_cache,
 
 def test_with_the_cache_down_a_warning_is_logged_at_most_once_a_minute(dead_cache, caplog):
     shared_cache._last_logged = 0.0
-    with caplog.at_level(logging.WARNING, logger="registry.shared_cache"):
+    with caplog.at_level(logging.WARNING, logger="packages_core.shared_cache"):
         for _ in range(5):
             assert shared_cache.get("anything") is None
 
-    warnings = [r for r in caplog.records if r.name == "registry.shared_cache"]
+    warnings = [r for r in caplog.records if r.name == "packages_core.shared_cache"]
     assert len(warnings) == 1
     assert "going on without it" in warnings[0].getMessage()

@@ -6,7 +6,7 @@ import pytest
 from django.test import RequestFactory
 from registry_helpers import ALICE, BOB, assert_error, basic_auth
 
-from registry import shared_cache, throttling
+from packages_core import shared_cache, throttling
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +15,7 @@ WRONG = basic_auth("alice", "not-her-password")
 
 @pytest.fixture
 def limit(settings):
-    settings.REGISTRY = {"SIGNIN_FAILURE_LIMIT": 3, "SIGNIN_FAILURE_WINDOW": 60}
+    settings.PACKAGES = {"SIGNIN_FAILURE_LIMIT": 3, "SIGNIN_FAILURE_WINDOW": 60}
     return 3
 
 
@@ -56,11 +56,11 @@ def test_guessing_across_many_names_from_one_address_is_throttled_too(client, al
 
 
 def test_the_window_ends(client, alice, settings, monkeypatch):
-    settings.REGISTRY = {"SIGNIN_FAILURE_LIMIT": 2, "SIGNIN_FAILURE_WINDOW": 60}
+    settings.PACKAGES = {"SIGNIN_FAILURE_LIMIT": 2, "SIGNIN_FAILURE_WINDOW": 60}
     fail(client, 2)
     assert client.get("/v2/", REMOTE_ADDR="10.0.0.1", **ALICE).status_code == 429
     later = time.time() + 61
-    monkeypatch.setattr("registry.throttling.time.time", lambda: later)
+    monkeypatch.setattr("packages_core.throttling.time.time", lambda: later)
     assert client.get("/v2/", REMOTE_ADDR="10.0.0.1", **ALICE).status_code == 200
 
 
@@ -71,7 +71,7 @@ def test_the_token_endpoint_is_throttled_as_well(client, alice, limit):
 
 
 def test_a_limit_of_zero_turns_throttling_off(client, alice, settings):
-    settings.REGISTRY = {"SIGNIN_FAILURE_LIMIT": 0}
+    settings.PACKAGES = {"SIGNIN_FAILURE_LIMIT": 0}
     fail(client, 20)
     assert client.get("/v2/", REMOTE_ADDR="10.0.0.1", **ALICE).status_code == 200
 
@@ -121,7 +121,7 @@ def test_forwarded_for_from_an_untrusted_address_is_ignored(client, alice, limit
 
 
 def test_trusted_proxies_may_be_networks(client, alice, settings):
-    settings.REGISTRY = {
+    settings.PACKAGES = {
         "SIGNIN_FAILURE_LIMIT": 2,
         "SIGNIN_FAILURE_WINDOW": 60,
         "TRUSTED_PROXIES": ["10.0.0.0/8"],

@@ -1,9 +1,9 @@
-"""registry.browse: the read-only queries behind the pages, on their own."""
+"""registry.web.browse: the read-only queries behind the pages, on their own."""
 
 import pytest
 
 from packages_core.models import Package, PackageBlob
-from registry import browse
+from registry.web import browse
 from tests.registry_helpers import image_config, put_manifest
 from tests.web_helpers import push_by_digest
 

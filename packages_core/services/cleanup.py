@@ -33,6 +33,7 @@ from django.db.models import Exists, OuterRef
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
+from packages_core import types
 from packages_core.content_store import ContentStore
 from packages_core.exceptions import InvalidInput, is_storage_full
 from packages_core.models import (
@@ -69,32 +70,6 @@ def parse_duration(text: str) -> timedelta:
     if match is None:
         raise InvalidInput(f"{text!r} is not a duration like 30s, 15m, 24h or 7d.")
     return timedelta(**{UNITS[match[2]]: int(match[1])})
-
-
-class CleanupPolicy:
-    """What rules never remove from packages of one type; a package type app registers
-    its own (see `register_policy`). The default protects nothing.
-    """
-
-    def protected_versions(self, package: Package) -> set[str]:
-        """Lowercase version names of `package` that no rule removes."""
-        return set()
-
-
-_policies: dict[str, CleanupPolicy] = {}
-
-
-def register_policy(type: str, policy: CleanupPolicy) -> None:
-    _policies[type] = policy
-
-
-def policy_for(type: str) -> CleanupPolicy:
-    return _policies.get(type, CleanupPolicy())
-
-
-def package_types() -> list[str]:
-    """The package types apps registered, for choosing a rule's type."""
-    return sorted(_policies)
 
 
 @dataclass
@@ -209,7 +184,7 @@ def versions_removed_by(rule: CleanupRule, package: Package, *, now: datetime | 
     """
     keep, remove = _pattern(rule.keep_pattern), _pattern(rule.remove_pattern)
     older_than = (now or timezone.now()) - timedelta(days=rule.remove_days)
-    protected = policy_for(package.type).protected_versions(package)
+    protected = types.protected_versions(package)
     candidates = (
         package.versions.filter(is_internal=False)
         .defer("metadata")

@@ -7,8 +7,8 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from packages_core.credentials import parse_basic
 from registry import health, metrics
-from registry.authentication import parse_basic
 from registry.conf import registry_settings
 
 

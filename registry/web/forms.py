@@ -3,9 +3,9 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
+from packages_core import types
 from packages_core.models import CleanupRule
 from packages_core.models.tokens import Scope
-from packages_core.services.cleanup import package_types
 
 
 class AccessTokenForm(forms.Form):
@@ -72,7 +72,7 @@ class CleanupRuleForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["type"].choices = type_choices(self.instance.type)
+        self.fields["type"].choices = types.choices(self.instance.type)
         if self.instance.pk is not None:
             self.fields["type"].disabled = True
 
@@ -87,11 +87,3 @@ class CleanupRuleForm(forms.ModelForm):
                 "edit that one instead."
             )
         return type
-
-
-def type_choices(current: str = "") -> list[tuple[str, str]]:
-    """The registered package types, and a saved rule's own type even if none registers it."""
-    types = package_types()
-    if current and current not in types:
-        types = [*types, current]
-    return [(type, type) for type in types]

@@ -1,13 +1,14 @@
-"""URLs of the web pages and the REST API (`api/`): one `include()`, at the root or under a
-prefix. At the root, include them before the Django admin: every owner page has a `/-/`
-in its path, so the owner named `admin` has pages and the admin's own URLs still work.
+"""URLs of the web pages: one `include()`, at the root or under a prefix.
+
+At the root, include them before the Django admin: every owner page has a `/-/` in its
+path, so the owner named `admin` has pages and the admin's own URLs still work.
 
 Image names contain slashes: the image is the shortest run of path components that
 start with a letter or digit (so never `-`), followed by a tag or digest.
 """
 
 from django.contrib.auth import views as auth_views
-from django.urls import include, path, re_path
+from django.urls import path, re_path
 from django.views.generic import RedirectView
 
 from registry.web.views import cleanup, home, owners, packages, settings
@@ -21,7 +22,6 @@ CONTAINER = rf"^{OWNER}/-/packages/container/{IMAGE}"
 
 urlpatterns = [
     path("", home.home, name="home"),
-    path("api/", include("registry.api.urls")),
     path(
         "login/",
         auth_views.LoginView.as_view(template_name="registry/web/login.html"),

@@ -179,9 +179,10 @@ def test_the_wheel_holds_the_two_apps_and_not_the_site(wheel, dist):
         "packages_core/migrations/0001_initial.py",
         "registry/migrations/0001_initial.py",
         "packages_core/management/commands/cleanup_packages.py",
-        "registry/templates/registry/base.html",
-        "registry/templates/registry/web/owner_packages.html",
-        "registry/templatetags/registry_web.py",
+        "registry/web/templates/registry/base.html",
+        "registry/web/templates/registry/web/owner_packages.html",
+        "registry/web/templatetags/registry_web.py",
+        "packages_core/api/apps.py",
     ):
         assert expected in names
     assert not [name for name in names if name.startswith(("forge/", "tests/"))]

@@ -5,8 +5,9 @@ from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from packages_core import types
 from packages_core.models import CleanupRule
-from packages_core.services.cleanup import package_types, preview_rule
+from packages_core.services.cleanup import preview_rule
 from registry.web.access import owner_managers_only
 from registry.web.forms import CleanupRuleForm
 from registry.web.views.owners import owner_context
@@ -23,7 +24,7 @@ def rules(request, owner):
     context = {
         **owner_context(request, owner, "settings"),
         "rules": found,
-        "can_add": bool(set(package_types()) - {rule.type for rule in found}),
+        "can_add": bool(set(types.names()) - {rule.type for rule in found}),
     }
     return render(request, "registry/web/owner_cleanup.html", context)
 

@@ -5,7 +5,8 @@ from django.db.models.functions import Lower
 from django.shortcuts import render
 
 from packages_core.adapter import get_adapter
-from registry import browse, images
+from registry import images
+from registry.web import browse
 
 
 def home(request):

@@ -6,11 +6,13 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 
+from packages_core import shared_cache
 from packages_core.adapter import get_adapter
 from packages_core.models.limits import UNLIMITED
 from packages_core.models.packages import storable
 from packages_core.services import quotas
-from registry import browse, generation, shared_cache
+from registry import generation
+from registry.web import browse
 from registry.web.access import can_manage, can_write, readable_owner
 
 IMAGES_PER_PAGE = 20

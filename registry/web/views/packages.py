@@ -8,7 +8,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from packages_core.services.versions import remove_version
-from registry import browse, images
+from registry import images
+from registry.web import browse
 from registry.web.access import can_write, readable_image, readable_owner, require_write
 
 VERSIONS_PER_PAGE = 20
@@ -98,6 +99,6 @@ def delete_version(request, owner, image, reference):
         "can_write": can_write(request, owner),
         "image": package.name,
         "version": version,
-        "is_tagged": browse.is_tag(version.version),
+        "is_tagged": images.is_tag(version.version),
     }
     return render(request, "registry/web/version_delete.html", context)

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from packages_core.exceptions import PackagesError
 from packages_core.models import AccessToken
 from packages_core.services.tokens import create_access_token, revoke_token
-from registry import browse
+from registry.web import browse
 from registry.web.forms import AccessTokenForm
 
 

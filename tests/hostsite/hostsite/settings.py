@@ -22,9 +22,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "accounts",
-    # The container registry.
+    # The container registry: the protocol, its pages, the packages API.
     "packages_core",
     "registry",
+    "registry.web",
+    "packages_core.api",
 ]
 
 MIDDLEWARE = [

@@ -12,7 +12,8 @@ def front_page(request):
 urlpatterns = [
     # Docker clients only look at /v2/: the protocol is mounted at the root.
     path("", include("registry.urls")),
-    # The optional web pages and REST API, under a prefix of the host's choosing.
+    # The optional REST API and web pages, under a prefix of the host's choosing.
+    path("registry/api/", include("packages_core.api.urls")),
     path("registry/", include("registry.web.urls")),
     path("admin/", admin.site.urls),
     path("", front_page, name="front_page"),

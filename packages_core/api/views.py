@@ -31,20 +31,22 @@ from rest_framework_simplejwt.serializers import (
     TokenRefreshSerializer,
 )
 
-from packages_core.models import Owner, Package, PackageFile, PackageVersion
-from packages_core.services.versions import remove_version
-from registry import throttling
-from registry.api import queries
-from registry.api.authentication import AccessTokenAuthentication
-from registry.api.permissions import OwnerPackageAccess, readable_owner
-from registry.api.serializers import (
+from packages_core import throttling
+from packages_core.api import queries
+from packages_core.api.authentication import AccessTokenAuthentication
+from packages_core.api.permissions import OwnerPackageAccess, readable_owner
+from packages_core.api.serializers import (
     ErrorSerializer,
     FileSerializer,
     PackageFilterSerializer,
     PackageSerializer,
     VersionSerializer,
+    any_version_serializer,
+    version_serializer,
 )
-from registry.errors import TooManyRequests
+from packages_core.exceptions import TooManySignIns
+from packages_core.models import Owner, Package, PackageFile, PackageVersion
+from packages_core.services.versions import remove_version
 
 TAGS = ["packages"]
 
@@ -177,13 +179,18 @@ class VersionView(OwnerView, generics.RetrieveDestroyAPIView):
 
     serializer_class = VersionSerializer
 
+    def get_serializer_class(self):
+        if getattr(self, "swagger_fake_view", False):
+            return VersionSerializer
+        return version_serializer(self.kwargs["type"])
+
     def get_object(self):
         return self.find_version()
 
     @operation(
         operation_id="package_version_retrieve",
         summary="A version's details",
-        responses={200: VersionSerializer, 401: UNAUTHENTICATED, 404: NO_VERSION},
+        responses={200: any_version_serializer(), 401: UNAUTHENTICATED, 404: NO_VERSION},
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -264,8 +271,8 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
         username = str(request.data.get(get_user_model().USERNAME_FIELD, ""))
         try:
             attempt = throttling.check(request, username)
-        except TooManyRequests as exc:
-            raise Throttled(wait=int(exc.headers["Retry-After"])) from None
+        except TooManySignIns as exc:
+            raise Throttled(wait=exc.retry_after) from None
         try:
             response = super().post(request, *args, **kwargs)
         except AuthenticationFailed:

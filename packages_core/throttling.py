@@ -1,9 +1,9 @@
 """Slowing down password guessing: too many failed sign-ins from one client get 429.
 
-Failures are counted per client address (registry/client_address.py) and user
+Failures are counted per client address (packages_core/client_address.py) and user
 name, and per client address alone (with a higher limit, against guessing across
 many names), in the shared cache
-(REGISTRY["CACHE"]), so the limit holds across the server's workers and, with Redis,
+(PACKAGES["CACHE"]), so the limit holds across the server's workers and, with Redis,
 across its nodes. A window opens with a client's first failure and lasts
 SIGNIN_FAILURE_WINDOW seconds. Successful sign-ins are never throttled by another
 user's failures, and reset their own count. If the cache is down, nobody is
@@ -16,11 +16,11 @@ import hashlib
 import time
 from dataclasses import dataclass
 
+from packages_core import shared_cache
+from packages_core.client_address import client_address
+from packages_core.conf import packages_settings
+from packages_core.exceptions import TooManySignIns
 from packages_core.memo import Memo
-from registry import shared_cache
-from registry.client_address import client_address
-from registry.conf import registry_settings
-from registry.errors import TooManyRequests
 
 # How many times the per-user limit one address may fail across all names.
 ADDRESS_LIMIT_FACTOR = 5
@@ -55,7 +55,7 @@ class SignIn:
 
     def failed(self) -> None:
         _clean.delete(_clean_key(self.request, self.username))
-        window = int(registry_settings.SIGNIN_FAILURE_WINDOW)
+        window = int(packages_settings.SIGNIN_FAILURE_WINDOW)
         now = time.time()
         for key in _keys(self.request, self.username):
             # The counter and its window's end are made together by the first failure
@@ -71,12 +71,12 @@ class SignIn:
 
 
 def check(request, username: str) -> SignIn:
-    """The attempt, or TooManyRequests if this client has failed too often lately.
+    """The attempt, or TooManySignIns if this client has failed too often lately.
 
     No cache read in the usual case (no failures, checked within CLEAN_SECONDS), else
     one: the counts; the windows' ends only for a count at its limit.
     """
-    limit = int(registry_settings.SIGNIN_FAILURE_LIMIT)
+    limit = int(packages_settings.SIGNIN_FAILURE_LIMIT)
     if limit <= 0:
         return SignIn(request, username, had_failures=False)
     clean_key = _clean_key(request, username)
@@ -95,8 +95,5 @@ def check(request, username: str) -> SignIn:
             window_end = ends.get(f"{key}:end", now + 1)
             if window_end > now:
                 retry_after = max(1, int(window_end - now) + 1)
-                raise TooManyRequests(
-                    f"too many failed sign-ins; try again in {retry_after} s",
-                    headers={"Retry-After": str(retry_after)},
-                )
+                raise TooManySignIns(retry_after)
     return SignIn(request, username, had_failures=per_user in counts)

@@ -4,8 +4,8 @@ token as the password (what the registry accepts too).
 
 from rest_framework import authentication, exceptions
 
+from packages_core.credentials import parse_basic
 from packages_core.services.tokens import authenticate_token, looks_like_token
-from registry.authentication import parse_basic
 
 
 class AccessTokenAuthentication(authentication.BaseAuthentication):

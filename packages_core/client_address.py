@@ -2,7 +2,7 @@
 
 Behind nginx every request comes from nginx's address, so counting failed sign-ins
 per REMOTE_ADDR would count all clients as one (and let one guesser lock everybody
-out). When the request comes from a trusted proxy (REGISTRY["TRUSTED_PROXIES"], which
+out). When the request comes from a trusted proxy (PACKAGES["TRUSTED_PROXIES"], which
 the forge site fills from FORGE_FORWARDED_ALLOW_IPS like gunicorn), the client is the
 last address in X-Forwarded-For that is not itself a trusted proxy; addresses before
 it are whatever the client claimed and are not believed.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 
-from registry.conf import registry_settings
+from packages_core.conf import packages_settings
 
 
 @functools.lru_cache(maxsize=16)
@@ -25,12 +25,12 @@ def _networks(trusted: tuple[str, ...]):
         try:
             networks.append(ipaddress.ip_network(item.strip(), strict=False))
         except ValueError:
-            continue  # reported by the system check registry.E005
+            continue  # reported by the system check packages.E007
     return tuple(networks)
 
 
 def is_trusted_proxy(address: str) -> bool:
-    networks = _networks(tuple(registry_settings.TRUSTED_PROXIES))
+    networks = _networks(tuple(packages_settings.TRUSTED_PROXIES))
     if networks is None:
         return True
     try:

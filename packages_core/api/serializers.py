@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from django.utils.module_loading import import_string
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
+from packages_core import types
 from packages_core.models.packages import MAX_PACKAGE_TYPE_LENGTH, PACKAGE_TYPE_PATTERN
-from registry.digests import looks_like_digest
 
 
 class PackageFilterSerializer(serializers.Serializer):
@@ -36,7 +37,9 @@ class PackageSerializer(serializers.Serializer):
 
 
 class VersionSerializer(serializers.Serializer):
-    """A version of a package, from `queries.find_version`."""
+    """A version of a package, from `queries.find_version`. A package type may show
+    more with a subclass of its own (`PackageType.api_serializer`).
+    """
 
     version = serializers.CharField(help_text='A tag, or "sha256:..." for an untagged manifest.')
     is_tagged = serializers.SerializerMethodField()
@@ -46,21 +49,39 @@ class VersionSerializer(serializers.Serializer):
     metadata = serializers.DictField(
         help_text="Type-specific metadata (for containers: platform, labels, layers, ...)."
     )
-    manifest_digest = serializers.CharField(
-        allow_null=True, help_text="The manifest's digest (containers; null otherwise)."
-    )
-    manifest_media_type = serializers.CharField(
-        allow_null=True, help_text="The manifest's media type (containers; null otherwise)."
-    )
     total_size = serializers.IntegerField(help_text="Bytes of the version's files.")
+    html_url = serializers.SerializerMethodField()
 
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_is_tagged(self, version) -> bool:
-        """Whether a tag names the version; an untagged manifest is named by its digest."""
-        recorded = version.metadata.get("is_tagged")
-        if isinstance(recorded, bool):
-            return recorded
-        return not looks_like_digest(version.version)
+        """Whether a tag names the version (by its type: an untagged manifest is named
+        by its digest).
+        """
+        return types.is_tag(version)
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_html_url(self, version) -> str | None:
+        """The version's web page, where the site has pages for its type."""
+        path = types.web_url(version)
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if path and request is not None else path
+
+
+def version_serializer(type_name: str) -> type[VersionSerializer]:
+    """The serializer of a version of this package type (its own, or the common one)."""
+    path = types.get(type_name).api_serializer
+    return import_string(path) if path else VersionSerializer
+
+
+def any_version_serializer() -> PolymorphicProxySerializer:
+    """For the schema: a version is one of the registered types' shapes."""
+    return PolymorphicProxySerializer(
+        component_name="AnyVersion",
+        serializers=lambda: list(
+            dict.fromkeys([VersionSerializer, *map(version_serializer, types.names())])
+        ),
+        resource_type_field_name=None,
+    )
 
 
 class FileSerializer(serializers.Serializer):

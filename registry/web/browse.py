@@ -47,11 +47,6 @@ LINK_FIELDS = (
 )
 
 
-def is_tag(version_name: str) -> bool:
-    """Whether a version is a tag; untagged manifests are versions named by their digest."""
-    return ":" not in version_name
-
-
 def published_versions(package: Package) -> QuerySet[PackageVersion]:
     """The versions the registry serves: every one but the internal staging version."""
     return package.versions.filter(is_internal=False)
@@ -271,7 +266,7 @@ def describe_versions(versions) -> list[VersionRow]:
         rows.append(
             VersionRow(
                 version=version.version,
-                is_tagged=is_tag(version.version),
+                is_tagged=images.is_tag(version.version),
                 digest=digest,
                 kind=kind,
                 summary=summary_of(kind, metadata),
@@ -368,7 +363,7 @@ def version_detail(version: PackageVersion, *, store: ContentStore | None = None
     return VersionDetail(
         package=package,
         version=version,
-        is_tagged=is_tag(version.version),
+        is_tagged=images.is_tag(version.version),
         digest=row.digest if row is not None else "",
         media_type=media_type,
         kind=kind,

@@ -1,6 +1,6 @@
 """The API's OpenAPI schema: only this API's views, and our access-token authentication.
 
-Imported by registry/api/urls.py, so the extension is registered before a schema is built.
+Imported by packages_core/api/urls.py, so the extension is registered before a schema is built.
 """
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -18,7 +18,7 @@ class ApiEndpoints(EndpointEnumerator):
         view = getattr(callback, "cls", None)
         return (
             view is not None
-            and view.__module__.startswith("registry.api.")
+            and view.__module__.startswith("packages_core.api.")
             and super().should_include_endpoint(path, callback)
         )
 
@@ -30,7 +30,7 @@ class ApiSchemaGenerator(SchemaGenerator):
 class AccessTokenScheme(OpenApiAuthenticationExtension):
     """`Authorization: token <t>`, or Basic with the token as the password: either one."""
 
-    target_class = "registry.api.authentication.AccessTokenAuthentication"
+    target_class = "packages_core.api.authentication.AccessTokenAuthentication"
     name = ["accessToken", "accessTokenBasic"]
 
     def get_security_requirement(self, auto_schema):

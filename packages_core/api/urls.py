@@ -1,4 +1,4 @@
-"""URLs of the REST API and its OpenAPI schema and docs."""
+"""URLs of the REST API and its OpenAPI schema and docs: `include("packages_core.api.urls")`."""
 
 from django.apps import apps
 from django.conf import settings
@@ -6,7 +6,9 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 # Importing schema registers the access-token scheme with drf-spectacular.
-from registry.api import schema, views
+from packages_core.api import schema, views
+
+app_name = "packages_api"
 
 # A package name may contain slashes ("team/app"): the version is the last segment,
 # the name everything between the type and it. `.../<version>/files` is matched first.
@@ -18,7 +20,7 @@ SCHEMA = {
     key: value
     for key, value in {
         "TITLE": "Packages API",
-        "DESCRIPTION": "Packages, versions and files of the container registry.",
+        "DESCRIPTION": "Packages, versions and files: container images and every other type.",
         "VERSION": "1",
     }.items()
     if key not in getattr(settings, "SPECTACULAR_SETTINGS", {})
@@ -47,7 +49,7 @@ if apps.is_installed("drf_spectacular"):
     urlpatterns += [
         path(
             "docs/",
-            SpectacularSwaggerView.as_view(url_name="registry_web:api-schema"),
+            SpectacularSwaggerView.as_view(url_name="packages_api:api-schema"),
             name="api-docs",
         ),
     ]

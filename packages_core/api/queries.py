@@ -20,7 +20,6 @@ from django.db.models.functions import Coalesce, Lower
 
 from packages_core.models import Owner, Package, PackageFile, PackageVersion
 from packages_core.models.packages import is_package_type
-from registry.models import Manifest
 
 
 def _aggregate(rows: QuerySet, function: str, field: str, output_field) -> Subquery:
@@ -67,15 +66,13 @@ def with_figures(packages: list[Package]) -> list[Package]:
 
 def find_version(owner: Owner, type: str, name: str, version: str) -> PackageVersion | None:
     """A published version by package and version name (both case-insensitive), with
-    `total_size` and, for a version whose lead file is a manifest, `manifest_digest`
-    and `manifest_media_type` (None otherwise).
+    `total_size`.
     """
     if not is_package_type(type):
         return None
     package = Package.objects.filter(owner=owner, type=type).named(name).first()
     if package is None:
         return None
-    manifest = Manifest.objects.filter(file__version=OuterRef("pk"), file__is_lead=True)
     return (
         _published(package)
         .versioned(version)
@@ -90,8 +87,6 @@ def find_version(owner: Owner, type: str, name: str, version: str) -> PackageVer
                 ),
                 Value(0),
             ),
-            manifest_digest=Subquery(manifest.values("digest")[:1]),
-            manifest_media_type=Subquery(manifest.values("media_type")[:1]),
         )
         .first()
     )

@@ -1,4 +1,4 @@
-"""The cache the registry's processes share (REGISTRY["CACHE"]): a failure is a miss, not an error.
+"""The cache the server's processes share (PACKAGES["CACHE"]): a failure is a miss, not an error.
 
 It holds sign-in failure counts and checked credentials, so every worker (and, with
 Redis, every node) sees the same. When the cache server is down or slow, requests go on
@@ -14,7 +14,7 @@ import time
 
 from django.core.cache import caches
 
-from registry.conf import registry_settings
+from packages_core.conf import packages_settings
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ _log_lock = threading.Lock()
 
 def cache():
     """The configured cache itself, for callers that want its errors (health checks)."""
-    return caches[registry_settings.CACHE]
+    return caches[packages_settings.CACHE]
 
 
 def _failed(operation: str, error: Exception) -> None:
@@ -38,7 +38,7 @@ def _failed(operation: str, error: Exception) -> None:
         _last_logged = now
     logger.warning(
         "the shared cache %r failed (%s: %s); going on without it",
-        registry_settings.CACHE,
+        packages_settings.CACHE,
         operation,
         error,
     )

@@ -1,0 +1,117 @@
+"""The package types a site serves, each registered by its app: what its versions mean.
+
+`packages_core` knows owners, packages, versions, files and blobs, whatever they hold.
+What a type means by them is the type's own: which version names are tags, what
+cleanup rules must never remove, where a version's web page is, how the REST API shows
+a version. A type's app registers one `PackageType` in its `AppConfig.ready()`;
+packages_core asks the registry here and never imports the app (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from packages_core.models import Package, PackageVersion
+
+
+class CleanupPolicy:
+    """What cleanup rules never remove from packages of one type. The default protects
+    nothing; a type with versions that others need (a container index's platforms, say)
+    gives its own.
+    """
+
+    def protected_versions(self, package: Package) -> set[str]:
+        """Lowercase version names of `package` that no rule removes."""
+        return set()
+
+
+def _always(name: str) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class PackageType:
+    """One package type: its name in URLs and rows, and what its versions mean."""
+
+    # The `Package.type` value, a lowercase word ("container").
+    name: str
+    # What people call one package of the type ("Container image").
+    label: str
+    # Whether a version name is a tag (a name people chose and may move), as opposed to
+    # one the content gives (a container's untagged manifest, named by its digest).
+    is_tag: Callable[[str], bool] = _always
+    cleanup_policy: CleanupPolicy = field(default_factory=CleanupPolicy)
+    # The path of a version's web page, or None where the type has no pages (or the
+    # site does not install them).
+    web_url: Callable[[PackageVersion], str | None] = lambda version: None
+    # A Django REST framework serializer for the type's versions, as a dotted path,
+    # subclassing `packages_core.api.serializers.VersionSerializer`; empty for that one.
+    # A path, so that a type's app imports DRF only where the API is installed.
+    api_serializer: str = ""
+
+
+_types: dict[str, PackageType] = {}
+
+
+def register(package_type: PackageType) -> None:
+    """Add a type; registering the same name twice is a mistake unless it is the same."""
+    from packages_core.models.packages import is_package_type
+
+    if not is_package_type(package_type.name):
+        raise ImproperlyConfigured(
+            f"A package type is a lowercase word, like 'container', not {package_type.name!r}."
+        )
+    known = _types.get(package_type.name)
+    if known is not None and known != package_type:
+        raise ImproperlyConfigured(f"The package type {package_type.name!r} is registered twice.")
+    _types[package_type.name] = package_type
+
+
+def unregister(name: str) -> None:
+    """Forget a type (tests that register one of their own clean up with this)."""
+    _types.pop(name, None)
+
+
+def get(name: str) -> PackageType:
+    """The type named `name`; a type nobody registered behaves as the defaults say
+    (rows of an app since removed stay readable and can be cleaned up).
+    """
+    found = _types.get(name)
+    return found if found is not None else PackageType(name=name, label=name)
+
+
+def is_registered(name: str) -> bool:
+    return name in _types
+
+
+def names() -> list[str]:
+    """The registered types' names, sorted: the choices of a cleanup rule's type."""
+    return sorted(_types)
+
+
+def choices(current: str = "") -> list[tuple[str, str]]:
+    """(name, label) of each registered type, for a cleanup rule's form; a saved rule's
+    own type too, even when nobody registers it any more.
+    """
+    listed = names()
+    if current and current not in listed:
+        listed.append(current)
+    return [(name, get(name).label) for name in listed]
+
+
+def is_tag(version: PackageVersion) -> bool:
+    """Whether the version is named by a tag, by its package's type."""
+    return get(version.package.type).is_tag(version.version)
+
+
+def web_url(version: PackageVersion) -> str | None:
+    return get(version.package.type).web_url(version)
+
+
+def protected_versions(package: Package) -> set[str]:
+    return get(package.type).cleanup_policy.protected_versions(package)
