@@ -270,7 +270,10 @@ def test_rules_are_listed_and_no_new_one_is_offered_once_every_type_has_one(
 def test_the_type_is_chosen_from_the_registered_package_types(alice_signed_in):
     form = page(alice_signed_in, "owner_cleanup_new", "alice").context["form"]
 
-    assert list(form.fields["type"].choices) == [("container", "Container image")]
+    assert list(form.fields["type"].choices) == [
+        ("container", "Container image"),
+        ("generic", "Generic files"),  # tests/generic_files
+    ]
 
 
 def test_adding_a_rule_saves_it_and_goes_back_to_the_list(alice_signed_in, alice):
@@ -599,7 +602,10 @@ def test_admin_rule_page_says_when_nothing_would_go(admin_client, alice_rule):
 def test_admin_rule_type_is_a_choice_of_the_registered_types(admin_client, alice_rule):
     form = admin_client.get(admin_change(alice_rule)).context["adminform"].form
 
-    assert list(form.fields["type"].choices) == [("container", "Container image")]
+    assert list(form.fields["type"].choices) == [
+        ("container", "Container image"),
+        ("generic", "Generic files"),  # tests/generic_files
+    ]
 
 
 def test_admin_keeps_a_saved_rule_with_a_type_no_app_registers_editable(admin_client, alice):

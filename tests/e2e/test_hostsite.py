@@ -1,11 +1,16 @@
 """The proof that the apps install into a Django site that is not forge, from their wheel.
 
 `python -m build` makes the wheel and sdist; a fresh virtual environment gets the wheel
-(and gunicorn) and nothing of the source tree; tests/hostsite, a minimal project with
-its own email-login user model, its own access adapter and the web pages under
-/registry/, migrates and is served by gunicorn. Then skopeo pushes and pulls with one of
-that site's users, and podman signs in as them. With DATABASE_URL pointing at
-PostgreSQL the site runs on a fresh PostgreSQL database, otherwise on SQLite.
+(and gunicorn) and nothing of the source tree; tests/hostsite, a small project with its
+own email-login user model and its own access adapter, migrates and is served by
+gunicorn. Two sites are served from it:
+- the full one: the wheel with its `api` extra, the pages and the REST API under
+  /registry/; skopeo pushes and pulls with one of that site's users, podman signs in;
+- the protocol alone (`HOSTSITE_APPS=protocol`): the wheel without extras, so no Django
+  REST framework, drf-spectacular or boto3 in its environment, and only `packages_core`
+  and `registry` installed; skopeo and podman push and pull.
+With DATABASE_URL pointing at PostgreSQL the sites run on fresh PostgreSQL databases,
+otherwise on SQLite.
 """
 
 from __future__ import annotations
@@ -75,17 +80,30 @@ def wheel(dist) -> Path:
     return found
 
 
-@pytest.fixture(scope="module")
-def host_venv(wheel, tmp_path_factory) -> Path:
-    """A new virtual environment holding the wheel, gunicorn and (for PostgreSQL) psycopg."""
+def make_venv(tmp_path_factory, requirement: str) -> Path:
+    """A new virtual environment holding `requirement` (the wheel, maybe with extras),
+    gunicorn and, for PostgreSQL, psycopg.
+    """
     venv = tmp_path_factory.mktemp("hostsite-venv")
     run([sys.executable, "-m", "venv", "--without-pip", "--clear", venv])
     python = venv / "bin" / "python"
     # This venv's pip installs into the new one: no pip (or ensurepip) needed there.
-    run([sys.executable, "-m", "pip", "--python", python, "install", "-q", wheel, "gunicorn"])
+    run([sys.executable, "-m", "pip", "--python", python, "install", "-q", requirement, "gunicorn"])
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
         run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "psycopg[binary]"])
     return venv
+
+
+@pytest.fixture(scope="module")
+def host_venv(wheel, tmp_path_factory) -> Path:
+    """The full site's environment: the wheel with the REST API's extra."""
+    return make_venv(tmp_path_factory, f"{wheel}[web,api]")
+
+
+@pytest.fixture(scope="module")
+def protocol_venv(wheel, tmp_path_factory) -> Path:
+    """The protocol-only site's environment: the wheel and nothing it may leave out."""
+    return make_venv(tmp_path_factory, str(wheel))
 
 
 @contextlib.contextmanager
@@ -104,9 +122,11 @@ def database_env():
         }
 
 
-@pytest.fixture(scope="module")
-def host_site(host_venv, tmp_path_factory):
-    """The host site migrated, seeded with a user, served by gunicorn: its base URL."""
+@contextlib.contextmanager
+def serve(venv: Path, tmp_path_factory, **site_env: str):
+    """tests/hostsite migrated with the apps of `venv`, seeded with a user and served by
+    gunicorn: its base URL, a `manage` function and its Python.
+    """
     data_dir = tmp_path_factory.mktemp("hostsite-data")
     port = free_port()
     with database_env() as db_env:
@@ -117,11 +137,12 @@ def host_site(host_venv, tmp_path_factory):
         }
         env.update(
             db_env,
+            site_env,
             HOSTSITE_DATA_DIR=str(data_dir),
             HOSTSITE_EXTERNAL_URL=f"http://127.0.0.1:{port}",
-            PATH=f"{host_venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+            PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
         )
-        python = host_venv / "bin" / "python"
+        python = venv / "bin" / "python"
 
         def manage(*args: str) -> str:
             return run([python, "manage.py", *args], cwd=HOSTSITE, env=env)
@@ -132,7 +153,7 @@ def host_site(host_venv, tmp_path_factory):
         with log_path.open("w") as log:
             process = subprocess.Popen(
                 [
-                    host_venv / "bin" / "gunicorn",
+                    venv / "bin" / "gunicorn",
                     "--bind",
                     f"127.0.0.1:{port}",
                     "--workers",
@@ -158,6 +179,47 @@ def host_site(host_venv, tmp_path_factory):
             yield {"url": f"http://127.0.0.1:{port}", "manage": manage, "python": python}
         finally:
             stop_server(process)
+
+
+@pytest.fixture(scope="module")
+def host_site(host_venv, tmp_path_factory):
+    """The full host site: protocol, pages and REST API."""
+    with serve(host_venv, tmp_path_factory) as site:
+        yield site
+
+
+@pytest.fixture(scope="module")
+def protocol_site(protocol_venv, tmp_path_factory):
+    """The host site with the protocol alone."""
+    with serve(protocol_venv, tmp_path_factory, HOSTSITE_APPS="protocol") as site:
+        yield site
+
+
+def skopeo_round_trip(site: dict, tmp_path: Path, image: str) -> None:
+    """skopeo pushes a new image to `site` as the site's user, pulls it back, compares."""
+    skopeo = require_tool("skopeo")
+    host = urlsplit(site["url"]).netloc
+    tool = Tool([skopeo, "--insecure-policy"], isolated_client_env(tmp_path / "skopeo", host))
+    source, pulled = tmp_path / "source", tmp_path / "pulled"
+    made = make_image(source, "1.0", layers=[{"app/hello.txt": f"hello, {image}\n".encode()}])
+    creds = f"{EMAIL}:{PASSWORD}"
+
+    remote = f"docker://{host}/alice/{image}:1.0"
+    tool("copy", "--dest-tls-verify=false", "--dest-creds", creds, f"oci:{source}:1.0", remote)
+    tool("copy", "--src-tls-verify=false", "--src-creds", creds, remote, f"oci:{pulled}:1.0")
+
+    assert read_tagged(pulled, "1.0")["digest"] == made.manifest.digest
+
+
+def podman_tool(site: dict, tmp_path: Path) -> tuple[Tool, Path]:
+    """podman on a throwaway store, for `site`; and its runroot, for the caller to remove."""
+    podman = require_tool("podman")
+    host = urlsplit(site["url"]).netloc
+    env = isolated_client_env(tmp_path / "podman", host)
+    # podman refuses a runroot path longer than 50 characters.
+    runroot = Path(tempfile.mkdtemp(prefix="hostsite-"))
+    argv = [podman, "--root", tmp_path / "storage", "--runroot", runroot, "--storage-driver", "vfs"]
+    return Tool(argv, env), runroot
 
 
 def get(url: str, path: str, headers: dict | None = None) -> tuple[int, bytes]:
@@ -201,18 +263,8 @@ def test_the_site_runs_on_the_installed_wheel_not_the_source_tree(host_site, hos
 
 
 def test_skopeo_pushes_and_pulls_as_a_user_of_the_host_site(host_site, tmp_path):
-    skopeo = require_tool("skopeo")
-    host = urlsplit(host_site["url"]).netloc
-    tool = Tool([skopeo, "--insecure-policy"], isolated_client_env(tmp_path / "skopeo", host))
-    source, pulled = tmp_path / "source", tmp_path / "pulled"
-    image = make_image(source, "1.0", layers=[{"app/hello.txt": b"hello from the host site\n"}])
-    creds = f"{EMAIL}:{PASSWORD}"
+    skopeo_round_trip(host_site, tmp_path, "demo")
 
-    remote = f"docker://{host}/alice/demo:1.0"
-    tool("copy", "--dest-tls-verify=false", "--dest-creds", creds, f"oci:{source}:1.0", remote)
-    tool("copy", "--src-tls-verify=false", "--src-creds", creds, remote, f"oci:{pulled}:1.0")
-
-    assert read_tagged(pulled, "1.0")["digest"] == image.manifest.digest
     # The owner is named by the host's adapter, from the email's local part; the pages
     # and the API answer under the host's prefix.
     status, body = get(host_site["url"], "/registry/alice/-/packages")
@@ -225,19 +277,59 @@ def test_skopeo_pushes_and_pulls_as_a_user_of_the_host_site(host_site, tmp_path)
 
 
 def test_podman_logs_in_as_a_user_of_the_host_site(host_site, tmp_path):
-    podman = require_tool("podman")
+    tool, runroot = podman_tool(host_site, tmp_path)
     host = urlsplit(host_site["url"]).netloc
-    env = isolated_client_env(tmp_path / "podman", host)
-    # podman refuses a runroot path longer than 50 characters.
-    runroot = Path(tempfile.mkdtemp(prefix="hostsite-"))
-    argv = [podman, "--root", tmp_path / "storage", "--runroot", runroot, "--storage-driver", "vfs"]
-    tool = Tool(argv, env)
 
     result = tool("login", "--tls-verify=false", "-u", EMAIL, "-p", PASSWORD, host)
     assert "Login Succeeded" in result.stdout
     refused = tool("login", "--tls-verify=false", "-u", EMAIL, "-p", "wrong", host, check=False)
     assert refused.returncode != 0
     shutil.rmtree(runroot, ignore_errors=True)
+
+
+def test_the_protocol_alone_installs_without_the_extras(protocol_site, protocol_venv):
+    # The extras are missing from the environment, not merely unused.
+    missing = run(
+        [
+            protocol_site["python"],
+            "-c",
+            "import importlib.util as u; print([m for m in "
+            "('rest_framework', 'rest_framework_simplejwt', 'drf_spectacular', 'boto3', "
+            "'storages') if u.find_spec(m) is None])",
+        ],
+        cwd=HOSTSITE,
+    )
+    assert missing.strip() == str(
+        ["rest_framework", "rest_framework_simplejwt", "drf_spectacular", "boto3", "storages"]
+    )
+    assert "no issues" in protocol_site["manage"]("check")
+    # Neither the pages nor the API are mounted.
+    assert get(protocol_site["url"], "/registry/alice/-/packages")[0] == 404
+    assert get(protocol_site["url"], "/registry/api/v1/packages/alice")[0] == 404
+
+
+def test_skopeo_and_podman_push_and_pull_through_the_protocol_alone(protocol_site, tmp_path):
+    skopeo_round_trip(protocol_site, tmp_path, "plain")
+    tool, runroot = podman_tool(protocol_site, tmp_path)
+    host = urlsplit(protocol_site["url"]).netloc
+    try:
+        tool("login", "--tls-verify=false", "-u", EMAIL, "-p", PASSWORD, host)
+        tool("pull", "--tls-verify=false", f"{host}/alice/plain:1.0")
+        tool("tag", f"{host}/alice/plain:1.0", f"{host}/alice/plain:copy")
+        digest_file = tmp_path / "pushed-digest"
+        tool(
+            "push",
+            "--tls-verify=false",
+            "--digestfile",
+            digest_file,
+            f"{host}/alice/plain:copy",
+        )
+        tool("rmi", "--all", "--force")
+        tool("pull", "--tls-verify=false", f"{host}/alice/plain:copy")
+        pulled = json.loads(tool("image", "inspect", f"{host}/alice/plain:copy").stdout)[0]
+        assert pulled["Digest"] == digest_file.read_text().strip()
+    finally:
+        shutil.rmtree(runroot, ignore_errors=True)
 
 
 def test_the_api_schema_builds_without_the_host_configuring_drf(host_site):

@@ -1,7 +1,9 @@
 """Settings of the example host site: its own user model, the registry apps added.
 
 Everything the registry needs is here, as docs/install.md tells a host to write it.
-The environment only says where data lives and which database to use.
+The environment only says where data lives, which database to use, and whether the site
+takes the protocol alone (HOSTSITE_APPS=protocol: no pages, no REST API, so the wheel
+installs without its extras).
 """
 
 import os
@@ -9,6 +11,7 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("HOSTSITE_DATA_DIR", BASE_DIR / "data"))
+PROTOCOL_ONLY = os.environ.get("HOSTSITE_APPS", "") == "protocol"
 
 SECRET_KEY = os.environ.get("HOSTSITE_SECRET_KEY", "insecure-key-for-the-example-host-site-only")
 DEBUG = False
@@ -22,12 +25,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "accounts",
-    # The container registry: the protocol, its pages, the packages API.
+    # The container registry: the package domain and the /v2 protocol ...
     "packages_core",
     "registry",
-    "registry.web",
-    "packages_core.api",
 ]
+if not PROTOCOL_ONLY:
+    # ... and, optionally, its pages and the packages REST API.
+    INSTALLED_APPS += ["registry.web", "packages_core.api"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

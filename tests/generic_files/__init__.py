@@ -1,0 +1,1 @@
+"""A second package type, made for the tests: generic files, on packages_core alone."""
