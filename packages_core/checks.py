@@ -2,7 +2,6 @@
 
 import ipaddress
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
@@ -125,6 +124,9 @@ def check_bucket_exists(app_configs=None, **kwargs):
     config = settings.STORAGES.get(packages_settings.STORAGE_ALIAS) or {}
     if config.get("BACKEND") not in S3_BACKENDS:
         return []
+    # Only a site that stores blobs in S3 has botocore (the wheel's s3 extra).
+    from botocore.exceptions import BotoCoreError, ClientError
+
     # A storage of our own, not the cached one: this may run in gunicorn's master
     # before it forks, and boto3 connections must not be shared across processes.
     storage = import_string(config["BACKEND"])(**config.get("OPTIONS", {}))

@@ -3,6 +3,14 @@
 import errno
 import sqlite3
 
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:  # S3 is the wheel's s3 extra: without it, only disks fail
+    STORAGE_ERRORS: tuple[type[Exception], ...] = (OSError,)
+else:
+    # What a content store raises when the disk or the object store fails.
+    STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
+
 
 class PackagesError(Exception):
     """Base of every error a packages_core service raises on purpose."""

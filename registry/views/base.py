@@ -7,7 +7,6 @@ import logging
 import re
 import time
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.core.handlers.exception import response_for_exception
 from django.core.signals import got_request_exception
@@ -17,7 +16,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from packages_core.conf import packages_settings
-from packages_core.exceptions import is_storage_full
+from packages_core.exceptions import STORAGE_ERRORS, is_storage_full
 from packages_core.models import Owner
 from packages_core.services import quotas, uploads
 from registry import access, metrics
@@ -41,8 +40,6 @@ from registry.names import check_image_name, check_owner_name
 
 logger = logging.getLogger(__name__)
 
-# What the content store raises when the disk or the object store fails.
-STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
 # What Django answers with a 4xx of its own, and logs as it sees fit.
 DJANGO_CLIENT_ERRORS = (Http404, PermissionDenied, BadRequest, SuspiciousOperation)
 # A count the database takes as a LIMIT (a signed 64-bit integer), in ASCII digits:
