@@ -17,6 +17,19 @@ DEFAULTS = {
     "UPLOAD_PREFIX": "uploads",
     # True forbids anonymous reads everywhere (Gitea's REQUIRE_SIGNIN_VIEW).
     "REQUIRE_SIGNIN_VIEW": False,
+    # Names no new owner may take: the host's top-level routes that owner pages would
+    # shadow (any case). The default fits the bundled site; a host lists its own.
+    "RESERVED_OWNER_NAMES": [
+        "api",
+        "assets",
+        "login",
+        "logout",
+        "media",
+        "new",
+        "static",
+        "token",
+        "v2",
+    ],
     # Who may read and write where, and how users map to owners.
     "ACCESS_ADAPTER": "packages_core.adapter.AccessAdapter",
     # An access token's last-use time is written at most this often (seconds), so

@@ -11,6 +11,7 @@ from django.db.models import ProtectedError
 from django.db.models.signals import post_save
 
 from packages_core import lookups, signals
+from packages_core.exceptions import InvalidInput
 from packages_core.models import (
     AccessToken,
     CleanupRule,
@@ -23,6 +24,7 @@ from packages_core.models import (
     PackageVersion,
 )
 from packages_core.models.owners import OWNER_NAME_MAX_LENGTH, validate_owner_name
+from packages_core.services import owners
 
 pytestmark = pytest.mark.django_db
 
@@ -199,6 +201,15 @@ def test_a_username_that_is_a_reserved_name_gets_a_numbered_owner_name(db):
     user = make_user("v2")
 
     assert Owner.objects.get(user=user).name == "v2-2"
+
+
+def test_a_host_reserves_its_own_routes(db, settings):
+    settings.PACKAGES = {**settings.PACKAGES, "RESERVED_OWNER_NAMES": ["Intranet"]}
+
+    assert Owner.objects.get(user=make_user("intranet")).name == "intranet-2"
+    assert Owner.objects.get(user=make_user("v2")).name == "v2"  # no longer reserved
+    with pytest.raises(InvalidInput, match="reserved"):
+        owners.create_org("INTRANET", owner_user=None)
 
 
 def test_a_numbered_variant_of_a_long_clashing_name_is_a_valid_owner_name(db):

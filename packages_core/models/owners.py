@@ -11,10 +11,6 @@ from django.db.models.functions import Lower
 # Docker reference path component allows once lowercased (Gitea's user-name rule).
 OWNER_NAME_PATTERN = r"\A[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*\Z"
 OWNER_NAME_MAX_LENGTH = 40
-# Names that would shadow site routes or confuse people.
-RESERVED_OWNER_NAMES = frozenset(
-    {"api", "assets", "login", "logout", "media", "new", "static", "token", "v2"}
-)
 
 validate_owner_name = RegexValidator(
     OWNER_NAME_PATTERN,

@@ -7,10 +7,16 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from packages_core.adapter import AccessAdapter, get_adapter
+from packages_core.conf import packages_settings
 from packages_core.exceptions import InvalidInput, NameTaken, NotFound
 from packages_core.models import Membership, Owner
-from packages_core.models.owners import RESERVED_OWNER_NAMES, Visibility, validate_owner_name
+from packages_core.models.owners import Visibility, validate_owner_name
 from packages_core.services.versions import remove_package
+
+
+def is_reserved(name: str) -> bool:
+    """Whether the site keeps `name` from owners (`PACKAGES["RESERVED_OWNER_NAMES"]`)."""
+    return name.lower() in {reserved.lower() for reserved in packages_settings.RESERVED_OWNER_NAMES}
 
 
 def check_owner_name(name: str) -> None:
@@ -21,7 +27,7 @@ def check_owner_name(name: str) -> None:
         raise InvalidInput(f"{name!r} is not a valid name: {exc.messages[0]}") from exc
     if len(name) > Owner._meta.get_field("name").max_length:
         raise InvalidInput(f"{name!r} is longer than 40 characters.")
-    if name.lower() in RESERVED_OWNER_NAMES:
+    if is_reserved(name):
         raise InvalidInput(f"{name!r} is reserved.")
     if Owner.objects.named(name).exists():
         raise NameTaken(f"The name {name!r} is already taken.")
@@ -63,7 +69,7 @@ def ensure_user_owner(user) -> Owner:
     stem = base[:36].rstrip("._-") or "user"
     candidates = [base] + [f"{stem}-{n}" for n in range(2, 100)]
     for name in candidates:
-        if name.lower() in RESERVED_OWNER_NAMES or Owner.objects.named(name).exists():
+        if is_reserved(name) or Owner.objects.named(name).exists():
             continue
         try:
             with transaction.atomic():
