@@ -6,6 +6,7 @@ from django.http import HttpResponse
 
 from packages_core.services import tallies
 from registry import access, images, pull_cache, serving
+from registry.bearer import PULL
 from registry.conf import registry_settings
 from registry.digests import Digest, parse_digest
 from registry.errors import (
@@ -17,7 +18,6 @@ from registry.errors import (
 )
 from registry.names import check_image_name, check_owner_name
 from registry.request_body import RequestBody
-from registry.tokens import PULL
 from registry.views.base import RegistryView
 
 

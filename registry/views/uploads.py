@@ -9,7 +9,7 @@ from django.http import HttpResponse
 
 from packages_core.models import BlobUpload
 from packages_core.services import quotas, uploads
-from registry import images, serving, tokens
+from registry import bearer, images, serving
 from registry.digests import Digest, parse_digest
 from registry.errors import BlobUnknown, BlobUploadUnknown, DigestInvalid, UploadRangeInvalid
 from registry.names import is_valid_repository
@@ -56,7 +56,7 @@ class UploadStartView(BlobReceiving):
         """
         if not is_valid_repository(source.lower()):
             return False
-        if not (self.identity.grants(source, tokens.PULL) and self.identity.may_read_packages()):
+        if not (self.identity.grants(source, bearer.PULL) and self.identity.may_read_packages()):
             return False
         try:
             blob = images.readable_blob_elsewhere(self.identity.user, parse_digest(digest), source)
