@@ -29,7 +29,7 @@ from packages_core.adapter import get_adapter
 from packages_core.models import AccessToken, Owner
 from packages_core.models.tokens import Scope
 from registry.conf import registry_settings
-from registry.names import IMAGE_NAME_PATTERN
+from registry.oci.names import IMAGE_NAME_PATTERN
 
 ALGORITHM = "HS256"
 ISSUER = "forge-registry"

@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from packages_core.models.packages import MAX_PACKAGE_TYPE_LENGTH, PACKAGE_TYPE_PATTERN
-from registry.digests import looks_like_digest
+from registry.oci.digests import looks_like_digest
 
 
 class PackageFilterSerializer(serializers.Serializer):

@@ -10,9 +10,10 @@ from django.http import HttpResponse
 from packages_core.models import BlobUpload
 from packages_core.services import quotas, uploads
 from registry import bearer, images, serving
-from registry.digests import Digest, parse_digest
-from registry.errors import BlobUnknown, BlobUploadUnknown, DigestInvalid, UploadRangeInvalid
-from registry.names import is_valid_repository
+from registry.errors import BlobUploadUnknown, DigestInvalid, UploadRangeInvalid
+from registry.images import is_valid_repository
+from registry.oci.digests import Digest, parse_digest
+from registry.oci.errors import BlobNotFound, InvalidDigest
 from registry.request_body import RequestBody
 from registry.views.base import RegistryView, byte_range
 
@@ -63,7 +64,7 @@ class UploadStartView(BlobReceiving):
             if blob is None:
                 return False
             images.stage_blob(self.owner, self.image, blob, creator=self.creator)
-        except (DigestInvalid, BlobUnknown):
+        except (InvalidDigest, BlobNotFound):
             return False
         return True
 
