@@ -10,8 +10,8 @@ from packages_core import lookups
 from packages_core.adapter import get_adapter
 from packages_core.models import Owner
 from registry.authentication import Identity, challenge
+from registry.bearer import DELETE, PULL, PUSH
 from registry.errors import Denied, NameUnknown, Unauthorized
-from registry.tokens import DELETE, PULL, PUSH
 
 # The token action each method needs, and the scope actions a challenge asks for.
 METHOD_ACTIONS = {"POST": PUSH, "PUT": PUSH, "PATCH": PUSH, "DELETE": DELETE}

@@ -1,7 +1,7 @@
 """Who is calling, and what may they do: Basic credentials or a Bearer token on /v2 routes.
 
 Basic credentials are a password or an access token (as the password). A Bearer token
-comes from `/v2/token` (registry/tokens.py) and allows exactly the access it grants.
+comes from `/v2/token` (registry/bearer.py) and allows exactly the access it grants.
 Either way `authenticate()` returns an `Identity`, and views ask it whether an action
 on a repository is allowed.
 """
@@ -22,7 +22,7 @@ from packages_core.memo import Memo
 from packages_core.models import AccessToken
 from packages_core.models.tokens import Scope
 from packages_core.services.tokens import authenticate_token, looks_like_token
-from registry import tokens
+from registry import bearer
 from registry.conf import registry_settings
 from registry.errors import TooManyRequests, Unauthorized
 
@@ -68,7 +68,7 @@ class Identity:
         """Whether the credentials cover `action` on `repository` ("owner/image")."""
         if self.access is None:
             return True
-        return tokens.permits(self.access.get(repository.lower(), frozenset()), action)
+        return bearer.permits(self.access.get(repository.lower(), frozenset()), action)
 
 
 ANONYMOUS = Identity()
@@ -110,13 +110,16 @@ def authenticate(request, *, scope: str = "") -> Identity:
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer":
         try:
-            bearer = tokens.verify(value.strip(), service=service_name(request))
-        except tokens.InvalidToken as exc:
+            verified = bearer.verify(value.strip(), service=service_name(request))
+        except bearer.InvalidToken as exc:
             raise Unauthorized(
                 f"invalid token: {exc}", challenge=challenge(request, scope, error="invalid_token")
             ) from None
         return Identity(
-            user=bearer.user, token=bearer.token, access=bearer.access, catalog=bearer.catalog
+            user=verified.user,
+            token=verified.token,
+            access=verified.access,
+            catalog=verified.catalog,
         )
     credentials = parse_basic(header)
     if credentials is None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from packages_core.models import Package, PackageBlob
 from packages_core.types import CleanupPolicy
 from registry.images import is_tag
-from registry.manifests import INDEX_TYPES
 from registry.models import Manifest
+from registry.oci.media_types import INDEX_TYPES
 
 
 class ContainerCleanupPolicy(CleanupPolicy):

@@ -1,7 +1,9 @@
 """OCI distribution errors: each exception knows its code, status and message.
 
 Views raise these; `render_error` is the one place that turns them into
-`{"errors": [{"code", "message", "detail"}]}` responses.
+`{"errors": [{"code", "message", "detail"}]}` responses, and `from_domain` the one
+place that turns the OCI layer's and image services' errors (`registry.oci.errors`)
+into them.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import json
 from http import HTTPStatus
 
 from django.http import HttpResponse
+
+from registry.oci import errors as oci
 
 ERROR_CONTENT_TYPE = "application/json"
 # Every /v2 answer carries it, errors included.
@@ -161,6 +165,37 @@ def error_for_status(status: int) -> RegistryError:
     error = RegistryError(HTTPStatus(status).phrase.lower(), status=status)
     error.code = STATUS_CODES.get(status, RegistryError.code)
     return error
+
+
+# Each error of the OCI layer and the image services, with the spec's error it is
+# answered with and the status when not that error's own.
+DOMAIN_ERRORS: dict[type[oci.OciError], tuple[type[RegistryError], int | None]] = {
+    oci.InvalidDigest: (DigestInvalid, None),
+    oci.DigestMismatch: (DigestInvalid, None),
+    oci.InvalidName: (NameInvalid, None),
+    oci.InvalidReference: (ManifestInvalid, None),
+    oci.InvalidManifest: (ManifestInvalid, None),
+    oci.ManifestTooLarge: (ManifestInvalid, 413),
+    # The spec's UNSUPPORTED is a 405 for a method; a manifest kind we do not take is
+    # a capability we lack, and 501 says so (as CNCF Distribution answers schema 1).
+    oci.UnsupportedManifest: (Unsupported, 501),
+    oci.SizeMismatch: (SizeInvalid, None),
+    oci.RepositoryNotFound: (NameUnknown, None),
+    oci.BlobNotFound: (BlobUnknown, None),
+    oci.ManifestNotFound: (ManifestUnknown, None),
+    oci.ManifestChildNotFound: (ManifestBlobUnknown, None),
+}
+
+
+def from_domain(error: oci.OciError) -> RegistryError:
+    """The spec's error for an error of the OCI layer or the image services (its
+    nearest mapped class decides; one not mapped is the spec's UNKNOWN, a 500).
+    """
+    for kind in type(error).__mro__:
+        if kind in DOMAIN_ERRORS:
+            registry_error, status = DOMAIN_ERRORS[kind]
+            return registry_error(error.message, detail=error.detail, status=status)
+    return RegistryError(error.message, detail=error.detail)
 
 
 def render_error(error: RegistryError, *, head: bool = False) -> HttpResponse:

@@ -5,6 +5,9 @@ manifest file (the lead file, with a `Manifest` row) and one file per config or
 layer blob, named by digest. A manifest pushed by digest, or left behind when its
 tag moved, is a version named by that digest. Uploaded blobs wait in an internal
 staging version until a manifest takes them up.
+
+What goes wrong is said with the OCI layer's errors (`registry.oci.errors`); the /v2
+views answer them in the spec's terms, the pages in their own.
 """
 
 from __future__ import annotations
@@ -21,24 +24,29 @@ from packages_core.adapter import get_adapter
 from packages_core.content_store import ContentStore
 from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
 from packages_core.models.blobs import blob_key
+from packages_core.models.owners import is_owner_name
 from packages_core.prepared import PreparedQuery
 from packages_core.services import figures, quotas, versions
 from packages_core.services.blobs import lock_blobs, store_blob
 from packages_core.services.rows import get_or_create_unique
-from registry import manifests as manifest_format
-from registry.digests import Digest, looks_like_digest, parse_digest
-from registry.errors import (
-    BlobUnknown,
-    DigestInvalid,
-    ManifestBlobUnknown,
-    ManifestInvalid,
-    ManifestUnknown,
-    NameUnknown,
-    SizeInvalid,
-)
-from registry.metadata import image_metadata, index_metadata
 from registry.models import Manifest
-from registry.names import is_valid_tag
+from registry.oci.digests import Digest, looks_like_digest, parse_digest
+from registry.oci.errors import (
+    BlobNotFound,
+    DigestMismatch,
+    InvalidDigest,
+    InvalidManifest,
+    InvalidName,
+    InvalidReference,
+    ManifestChildNotFound,
+    ManifestNotFound,
+    RepositoryNotFound,
+    SizeMismatch,
+    quoted,
+)
+from registry.oci.manifests import EMPTY_CONTENT, EMPTY_DIGEST, parse_manifest
+from registry.oci.metadata import image_metadata, index_metadata
+from registry.oci.names import is_valid_image_name, is_valid_tag
 
 CONTAINER = "container"
 # Neither a valid tag nor a digest, so it can never clash with a pushed reference.
@@ -57,6 +65,27 @@ def is_tag(version_name: str) -> bool:
 MAX_CONFIG_SIZE = 4 * 1024 * 1024
 
 
+# Repository names: an owner (the package domain's rules) and an image (the OCI layer's)
+
+
+def check_owner_name(owner: str) -> str:
+    """The owner part of a repository name, or InvalidName: checked before any query, so
+    nothing that no owner could be called (a NUL byte, say) reaches the database.
+    """
+    if not is_owner_name(owner):
+        raise InvalidName(
+            f"invalid repository name: {quoted(owner)} cannot be a user or organisation",
+            detail={"name": owner},
+        )
+    return owner
+
+
+def is_valid_repository(name: str) -> bool:
+    """Whether `name` ("owner/image", the owner in any case) could name a repository."""
+    owner, _, image = name.partition("/")
+    return is_owner_name(owner) and is_valid_image_name(image)
+
+
 def find_package(owner: Owner, image: str) -> Package | None:
     return Package.objects.filter(owner=owner, type=CONTAINER).named(image).first()
 
@@ -64,7 +93,7 @@ def find_package(owner: Owner, image: str) -> Package | None:
 def require_package(owner: Owner, image: str) -> Package:
     package = find_package(owner, image)
     if package is None:
-        raise NameUnknown(f"repository {owner.name}/{image} not known to registry")
+        raise RepositoryNotFound(f"repository {owner.name}/{image} not known to registry")
     return package
 
 
@@ -105,11 +134,11 @@ _BLOB_BY_ALGORITHM = {"sha256": _blob_in_image("sha256"), "sha512": _blob_in_ima
 
 
 def find_blob(owner: Owner, image: str, digest: Digest) -> PackageBlob:
-    """The blob, if this image references or staged it; BlobUnknown otherwise."""
+    """The blob, if this image references or staged it; BlobNotFound otherwise."""
     row = _BLOB_BY_ALGORITHM[digest.algorithm].first(owner.pk, image.lower(), digest.hex)
     blob = PackageBlob.from_db("default", _BLOB_FIELDS, row) if row is not None else None
     if blob is None:
-        raise BlobUnknown(
+        raise BlobNotFound(
             f"blob {digest} unknown to {owner.name}/{image}", detail={"digest": str(digest)}
         )
     return blob
@@ -119,12 +148,12 @@ def stage_blob(owner: Owner, image: str, blob: PackageBlob, *, creator=None) -> 
     """Make an uploaded (or mounted) blob visible in the image until a manifest takes it up.
 
     Passed to the blob services as the claim of a new upload, so the blob is recorded
-    and staged in one transaction. BlobUnknown if garbage collection dropped the blob
+    and staged in one transaction. BlobNotFound if garbage collection dropped the blob
     since the caller found it (a mount source's blob, say).
     """
     with transaction.atomic():
         if not lock_blobs([blob.pk]):
-            raise BlobUnknown(f"blob sha256:{blob.sha256} is gone")
+            raise BlobNotFound(f"blob sha256:{blob.sha256} is gone")
         package = versions.lock_package(owner, CONTAINER, image)
         staging, _ = versions.get_or_create_version(
             package, STAGING_VERSION, creator=creator, is_internal=True
@@ -149,7 +178,7 @@ def readable_blob_elsewhere(user, digest: Digest, source: str) -> PackageBlob | 
         return None
     try:
         return find_blob(owner, image, digest)
-    except BlobUnknown:
+    except BlobNotFound:
         return None
 
 
@@ -271,7 +300,7 @@ def manifest_row(owner_name: str, image: str, reference: str) -> tuple | None:
     if looks_like_digest(reference):
         try:
             digest = parse_digest(reference)
-        except DigestInvalid:
+        except InvalidDigest:
             return None
         if digest.algorithm == "sha256":
             return _BY_DIGEST.first(owner_key, image_key, str(digest))
@@ -291,14 +320,14 @@ def resolved(owner_name: str, row: tuple | None) -> tuple[Owner | None, FoundMan
     return lookups.owner_from_row(owner_values), FoundManifest(*found)
 
 
-def manifest_unknown(owner: Owner, image: str, reference: str) -> ManifestUnknown:
-    return ManifestUnknown(
+def manifest_unknown(owner: Owner, image: str, reference: str) -> ManifestNotFound:
+    return ManifestNotFound(
         f"manifest {reference} unknown to {owner.name}/{image}", detail={"reference": reference}
     )
 
 
 def find_manifest(owner: Owner, image: str, reference: str) -> FoundManifest:
-    """The manifest a tag or digest names in this image; ManifestUnknown otherwise."""
+    """The manifest a tag or digest names in this image; ManifestNotFound otherwise."""
     found_owner, found = resolve_manifest(owner.name, image, reference)
     if found is None or found_owner is None or found_owner.pk != owner.pk:
         raise manifest_unknown(owner, image, reference)
@@ -332,15 +361,15 @@ def put_manifest(
         wanted = parse_digest(reference)
         answered = Digest.of(body, wanted.algorithm)
         if answered != wanted:
-            raise DigestInvalid(
+            raise DigestMismatch(
                 f"manifest digest is {answered}, not {wanted}", detail={"digest": reference}
             )
         tag = None
     elif is_valid_tag(reference):
         answered, tag = canonical, reference
     else:
-        raise ManifestInvalid(f"tag {reference!r} is invalid", detail={"tag": reference})
-    parsed = manifest_format.parse_manifest(body, content_type)
+        raise InvalidReference(f"tag {reference!r} is invalid", detail={"tag": reference})
+    parsed = parse_manifest(body, content_type)
     existing = find_package(owner, image)
     files = _referenced_files(owner, image, existing, parsed, store=store)
     if existing is None or not existing.versions.versioned(tag or str(canonical)).exists():
@@ -354,7 +383,7 @@ def put_manifest(
         )
         if pushed is not None:
             return PushedManifest(str(answered), pushed)
-    raise ManifestInvalid(f"manifest {canonical} could not be stored; try again")
+    raise InvalidManifest(f"manifest {canonical} could not be stored; try again")
 
 
 def _file_manifest(
@@ -372,7 +401,7 @@ def _file_manifest(
             return None
         for name, blob in files.items():
             if blob.pk not in held:
-                raise BlobUnknown(
+                raise BlobNotFound(
                     f"blob {name} is not in {owner.name}/{image}", detail={"digest": name}
                 )
         # One manifest write per image at a time: tags move without lost updates.
@@ -441,16 +470,16 @@ def _referenced_files(owner, image, package, parsed, *, store) -> dict[str, Pack
     files = {}
     for descriptor in needed:
         blob = present.get(descriptor.digest.partition(":")[2])
-        if blob is None and descriptor.digest == manifest_format.EMPTY_DIGEST:
+        if blob is None and descriptor.digest == EMPTY_DIGEST:
             # Clients may skip uploading the well-known empty config; we know its bytes.
-            blob = store_blob(io.BytesIO(manifest_format.EMPTY_CONTENT), store=store).blob
+            blob = store_blob(io.BytesIO(EMPTY_CONTENT), store=store).blob
         if blob is None:
-            raise BlobUnknown(
+            raise BlobNotFound(
                 f"blob {descriptor.digest} is not in {owner.name}/{image}",
                 detail={"digest": descriptor.digest},
             )
         if blob.size != descriptor.size:
-            raise SizeInvalid(
+            raise SizeMismatch(
                 f"blob {descriptor.digest} has {blob.size} bytes, not {descriptor.size}",
                 detail={"digest": descriptor.digest, "size": descriptor.size},
             )
@@ -489,7 +518,7 @@ def _blobs_in_image(package: Package, digests: set[str]) -> dict[str, PackageBlo
 
 
 def _check_children(owner: Owner, image: str, package: Package, parsed) -> None:
-    """ManifestBlobUnknown unless every manifest an index lists is in the image."""
+    """ManifestChildNotFound unless every manifest an index lists is in the image."""
     children = [d.digest for d in parsed.manifests]
     sha512 = _hexes(c for c in children if c.startswith("sha512:"))
     found = set(
@@ -506,7 +535,7 @@ def _check_children(owner: Owner, image: str, package: Package, parsed) -> None:
         }
     for child in children:
         if child not in found:
-            raise ManifestBlobUnknown(
+            raise ManifestChildNotFound(
                 f"manifest {child} is not in {owner.name}/{image}", detail={"digest": child}
             )
 
@@ -522,7 +551,7 @@ def _metadata(parsed, files: dict[str, PackageBlob], store: ContentStore) -> dic
                 config = handle.read()
         except FileNotFoundError:
             # Collected since it was found: its staging was dropped meanwhile.
-            raise BlobUnknown(
+            raise BlobNotFound(
                 f"blob {parsed.config.digest} is gone", detail={"digest": parsed.config.digest}
             ) from None
     return image_metadata(parsed, config)
@@ -549,7 +578,7 @@ def _retire(version: PackageVersion, current: Manifest) -> None:
 def delete_manifest(owner: Owner, image: str, reference: str) -> None:
     """Delete a tag, or by digest every version holding that manifest."""
     package = find_package(owner, image)
-    unknown = ManifestUnknown(
+    unknown = ManifestNotFound(
         f"manifest {reference} unknown to {owner.name}/{image}", detail={"reference": reference}
     )
     if package is None:
@@ -557,7 +586,7 @@ def delete_manifest(owner: Owner, image: str, reference: str) -> None:
     if looks_like_digest(reference):
         try:
             digest = parse_digest(reference)
-        except DigestInvalid:
+        except InvalidDigest:
             raise unknown from None
         doomed = PackageVersion.objects.filter(
             Q(files__manifest__isnull=False) & _blob_filter(digest, "files__blob__"),

@@ -17,9 +17,9 @@ from packages_core.hashing import Digests
 from packages_core.models import PackageBlob
 from packages_core.services.blobs import Claim, StoredBlob, store_blob
 from registry.conf import registry_settings
-from registry.digests import Digest, looks_like_digest
 from registry.errors import BlobUnknown, DigestInvalid, ManifestUnknown, RangeNotSatisfiable
 from registry.images import FoundManifest
+from registry.oci.digests import Digest, looks_like_digest
 from registry.request_body import RequestBody
 
 BLOB_CONTENT_TYPE = "application/octet-stream"

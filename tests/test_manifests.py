@@ -7,21 +7,24 @@ import random
 
 import pytest
 
-from registry import manifests
-from registry.errors import ManifestInvalid, Unsupported
-from registry.manifests import (
-    DOCKER_MANIFEST,
-    DOCKER_MANIFEST_LIST,
+from registry.errors import from_domain
+from registry.oci import manifests, media_types
+from registry.oci.errors import InvalidManifest, UnsupportedManifest
+from registry.oci.manifests import (
     EMPTY_DESCRIPTOR,
     EMPTY_DIGEST,
+    Descriptor,
+    ParsedManifest,
+    descriptor_json,
+    parse_manifest,
+)
+from registry.oci.media_types import (
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
     OCI_EMPTY,
     OCI_IMAGE_CONFIG,
     OCI_INDEX,
     OCI_MANIFEST,
-    Descriptor,
-    Manifest,
-    descriptor_json,
-    parse_manifest,
 )
 
 # What `docker push` sends for a single-layer image built by the classic builder.
@@ -220,9 +223,9 @@ def test_the_empty_descriptor_describes_the_bytes_of_an_empty_json_object():
 
 
 def test_supported_types_are_the_image_manifest_and_index_types():
-    assert {OCI_MANIFEST, DOCKER_MANIFEST} == manifests.IMAGE_MANIFEST_TYPES
-    assert {OCI_INDEX, DOCKER_MANIFEST_LIST} == manifests.INDEX_TYPES
-    assert manifests.SUPPORTED_TYPES == manifests.IMAGE_MANIFEST_TYPES | manifests.INDEX_TYPES
+    assert {OCI_MANIFEST, DOCKER_MANIFEST} == media_types.IMAGE_MANIFEST_TYPES
+    assert {OCI_INDEX, DOCKER_MANIFEST_LIST} == media_types.INDEX_TYPES
+    assert media_types.SUPPORTED_TYPES == media_types.IMAGE_MANIFEST_TYPES | media_types.INDEX_TYPES
 
 
 # Realistic bodies
@@ -306,20 +309,20 @@ def test_parse_accepts_a_bytearray_body():
 
 
 def test_schema_version_1_is_unsupported_with_501():
-    with pytest.raises(Unsupported) as caught:
+    with pytest.raises(UnsupportedManifest) as caught:
         parse_manifest(DOCKER_SCHEMA1, "application/vnd.docker.distribution.manifest.v1+prettyjws")
 
-    assert caught.value.status == 501
-    assert caught.value.code == "UNSUPPORTED"
+    assert from_domain(caught.value).status == 501
+    assert from_domain(caught.value).code == "UNSUPPORTED"
     assert "schema version 2" in caught.value.message
     assert "deprecated" in caught.value.message
 
 
 def test_schema_version_1_is_unsupported_even_without_content_type():
-    with pytest.raises(Unsupported) as caught:
+    with pytest.raises(UnsupportedManifest) as caught:
         parse_manifest(DOCKER_SCHEMA1, None)
 
-    assert caught.value.status == 501
+    assert from_domain(caught.value).status == 501
 
 
 def test_missing_schema_version_is_manifest_invalid():
@@ -329,10 +332,10 @@ def test_missing_schema_version_is_manifest_invalid():
     document = doc(DOCKER_SCHEMA2)
     del document["schemaVersion"]
 
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(body(document), DOCKER_MANIFEST)
 
-    assert caught.value.status == 400
+    assert from_domain(caught.value).status == 400
     assert "schemaVersion" in caught.value.message
 
 
@@ -341,34 +344,34 @@ def test_missing_schema_version_is_manifest_invalid():
 )
 def test_schema_version_other_than_integer_2_or_1_is_manifest_invalid(version):
     # 2.0 too: Go clients decode schemaVersion into an int and would refuse it.
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(body(oci_manifest(schemaVersion=version)), OCI_MANIFEST)
 
-    assert caught.value.status == 400
-    assert caught.value.code == "MANIFEST_INVALID"
+    assert from_domain(caught.value).status == 400
+    assert from_domain(caught.value).code == "MANIFEST_INVALID"
 
 
 def test_integer_schema_version_1_is_unsupported_whatever_the_body():
-    with pytest.raises(Unsupported) as caught:
+    with pytest.raises(UnsupportedManifest) as caught:
         parse_manifest(body(oci_manifest(schemaVersion=1)), OCI_MANIFEST)
 
-    assert caught.value.status == 501
+    assert from_domain(caught.value).status == 501
 
 
 def test_schema_version_is_checked_before_the_body_is_validated():
     # A schema1 body has no config, but the answer is still "unsupported", not "invalid".
-    with pytest.raises(Unsupported):
+    with pytest.raises(UnsupportedManifest):
         parse_manifest(DOCKER_SCHEMA1, DOCKER_MANIFEST)
 
 
 def test_schema1_media_type_with_schema_version_2_is_unsupported():
-    with pytest.raises(Unsupported) as caught:
+    with pytest.raises(UnsupportedManifest) as caught:
         parse_manifest(
             body(oci_manifest(mediaType=None)),
             "application/vnd.docker.distribution.manifest.v1+json",
         )
 
-    assert caught.value.status == 501
+    assert from_domain(caught.value).status == 501
 
 
 # Media type resolution
@@ -402,7 +405,7 @@ def test_content_type_is_used_when_the_body_has_no_media_type():
 
 
 def test_content_type_that_contradicts_the_body_is_invalid():
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(DOCKER_SCHEMA2, OCI_MANIFEST)
 
     assert "does not match" in caught.value.message
@@ -423,28 +426,28 @@ def test_media_type_is_inferred_as_oci_index_from_manifests():
 
 
 def test_body_without_media_type_config_or_manifests_is_invalid():
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(body({"schemaVersion": 2, "layers": []}), None)
 
     assert "neither config nor manifests" in caught.value.message
 
 
 def test_unknown_content_type_is_invalid_and_named():
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(body(oci_manifest(mediaType=None)), "application/vnd.example.thing+json")
 
     assert "application/vnd.example.thing+json" in caught.value.message
 
 
 def test_unknown_body_media_type_is_invalid_and_named():
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(body(oci_manifest(mediaType="application/vnd.oci.image.layer.v1.tar")), None)
 
     assert "application/vnd.oci.image.layer.v1.tar" in caught.value.message
 
 
 def test_non_string_body_media_type_is_invalid():
-    with pytest.raises(ManifestInvalid):
+    with pytest.raises(InvalidManifest):
         parse_manifest(body(oci_manifest(mediaType=42)), None)
 
 
@@ -455,7 +458,7 @@ def test_image_manifest_without_config_is_invalid():
     document = oci_manifest()
     del document["config"]
 
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(body(document), OCI_MANIFEST)
 
     assert "config" in caught.value.message
@@ -465,7 +468,7 @@ def test_image_manifest_without_layers_is_invalid():
     document = oci_manifest()
     del document["layers"]
 
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(body(document), OCI_MANIFEST)
 
     assert "layers" in caught.value.message
@@ -480,14 +483,14 @@ def test_null_layers_count_as_no_layers():
 
 
 def test_layers_that_are_not_a_list_are_invalid():
-    with pytest.raises(ManifestInvalid):
+    with pytest.raises(InvalidManifest):
         parse_manifest(body(oci_manifest(layers={"0": {}})), OCI_MANIFEST)
 
 
 def test_image_manifest_that_also_lists_manifests_is_invalid():
     document = oci_manifest(manifests=doc(OCI_INDEX_BODY)["manifests"])
 
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(body(document), OCI_MANIFEST)
 
     assert "index" in caught.value.message
@@ -497,7 +500,7 @@ def test_index_that_also_has_layers_is_invalid():
     document = doc(OCI_INDEX_BODY)
     document["layers"] = doc(DOCKER_SCHEMA2)["layers"]
 
-    with pytest.raises(ManifestInvalid):
+    with pytest.raises(InvalidManifest):
         parse_manifest(body(document), OCI_INDEX)
 
 
@@ -505,7 +508,7 @@ def test_index_that_also_has_a_config_is_invalid():
     document = doc(OCI_INDEX_BODY)
     document["config"] = doc(DOCKER_SCHEMA2)["config"]
 
-    with pytest.raises(ManifestInvalid):
+    with pytest.raises(InvalidManifest):
         parse_manifest(body(document), OCI_INDEX)
 
 
@@ -513,7 +516,7 @@ def test_index_without_manifests_is_invalid():
     document = doc(OCI_INDEX_BODY)
     del document["manifests"]
 
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(body(document), OCI_INDEX)
 
     assert "manifests" in caught.value.message
@@ -527,7 +530,7 @@ def test_index_with_empty_manifests_is_valid():
 
 
 def test_image_manifest_sent_as_an_index_is_invalid():
-    with pytest.raises(ManifestInvalid):
+    with pytest.raises(InvalidManifest):
         parse_manifest(body(oci_manifest(mediaType=None)), OCI_INDEX)
 
 
@@ -547,14 +550,14 @@ def test_null_subject_is_no_subject():
 
 
 def test_subject_that_is_not_an_object_is_invalid():
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(body(oci_manifest(subject="sha256:" + "a" * 64)), OCI_MANIFEST)
 
     assert "subject" in caught.value.message
 
 
 def test_manifest_artifact_type_must_be_a_media_type():
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(body(oci_manifest(artifactType="sbom")), OCI_MANIFEST)
 
     assert "artifactType" in caught.value.message
@@ -566,7 +569,7 @@ def test_empty_manifest_artifact_type_counts_as_unset():
 
 @pytest.mark.parametrize("annotations", [[], "x", {"a": 1}, {"a": None}, {"a": ["b"]}])
 def test_manifest_annotations_must_map_strings_to_strings(annotations):
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(body(oci_manifest(annotations=annotations)), OCI_MANIFEST)
 
     assert "annotations" in caught.value.message
@@ -579,7 +582,7 @@ def test_descriptor_without_media_type_is_invalid():
     document = oci_manifest()
     del document["config"]["mediaType"]
 
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(body(document), OCI_MANIFEST)
 
     assert "config.mediaType" in caught.value.message
@@ -587,7 +590,7 @@ def test_descriptor_without_media_type_is_invalid():
 
 @pytest.mark.parametrize("media_type", ["", "tar", "a/b/c", " application/json", 7, None])
 def test_descriptor_media_type_must_be_a_media_type(media_type):
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(with_layer(mediaType=media_type), OCI_MANIFEST)
 
     assert "layers[0].mediaType" in caught.value.message
@@ -597,7 +600,7 @@ def test_descriptor_without_digest_is_invalid():
     document = oci_manifest()
     del document["layers"][1]["digest"]
 
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(body(document), OCI_MANIFEST)
 
     assert "layers[1].digest" in caught.value.message
@@ -620,16 +623,16 @@ def test_descriptor_without_digest_is_invalid():
     ],
 )
 def test_malformed_descriptor_digest_is_manifest_invalid_not_digest_invalid(digest):
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(with_layer(digest=digest), OCI_MANIFEST)
 
-    assert caught.value.code == "MANIFEST_INVALID"
+    assert from_domain(caught.value).code == "MANIFEST_INVALID"
     assert caught.value.detail == {"field": "layers[0].digest"}
 
 
 @pytest.mark.parametrize("digest", [64, None, ["sha256:" + "a" * 64], {"sha256": "a"}])
 def test_non_string_descriptor_digest_is_invalid(digest):
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(with_layer(digest=digest), OCI_MANIFEST)
 
     assert "layers[0].digest" in caught.value.message
@@ -642,7 +645,7 @@ def test_sha512_descriptor_digest_is_accepted():
 
 
 def test_a_huge_bad_digest_is_not_echoed_in_the_error():
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(with_layer(digest="sha256:" + "z" * 100_000), OCI_MANIFEST)
 
     assert len(caught.value.message) < 300
@@ -652,7 +655,7 @@ def test_descriptor_without_size_is_invalid():
     document = oci_manifest()
     del document["config"]["size"]
 
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(body(document), OCI_MANIFEST)
 
     assert "config.size" in caught.value.message
@@ -660,7 +663,7 @@ def test_descriptor_without_size_is_invalid():
 
 @pytest.mark.parametrize("size", ["10", -1, True, False, 1.5, 10.0, None, [10], {"n": 10}, 2**63])
 def test_descriptor_size_must_be_a_non_negative_int64(size):
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(with_layer(size=size), OCI_MANIFEST)
 
     assert "layers[0].size" in caught.value.message
@@ -672,7 +675,7 @@ def test_descriptor_size_zero_and_int64_max_are_valid():
 
 
 def test_descriptor_that_is_not_an_object_is_invalid():
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(body(oci_manifest(layers=["sha256:" + "a" * 64])), OCI_MANIFEST)
 
     assert "layers[0]" in caught.value.message
@@ -686,7 +689,7 @@ def test_descriptor_urls_are_kept_as_a_tuple():
 
 @pytest.mark.parametrize("urls", ["https://example.com/x", [1], [None], {"u": "x"}])
 def test_descriptor_urls_must_be_a_list_of_strings(urls):
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(with_layer(urls=urls), OCI_MANIFEST)
 
     assert "layers[0].urls" in caught.value.message
@@ -694,7 +697,7 @@ def test_descriptor_urls_must_be_a_list_of_strings(urls):
 
 @pytest.mark.parametrize("annotations", [["a"], {"a": 1}, "a=b"])
 def test_descriptor_annotations_must_map_strings_to_strings(annotations):
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(with_layer(annotations=annotations), OCI_MANIFEST)
 
     assert "layers[0].annotations" in caught.value.message
@@ -708,7 +711,7 @@ def test_descriptor_artifact_type_is_kept():
 
 @pytest.mark.parametrize("artifact_type", [5, ["a/b"], "nope"])
 def test_descriptor_artifact_type_must_be_a_media_type(artifact_type):
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(with_layer(artifactType=artifact_type), OCI_MANIFEST)
 
     assert "layers[0].artifactType" in caught.value.message
@@ -732,7 +735,7 @@ def test_child_platform_must_have_string_os_and_architecture(platform):
     document = doc(OCI_INDEX_BODY)
     document["manifests"][0]["platform"] = platform
 
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(body(document), OCI_INDEX)
 
     assert "manifests[0].platform" in caught.value.message
@@ -757,7 +760,7 @@ def test_error_names_the_failing_descriptor_in_an_index():
     document = doc(OCI_INDEX_BODY)
     document["manifests"][2]["size"] = "1310"
 
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(body(document), OCI_INDEX)
 
     assert "manifests[2].size" in caught.value.message
@@ -784,12 +787,12 @@ def test_error_names_the_failing_descriptor_in_an_index():
     ],
 )
 def test_body_that_is_not_json_is_manifest_invalid(raw):
-    with pytest.raises(ManifestInvalid):
+    with pytest.raises(InvalidManifest):
         parse_manifest(raw, OCI_MANIFEST)
 
 
 def test_number_past_the_digit_limit_is_invalid_without_python_hints():
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(b'{"schemaVersion": 2, "size": ' + b"9" * 5000 + b"}", OCI_MANIFEST)
 
     assert caught.value.message == "manifest has a number too long to read"
@@ -797,7 +800,7 @@ def test_number_past_the_digit_limit_is_invalid_without_python_hints():
 
 @pytest.mark.parametrize("raw", [b"[]", b"[{}]", b"2", b'"manifest"', b"null", b"true", b"1.5"])
 def test_body_that_is_json_but_not_an_object_is_manifest_invalid(raw):
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(raw, OCI_MANIFEST)
 
     assert "JSON object" in caught.value.message
@@ -808,7 +811,7 @@ def test_body_with_a_duplicate_key_is_invalid():
         b'"schemaVersion": 2,', b'"schemaVersion": 2, "config": {},'
     )
 
-    with pytest.raises(ManifestInvalid) as caught:
+    with pytest.raises(InvalidManifest) as caught:
         parse_manifest(raw, OCI_MANIFEST)
 
     assert "duplicate key 'config'" in caught.value.message
@@ -824,7 +827,7 @@ def test_body_over_the_default_manifest_size_limit_still_parses():
 
 
 def test_body_that_is_not_bytes_is_invalid():
-    with pytest.raises(ManifestInvalid):
+    with pytest.raises(InvalidManifest):
         parse_manifest(DOCKER_SCHEMA2.decode(), DOCKER_MANIFEST)  # type: ignore[arg-type]
 
 
@@ -832,7 +835,7 @@ def test_random_bytes_are_always_manifest_invalid():
     rng = random.Random(20240502)
     for _ in range(2000):
         raw = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 64)))
-        with pytest.raises(ManifestInvalid):
+        with pytest.raises(InvalidManifest):
             parse_manifest(raw, rng.choice([None, OCI_MANIFEST, "application/json"]))
 
 
@@ -888,10 +891,14 @@ def _removed(document, path):
     return document
 
 
+# What parsing anything may give: a manifest, or one of the two errors it raises.
+OUTCOMES = (ParsedManifest, InvalidManifest, UnsupportedManifest)
+
+
 def _outcome(raw: bytes, content_type):
     try:
         return parse_manifest(raw, content_type)
-    except (ManifestInvalid, Unsupported) as error:
+    except (InvalidManifest, UnsupportedManifest) as error:
         return error
 
 
@@ -903,7 +910,7 @@ def test_every_field_replaced_with_garbage_gives_a_manifest_or_a_registry_error(
             mutated = body(_replaced(original, path, garbage))
             for content_type in (media_type, None):
                 outcome = _outcome(mutated, content_type)
-                assert isinstance(outcome, (Manifest, ManifestInvalid, Unsupported)), (
+                assert isinstance(outcome, OUTCOMES), (
                     path,
                     garbage,
                 )
@@ -915,7 +922,7 @@ def test_every_field_removed_gives_a_manifest_or_a_registry_error(raw, media_typ
     for path in list(_paths(original))[1:]:
         for content_type in (media_type, None):
             outcome = _outcome(body(_removed(original, path)), content_type)
-            assert isinstance(outcome, (Manifest, ManifestInvalid, Unsupported)), path
+            assert isinstance(outcome, OUTCOMES), path
 
 
 def _random_json(rng: random.Random, depth: int = 0):
@@ -965,7 +972,7 @@ def _random_descriptor(rng: random.Random) -> dict:
 
 def _random_manifest(rng: random.Random) -> dict:
     is_index = rng.random() < 0.4
-    kinds = manifests.INDEX_TYPES if is_index else manifests.IMAGE_MANIFEST_TYPES
+    kinds = media_types.INDEX_TYPES if is_index else media_types.IMAGE_MANIFEST_TYPES
     candidates = {
         # Mostly 2; now and then a schema 1 manifest's 1 (a 501).
         "schemaVersion": (2 if rng.random() < 0.97 else 1, 0.95),
@@ -991,10 +998,10 @@ def test_random_manifest_shaped_documents_give_a_manifest_or_a_registry_error():
         document = _random_manifest(rng)
         content_type = rng.choice([None, OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, "*/*"])
         outcome = _outcome(body(document), content_type)
-        assert isinstance(outcome, (Manifest, ManifestInvalid, Unsupported)), document
+        assert isinstance(outcome, OUTCOMES), document
         kinds.add(type(outcome))
     # The generator reaches every outcome, so the loop above tests all three paths.
-    assert kinds == {Manifest, ManifestInvalid, Unsupported}
+    assert kinds == {ParsedManifest, InvalidManifest, UnsupportedManifest}
 
 
 # Referenced blobs, artifact types, descriptor JSON

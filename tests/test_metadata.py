@@ -6,18 +6,15 @@ import random
 
 import pytest
 
-from registry.manifests import (
+from registry.oci.manifests import EMPTY_CONTENT, Descriptor, ParsedManifest, parse_manifest
+from registry.oci.media_types import (
     DOCKER_IMAGE_CONFIG,
-    EMPTY_CONTENT,
     HELM_CONFIG,
     OCI_IMAGE_CONFIG,
     OCI_INDEX,
     OCI_MANIFEST,
-    Descriptor,
-    Manifest,
-    parse_manifest,
 )
-from registry.metadata import MAX_CONFIG_SIZE, image_metadata, index_metadata
+from registry.oci.metadata import MAX_CONFIG_SIZE, image_metadata, index_metadata
 
 CONFIG_DIGEST = "sha256:" + "c" * 64
 LAYER_DIGEST = "sha256:" + "1" * 64
@@ -158,7 +155,7 @@ OCI_INDEX_BODY = json.dumps(
 
 
 def image_manifest(config_type=DOCKER_IMAGE_CONFIG, annotations=None, artifact_type=""):
-    return Manifest(
+    return ParsedManifest(
         media_type=OCI_MANIFEST,
         config=Descriptor(config_type, CONFIG_DIGEST, 100),
         layers=(Descriptor("application/vnd.oci.image.layer.v1.tar+gzip", LAYER_DIGEST, 10),),
@@ -607,7 +604,7 @@ def test_index_metadata_reads_description_authors_and_links_from_annotations():
 
 
 def test_index_child_with_empty_os_has_unknown_platform():
-    manifest = Manifest(
+    manifest = ParsedManifest(
         media_type=OCI_INDEX,
         manifests=(
             Descriptor(OCI_MANIFEST, LAYER_DIGEST, 5, platform={"os": "", "architecture": "x"}),
@@ -618,7 +615,9 @@ def test_index_child_with_empty_os_has_unknown_platform():
 
 
 def test_index_metadata_records_the_index_artifact_type():
-    manifest = Manifest(media_type=OCI_INDEX, artifact_type="application/vnd.example.bundle.v1")
+    manifest = ParsedManifest(
+        media_type=OCI_INDEX, artifact_type="application/vnd.example.bundle.v1"
+    )
 
     assert index_metadata(manifest) == {
         "type": "oci",

@@ -12,7 +12,8 @@ from registry_helpers import ALICE, BOB, assert_error, basic_auth, push_blob, pu
 
 from packages_core.models import AccessToken
 from packages_core.services.tokens import create_access_token, revoke_token
-from registry import tokens
+from registry import bearer as bearer_tokens
+from registry.bearer import issue
 
 pytestmark = pytest.mark.django_db
 
@@ -246,7 +247,7 @@ def test_a_token_signed_by_another_site_is_rejected(client, alice):
 
 
 def test_a_token_for_another_service_is_rejected(client, alice):
-    issued = tokens.issue(alice, None, [], service="other.example.com")
+    issued = issue(alice, None, [], service="other.example.com")
     assert_error(client.get("/v2/", **bearer(issued.token)), 401, "UNAUTHORIZED")
 
 
@@ -289,3 +290,42 @@ def test_an_expired_access_token_gets_no_bearer_token(client, alice):
 
 def test_garbage_is_not_a_token(client):
     assert_error(client.get("/v2/", **bearer("not.a.jwt")), 401, "UNAUTHORIZED")
+
+
+# Tokens from before PyJWT was used directly (through simplejwt's TokenBackend)
+
+
+def simplejwt_backend(service: str = SERVICE):
+    """The backend registry/tokens.py signed and read tokens with, key and leeway included."""
+    from django.utils.crypto import salted_hmac
+    from rest_framework_simplejwt.backends import TokenBackend
+
+    key = salted_hmac("forge.registry.tokens", "signing key", algorithm="sha256").hexdigest()
+    return TokenBackend(
+        "HS256", signing_key=key, audience=service, issuer="forge-registry", leeway=30
+    )
+
+
+def test_a_token_signed_as_simplejwt_signed_them_still_works(client, alice):
+    claims = claims_of(token_for(client, "repository:alice/app:pull,push", auth=ALICE))
+    claims["jti"] = "signed-by-the-old-backend"
+    raw = simplejwt_backend().encode(claims)
+    assert client.post("/v2/alice/app/blobs/uploads/", **bearer(raw)).status_code == 202
+
+
+def test_a_token_issued_now_reads_as_simplejwt_read_them(client, alice):
+    raw = token_for(client, "repository:alice/app:pull", auth=ALICE)
+    claims = simplejwt_backend().decode(raw)
+    assert claims["sub"] == "alice"
+    assert claims["access"] == [{"type": "repository", "name": "alice/app", "actions": ["pull"]}]
+
+
+def test_a_token_a_little_past_its_expiry_is_within_the_leeway(alice):
+    issued = issue(alice, None, [], service=SERVICE)
+    claims = bearer_tokens.verify(issued.token, service=SERVICE)
+    assert claims.user == alice
+    late = claims_of(issued.token) | {"exp": int(time.time()) - 20}
+    assert bearer_tokens.verify(simplejwt_backend().encode(late), service=SERVICE).user == alice
+    expired = late | {"exp": int(time.time()) - 40}
+    with pytest.raises(bearer_tokens.InvalidToken, match="Token is expired"):
+        bearer_tokens.verify(simplejwt_backend().encode(expired), service=SERVICE)

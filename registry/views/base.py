@@ -34,9 +34,12 @@ from registry.errors import (
     Unsupported,
     UploadRangeInvalid,
     error_for_status,
+    from_domain,
     render_error,
 )
-from registry.names import check_image_name, check_owner_name
+from registry.images import check_owner_name
+from registry.oci.errors import OciError
+from registry.oci.names import check_image_name
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +80,9 @@ class RegistryView(View):
             observe(request, response, time.perf_counter() - started)
 
     def respond(self, request, *args, **kwargs):
-        """The response, with every RegistryError rendered as the spec's JSON."""
+        """The response, with every RegistryError, and every error of the OCI layer and
+        the services, rendered as the spec's JSON.
+        """
         try:
             self.scope = self.challenge_scope(request, kwargs)
             self.identity = authenticate(request, scope=self.scope)
@@ -92,6 +97,8 @@ class RegistryView(View):
             response = render_error(
                 UploadRangeInvalid(str(error), headers={"Range": byte_range(error.expected)})
             )
+        except OciError as error:
+            response = render_error(from_domain(error), head=request.method == "HEAD")
         except RegistryError as error:
             response = render_error(error, head=request.method == "HEAD")
         if request.method == "HEAD":

@@ -6,18 +6,15 @@ from django.http import HttpResponse
 
 from packages_core.services import tallies
 from registry import access, images, pull_cache, serving
+from registry.bearer import PULL
 from registry.conf import registry_settings
-from registry.digests import Digest, parse_digest
-from registry.errors import (
-    BlobUnknown,
-    BlobUploadInvalid,
-    DigestInvalid,
-    ManifestInvalid,
-    SizeInvalid,
-)
-from registry.names import check_image_name, check_owner_name
+from registry.errors import BlobUnknown, BlobUploadInvalid, ManifestInvalid, SizeInvalid
+from registry.images import check_owner_name
+from registry.oci.digests import Digest, parse_digest
+from registry.oci.errors import InvalidDigest
+from registry.oci.manifests import check_manifest_size
+from registry.oci.names import check_image_name
 from registry.request_body import RequestBody
-from registry.tokens import PULL
 from registry.views.base import RegistryView
 
 
@@ -77,8 +74,7 @@ class ManifestView(RegistryView):
             body = RequestBody(request).read_all(limit)
         except (BlobUploadInvalid, SizeInvalid) as error:
             raise ManifestInvalid(error.message) from None
-        if len(body) > limit:
-            raise ManifestInvalid(f"manifest exceeds the maximum size of {limit} bytes", status=413)
+        check_manifest_size(len(body), limit)
         pushed = images.put_manifest(
             self.owner,
             self.image,
@@ -103,5 +99,5 @@ def parse_blob_digest(raw: str) -> Digest:
     """A blob path's digest; a malformed one names no blob (404, as Gitea answers)."""
     try:
         return parse_digest(raw)
-    except DigestInvalid as error:
+    except InvalidDigest as error:
         raise BlobUnknown(error.message, detail={"digest": raw}) from None

@@ -5,13 +5,12 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from registry import access, images
-from registry.digests import parse_digest
 from registry.errors import NameInvalid, ParameterInvalid
-from registry.manifests import MEDIA_TYPE_PATTERN
-from registry.names import is_valid_repository, is_valid_tag
+from registry.images import is_valid_repository
+from registry.oci.digests import parse_digest
+from registry.oci.media_types import MEDIA_TYPE_PATTERN, OCI_INDEX
+from registry.oci.names import is_valid_tag
 from registry.views.base import RegistryView, json_response, pagination_number
-
-INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 
 
 class CatalogView(RegistryView):
@@ -71,8 +70,8 @@ class ReferrersView(RegistryView):
         descriptors = images.referrers(
             self.owner, self.image, parse_digest(digest), artifact_type=artifact_type
         )
-        index = {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": descriptors}
-        response = json_response(index, content_type=INDEX_MEDIA_TYPE)
+        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors}
+        response = json_response(index, content_type=OCI_INDEX)
         if artifact_type:
             response["OCI-Filters-Applied"] = "artifactType"
         return response

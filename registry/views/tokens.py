@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 
-from registry import tokens
+from registry import bearer
 from registry.authentication import service_name
 from registry.errors import ParameterInvalid
 from registry.views.base import RegistryView, json_response
@@ -19,14 +19,14 @@ class TokenView(RegistryView):
         self.require_site_access(request)
         identity = self.identity
         scopes = request.GET.getlist("scope")
-        if not all(tokens.SCOPE_TEXT.fullmatch(scope) for scope in scopes):
+        if not all(bearer.SCOPE_TEXT.fullmatch(scope) for scope in scopes):
             raise ParameterInvalid(
                 "a scope is printable ASCII (type:name:actions, as Docker's token "
                 "specification writes it)"
             )
-        requested = tokens.parse_scopes(scopes)
-        granted = tokens.grant(identity.user, identity.token, requested)
-        issued = tokens.issue(identity.user, identity.token, granted, service=service_name(request))
+        requested = bearer.parse_scopes(scopes)
+        granted = bearer.grant(identity.user, identity.token, requested)
+        issued = bearer.issue(identity.user, identity.token, granted, service=service_name(request))
         response = json_response(
             {
                 "token": issued.token,

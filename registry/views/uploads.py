@@ -9,10 +9,11 @@ from django.http import HttpResponse
 
 from packages_core.models import BlobUpload
 from packages_core.services import quotas, uploads
-from registry import images, serving, tokens
-from registry.digests import Digest, parse_digest
-from registry.errors import BlobUnknown, BlobUploadUnknown, DigestInvalid, UploadRangeInvalid
-from registry.names import is_valid_repository
+from registry import bearer, images, serving
+from registry.errors import BlobUploadUnknown, DigestInvalid, UploadRangeInvalid
+from registry.images import is_valid_repository
+from registry.oci.digests import Digest, parse_digest
+from registry.oci.errors import BlobNotFound, InvalidDigest
 from registry.request_body import RequestBody
 from registry.views.base import RegistryView, byte_range
 
@@ -56,14 +57,14 @@ class UploadStartView(BlobReceiving):
         """
         if not is_valid_repository(source.lower()):
             return False
-        if not (self.identity.grants(source, tokens.PULL) and self.identity.may_read_packages()):
+        if not (self.identity.grants(source, bearer.PULL) and self.identity.may_read_packages()):
             return False
         try:
             blob = images.readable_blob_elsewhere(self.identity.user, parse_digest(digest), source)
             if blob is None:
                 return False
             images.stage_blob(self.owner, self.image, blob, creator=self.creator)
-        except (DigestInvalid, BlobUnknown):
+        except (InvalidDigest, BlobNotFound):
             return False
         return True
 

@@ -21,11 +21,17 @@ from packages_core.content_store import ContentStore
 from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
 from registry import images
 from registry.authentication import external_base
-from registry.digests import looks_like_digest, parse_digest
-from registry.errors import RegistryError
-from registry.manifests import IMAGE_CONFIG_TYPES, INDEX_TYPES, parse_manifest
-from registry.metadata import MAX_CONFIG_SIZE, TYPE_HELM, UNKNOWN_PLATFORM, history_steps
 from registry.models import Manifest
+from registry.oci.digests import looks_like_digest, parse_digest
+from registry.oci.errors import (
+    InvalidDigest,
+    InvalidManifest,
+    ManifestNotFound,
+    UnsupportedManifest,
+)
+from registry.oci.manifests import parse_manifest
+from registry.oci.media_types import IMAGE_CONFIG_TYPES, INDEX_TYPES
+from registry.oci.metadata import MAX_CONFIG_SIZE, TYPE_HELM, UNKNOWN_PLATFORM, history_steps
 
 logger = logging.getLogger(__name__)
 
@@ -287,7 +293,7 @@ def find_version(package: Package, reference: str) -> PackageVersion | None:
     if version is None and looks_like_digest(reference):
         try:
             found = images.find_manifest(package.owner, package.name, reference)
-        except RegistryError:
+        except ManifestNotFound:
             return None
         version = published_versions(package).filter(pk=found.version_id).first()
     return version
@@ -399,7 +405,7 @@ def _read_manifest(store: ContentStore, row: Manifest | None):
         return None
     try:
         return parse_manifest(body, row.media_type)
-    except RegistryError:
+    except (InvalidManifest, UnsupportedManifest):
         return None
 
 
@@ -468,7 +474,7 @@ def _referrers(package: Package, digest: str) -> list[Referrer]:
     """The manifests whose subject is this one, as the referrers API lists them."""
     try:
         subject = parse_digest(digest)
-    except RegistryError:
+    except InvalidDigest:
         return []
     return [
         Referrer(

@@ -3,58 +3,35 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 
-from registry.digests import parse_digest
-from registry.errors import DigestInvalid, ManifestInvalid, Unsupported
+from registry.oci.digests import parse_digest
+from registry.oci.errors import (
+    InvalidDigest,
+    InvalidManifest,
+    ManifestTooLarge,
+    UnsupportedManifest,
+    quoted,
+)
+from registry.oci.media_types import (
+    FOREIGN_LAYER_TYPES,
+    GENERIC_CONTENT_TYPES,
+    INDEX_TYPES,
+    MEDIA_TYPE_PATTERN,
+    OCI_EMPTY,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    SCHEMA1_TYPES,
+    SUPPORTED_TYPES,
+)
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_SCHEMA1_MANIFEST = "application/vnd.docker.distribution.manifest.v1+json"
-DOCKER_SCHEMA1_SIGNED_MANIFEST = "application/vnd.docker.distribution.manifest.v1+prettyjws"
-
-OCI_IMAGE_CONFIG = "application/vnd.oci.image.config.v1+json"
-DOCKER_IMAGE_CONFIG = "application/vnd.docker.container.image.v1+json"
-HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
-
-# The OCI "empty" blob: artifacts without a config point at it.
-OCI_EMPTY = "application/vnd.oci.empty.v1+json"
+# The OCI "empty" blob (`{}`): artifacts without a config point at it.
 EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
 EMPTY_SIZE = 2
 EMPTY_CONTENT = b"{}"
 
-DOCKER_FOREIGN_LAYER = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
-OCI_NONDISTRIBUTABLE_LAYER = "application/vnd.oci.image.layer.nondistributable.v1.tar"
-OCI_NONDISTRIBUTABLE_LAYER_GZIP = OCI_NONDISTRIBUTABLE_LAYER + "+gzip"
-OCI_NONDISTRIBUTABLE_LAYER_ZSTD = OCI_NONDISTRIBUTABLE_LAYER + "+zstd"
-
-IMAGE_MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
-INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
-SUPPORTED_TYPES = IMAGE_MANIFEST_TYPES | INDEX_TYPES
-SCHEMA1_TYPES = frozenset({DOCKER_SCHEMA1_MANIFEST, DOCKER_SCHEMA1_SIGNED_MANIFEST})
-IMAGE_CONFIG_TYPES = frozenset({OCI_IMAGE_CONFIG, DOCKER_IMAGE_CONFIG})
-FOREIGN_LAYER_TYPES = frozenset(
-    {
-        DOCKER_FOREIGN_LAYER,
-        OCI_NONDISTRIBUTABLE_LAYER,
-        OCI_NONDISTRIBUTABLE_LAYER_GZIP,
-        OCI_NONDISTRIBUTABLE_LAYER_ZSTD,
-    }
-)
-
-# Content-Types that say nothing about the manifest's kind, so the body's mediaType decides.
-GENERIC_CONTENT_TYPES = frozenset({"", "application/json", "application/octet-stream", "*/*"})
-
 # Descriptor sizes are int64 in the image spec.
 MAX_DESCRIPTOR_SIZE = 2**63 - 1
-
-# RFC 6838 media type syntax, as the image spec's JSON schema writes it.
-MEDIA_TYPE_PATTERN = re.compile(
-    r"\A[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\Z"
-)
 
 SCHEMA1_MESSAGE = (
     "only manifest schema version 2 is supported; "
@@ -81,7 +58,7 @@ class Descriptor:
 
 
 @dataclass(frozen=True)
-class Manifest:
+class ParsedManifest:
     """A validated image manifest or index."""
 
     media_type: str
@@ -139,13 +116,13 @@ class Manifest:
 EMPTY_DESCRIPTOR = Descriptor(media_type=OCI_EMPTY, digest=EMPTY_DIGEST, size=EMPTY_SIZE)
 
 
-def parse_manifest(body: bytes, content_type: str | None) -> Manifest:
-    """Validate a pushed manifest body; ManifestInvalid, or Unsupported (501) for a
+def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
+    """Validate a pushed manifest body; InvalidManifest, or UnsupportedManifest for a
     schema 1 manifest, when it is not.
 
-    Any size is parsed: how large a manifest may be is the site's choice
-    (`REGISTRY["MAX_MANIFEST_SIZE"]`), enforced while the body is read, and a stored
-    manifest must parse again however the setting has moved since its push.
+    Any size is parsed: how large a manifest may be is the site's choice, which the
+    caller enforces while it reads the body (`check_manifest_size`), and a stored
+    manifest must parse again however that choice has moved since its push.
     """
     document = _load_document(body)
     _check_schema_version(document)
@@ -153,6 +130,12 @@ def parse_manifest(body: bytes, content_type: str | None) -> Manifest:
     if media_type in INDEX_TYPES:
         return _parse_index(document, media_type)
     return _parse_image_manifest(document, media_type)
+
+
+def check_manifest_size(size: int, limit: int) -> None:
+    """ManifestTooLarge if a body of `size` bytes is past the caller's `limit`."""
+    if size > limit:
+        raise ManifestTooLarge(f"manifest exceeds the maximum size of {limit} bytes")
 
 
 def descriptor_json(d: Descriptor) -> dict:
@@ -171,28 +154,28 @@ def descriptor_json(d: Descriptor) -> dict:
 
 def _load_document(body: bytes) -> dict:
     if not isinstance(body, (bytes, bytearray, memoryview)):
-        raise ManifestInvalid("manifest body must be bytes")
+        raise InvalidManifest("manifest body must be bytes")
     body = bytes(body)
     if not body.strip():
-        raise ManifestInvalid("manifest body is empty")
+        raise InvalidManifest("manifest body is empty")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        raise ManifestInvalid("manifest is not UTF-8 encoded JSON") from None
+        raise InvalidManifest("manifest is not UTF-8 encoded JSON") from None
     try:
         document = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except RecursionError:
-        raise ManifestInvalid("manifest JSON is nested too deeply") from None
+        raise InvalidManifest("manifest JSON is nested too deeply") from None
     except (json.JSONDecodeError, _NotPlainJSON) as exc:
-        raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from None
+        raise InvalidManifest(f"manifest is not valid JSON: {exc}") from None
     # The one other ValueError: an integer past Python's digit limit.
     except ValueError:
-        raise ManifestInvalid("manifest has a number too long to read") from None
+        raise InvalidManifest("manifest has a number too long to read") from None
     if not isinstance(document, dict):
-        raise ManifestInvalid("manifest must be a JSON object")
+        raise InvalidManifest("manifest must be a JSON object")
     # JSON writes NUL only as the escape \u0000; the walk is for when it may be there.
     if "\\u0000" in text and _holds_nul(document):
-        raise ManifestInvalid(
+        raise InvalidManifest(
             "manifest holds a NUL character (\\u0000): no field needs one, and its "
             "annotations and metadata could not be stored"
         )
@@ -230,14 +213,14 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
     document = {}
     for key, value in pairs:
         if key in document:
-            raise _NotPlainJSON(f"duplicate key {_shown(key)}")
+            raise _NotPlainJSON(f"duplicate key {quoted(key)}")
         document[key] = value
     return document
 
 
 def _check_schema_version(document: dict) -> None:
-    """2 passes; 1 is a schema 1 manifest (Unsupported, 501: a capability we lack);
-    anything else, missing included, is a broken document (ManifestInvalid).
+    """2 passes; 1 is a schema 1 manifest (UnsupportedManifest: a capability we lack);
+    anything else, missing included, is a broken document (InvalidManifest).
     """
     version = document.get("schemaVersion")
     # type() rather than isinstance(): JSON true must not pass as 1. And 2.0 is not 2:
@@ -245,11 +228,11 @@ def _check_schema_version(document: dict) -> None:
     if type(version) is int and version == 2:
         return
     if type(version) is int and version == 1:
-        raise Unsupported(SCHEMA1_MESSAGE, status=501)
+        raise UnsupportedManifest(SCHEMA1_MESSAGE)
     if "schemaVersion" not in document:
-        raise ManifestInvalid("manifest has no schemaVersion; it must be 2")
-    raise ManifestInvalid(
-        f"schemaVersion must be the number 2, not {_shown(json.dumps(version))}",
+        raise InvalidManifest("manifest has no schemaVersion; it must be 2")
+    raise InvalidManifest(
+        f"schemaVersion must be the number 2, not {quoted(json.dumps(version))}",
         detail={"field": "schemaVersion"},
     )
 
@@ -260,19 +243,19 @@ def _resolve_media_type(document: dict, content_type: str | None) -> str:
         header = ""
     declared = document.get("mediaType")
     if declared is not None and not isinstance(declared, str):
-        raise ManifestInvalid("mediaType must be a string")
+        raise InvalidManifest("mediaType must be a string")
     declared = (declared or "").lower()
     if header and declared and header != declared:
-        raise ManifestInvalid(
-            f"Content-Type {_shown(header)} does not match the manifest's mediaType "
-            f"{_shown(declared)}"
+        raise InvalidManifest(
+            f"Content-Type {quoted(header)} does not match the manifest's mediaType "
+            f"{quoted(declared)}"
         )
     media_type = header or declared or _inferred_media_type(document)
     if media_type in SCHEMA1_TYPES:
-        raise Unsupported(SCHEMA1_MESSAGE, status=501)
+        raise UnsupportedManifest(SCHEMA1_MESSAGE)
     if media_type not in SUPPORTED_TYPES:
-        raise ManifestInvalid(
-            f"unsupported manifest media type {_shown(media_type)}; expected one of "
+        raise InvalidManifest(
+            f"unsupported manifest media type {quoted(media_type)}; expected one of "
             + ", ".join(sorted(SUPPORTED_TYPES))
         )
     return media_type
@@ -289,19 +272,19 @@ def _inferred_media_type(document: dict) -> str:
         return OCI_INDEX
     if "config" in document:
         return OCI_MANIFEST
-    raise ManifestInvalid(
+    raise InvalidManifest(
         "manifest has no mediaType, and neither config nor manifests to tell its kind"
     )
 
 
-def _parse_image_manifest(document: dict, media_type: str) -> Manifest:
+def _parse_image_manifest(document: dict, media_type: str) -> ParsedManifest:
     # An image manifest that also lists manifests reads as an index to some clients
     # (CVE-2021-41190); refuse the ambiguity.
     if document.get("manifests") is not None:
-        raise ManifestInvalid("an image manifest must not have manifests; is it an index?")
+        raise InvalidManifest("an image manifest must not have manifests; is it an index?")
     if "config" not in document:
-        raise ManifestInvalid("an image manifest needs a config descriptor")
-    return Manifest(
+        raise InvalidManifest("an image manifest needs a config descriptor")
+    return ParsedManifest(
         media_type=media_type,
         schema_version=2,
         config=_descriptor(document["config"], "config"),
@@ -312,11 +295,11 @@ def _parse_image_manifest(document: dict, media_type: str) -> Manifest:
     )
 
 
-def _parse_index(document: dict, media_type: str) -> Manifest:
+def _parse_index(document: dict, media_type: str) -> ParsedManifest:
     # The mirror image of the check above.
     if document.get("config") is not None or document.get("layers") is not None:
-        raise ManifestInvalid("an index must not have config or layers; is it an image manifest?")
-    return Manifest(
+        raise InvalidManifest("an index must not have config or layers; is it an image manifest?")
+    return ParsedManifest(
         media_type=media_type,
         schema_version=2,
         manifests=_descriptor_list(document, "manifests"),
@@ -328,13 +311,13 @@ def _parse_index(document: dict, media_type: str) -> Manifest:
 
 def _descriptor_list(document: dict, key: str) -> tuple[Descriptor, ...]:
     if key not in document:
-        raise ManifestInvalid(f"manifest needs a {key} list")
+        raise InvalidManifest(f"manifest needs a {key} list")
     value = document[key]
     # Go encodes a nil slice as null, so Go clients may send null for "no entries".
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise ManifestInvalid(f"{key} must be a list of descriptors")
+        raise InvalidManifest(f"{key} must be a list of descriptors")
     return tuple(_descriptor(item, f"{key}[{i}]") for i, item in enumerate(value))
 
 
@@ -344,10 +327,10 @@ def _optional_descriptor(value, where: str) -> Descriptor | None:
 
 def _descriptor(value, where: str) -> Descriptor:
     if not isinstance(value, dict):
-        raise ManifestInvalid(f"{where} must be a descriptor object")
+        raise InvalidManifest(f"{where} must be a descriptor object")
     media_type = value.get("mediaType")
     if not isinstance(media_type, str) or not MEDIA_TYPE_PATTERN.match(media_type):
-        raise ManifestInvalid(f"{where}.mediaType must be a media type such as type/subtype")
+        raise InvalidManifest(f"{where}.mediaType must be a media type such as type/subtype")
     return Descriptor(
         media_type=media_type,
         digest=_digest(value.get("digest"), f"{where}.digest"),
@@ -361,19 +344,19 @@ def _descriptor(value, where: str) -> Descriptor:
 
 def _digest(value, where: str) -> str:
     if not isinstance(value, str):
-        raise ManifestInvalid(f"{where} must be a digest string", detail={"field": where})
+        raise InvalidManifest(f"{where} must be a digest string", detail={"field": where})
     try:
         parse_digest(value)
-    except DigestInvalid as exc:
+    except InvalidDigest as exc:
         # parse_digest quotes the value; keep a megabyte of junk out of the error body.
         reason = exc.message if len(value) <= 200 else "not a digest"
-        raise ManifestInvalid(f"{where} is invalid: {reason}", detail={"field": where}) from None
+        raise InvalidManifest(f"{where} is invalid: {reason}", detail={"field": where}) from None
     return value
 
 
 def _size(value, where: str) -> int:
     if type(value) is not int or not 0 <= value <= MAX_DESCRIPTOR_SIZE:
-        raise ManifestInvalid(f"{where} must be a non-negative integer", detail={"field": where})
+        raise InvalidManifest(f"{where} must be a non-negative integer", detail={"field": where})
     return value
 
 
@@ -381,7 +364,7 @@ def _optional_media_type(value, where: str) -> str:
     if value is None or value == "":
         return ""
     if not isinstance(value, str) or not MEDIA_TYPE_PATTERN.match(value):
-        raise ManifestInvalid(f"{where} must be a media type such as type/subtype")
+        raise InvalidManifest(f"{where} must be a media type such as type/subtype")
     return value
 
 
@@ -389,7 +372,7 @@ def _annotations(value, where: str) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise ManifestInvalid(f"{where} must map strings to strings")
+        raise InvalidManifest(f"{where} must map strings to strings")
     return dict(value)
 
 
@@ -397,16 +380,16 @@ def _platform(value, where: str) -> dict | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise ManifestInvalid(f"{where} must be an object")
+        raise InvalidManifest(f"{where} must be an object")
     for key in ("os", "architecture"):
         if not isinstance(value.get(key), str):
-            raise ManifestInvalid(f"{where}.{key} must be a string")
+            raise InvalidManifest(f"{where}.{key} must be a string")
     for key in ("variant", "os.version"):
         if key in value and not isinstance(value[key], str):
-            raise ManifestInvalid(f"{where}.{key} must be a string")
+            raise InvalidManifest(f"{where}.{key} must be a string")
     for key in ("os.features", "features"):
         if key in value and not _is_string_list(value[key]):
-            raise ManifestInvalid(f"{where}.{key} must be a list of strings")
+            raise InvalidManifest(f"{where}.{key} must be a list of strings")
     return dict(value)
 
 
@@ -414,14 +397,9 @@ def _urls(value, where: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if not _is_string_list(value):
-        raise ManifestInvalid(f"{where} must be a list of strings")
+        raise InvalidManifest(f"{where} must be a list of strings")
     return tuple(value)
 
 
 def _is_string_list(value) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
-
-
-def _shown(value: str, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

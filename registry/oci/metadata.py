@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
-from registry.manifests import HELM_CONFIG, IMAGE_CONFIG_TYPES, Descriptor, Manifest
+from registry.oci.manifests import Descriptor, ParsedManifest
+from registry.oci.media_types import HELM_CONFIG, IMAGE_CONFIG_TYPES
 
 TYPE_OCI = "oci"
 TYPE_HELM = "helm"
@@ -35,7 +36,7 @@ HELM_FIELDS = ("name", "version", "appVersion", "apiVersion")
 NOP_MARKER = "#(nop) "
 
 
-def image_metadata(manifest: Manifest, config: bytes | None) -> dict:
+def image_metadata(manifest: ParsedManifest, config: bytes | None) -> dict:
     """Metadata of an image manifest, from its config blob (if read) and its annotations."""
     if manifest.is_index:
         return index_metadata(manifest)
@@ -56,7 +57,7 @@ def image_metadata(manifest: Manifest, config: bytes | None) -> dict:
     return _without_empty(metadata)
 
 
-def index_metadata(manifest: Manifest) -> dict:
+def index_metadata(manifest: ParsedManifest) -> dict:
     """Metadata of an index: each child's platform, digest and size, and its annotations."""
     metadata = {
         "type": TYPE_OCI,

@@ -6,7 +6,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from registry.errors import DigestInvalid
+from registry.oci.errors import InvalidDigest
 
 # The algorithms we can verify, with the length of their hex encoding.
 ALGORITHMS = {"sha256": 64, "sha512": 128}
@@ -33,19 +33,19 @@ def looks_like_digest(value: str) -> bool:
 
 
 def parse_digest(value: str) -> Digest:
-    """A digest we can verify; DigestInvalid for bad syntax or an unknown algorithm."""
+    """A digest we can verify; InvalidDigest for bad syntax or an unknown algorithm."""
     match = DIGEST_PATTERN.match(value or "")
     if match is None:
-        raise DigestInvalid(f"{value!r} is not a digest", detail={"digest": value})
+        raise InvalidDigest(f"{value!r} is not a digest", detail={"digest": value})
     algorithm, hex_ = match.groups()
     length = ALGORITHMS.get(algorithm)
     if length is None:
-        raise DigestInvalid(
+        raise InvalidDigest(
             f"unsupported digest algorithm {algorithm!r}; use sha256 or sha512",
             detail={"digest": value},
         )
     if len(hex_) != length or not re.fullmatch(r"[0-9a-f]+", hex_):
-        raise DigestInvalid(
+        raise InvalidDigest(
             f"{algorithm} digests are {length} lowercase hex characters",
             detail={"digest": value},
         )

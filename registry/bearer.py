@@ -6,9 +6,11 @@ with Basic credentials or none. The token grants the intersection of what was as
 and what the caller may do, recorded in an `access` claim as in Docker's token
 specification; requests carrying it are allowed exactly that.
 
-Tokens are JWTs made with djangorestframework-simplejwt's TokenBackend, signed with
-a key derived from the site's SECRET_KEY: the same on every worker and after a
-restart, and different from any other JWT the host site signs.
+Tokens are JWTs (HS256, through PyJWT) signed with a key derived from the site's
+SECRET_KEY: the same on every worker and after a restart, and different from any
+other JWT the host site signs. PyJWT is used directly, not through
+djangorestframework-simplejwt, so that /v2 imports nothing of Django REST framework;
+tokens are the ones simplejwt's TokenBackend made and read (same claims, key, leeway).
 """
 
 from __future__ import annotations
@@ -16,22 +18,23 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
+import jwt
 from django.contrib.auth.models import AnonymousUser
 from django.utils.crypto import salted_hmac
-from rest_framework_simplejwt.backends import TokenBackend
-from rest_framework_simplejwt.exceptions import TokenBackendError
 
 from packages_core import lookups
 from packages_core.adapter import get_adapter
 from packages_core.models import AccessToken, Owner
 from packages_core.models.tokens import Scope
 from registry.conf import registry_settings
-from registry.names import IMAGE_NAME_PATTERN
+from registry.oci.names import IMAGE_NAME_PATTERN
 
 ALGORITHM = "HS256"
 ISSUER = "forge-registry"
+# Clocks of the nodes and the clients may differ a little.
+LEEWAY = timedelta(seconds=30)
 REPOSITORY = "repository"
 REGISTRY = "registry"
 CATALOG = "catalog"
@@ -117,9 +120,35 @@ def _repository_actions(adapter, user, token, ask: Access) -> frozenset[str]:
     return frozenset(allowed)
 
 
-def _backend(service: str) -> TokenBackend:
-    key = salted_hmac("forge.registry.tokens", "signing key", algorithm="sha256").hexdigest()
-    return TokenBackend(ALGORITHM, signing_key=key, audience=service, issuer=ISSUER, leeway=30)
+def _signing_key() -> str:
+    # The salt is the one the module had as registry/tokens.py: a new one would end
+    # every token in flight.
+    return salted_hmac("forge.registry.tokens", "signing key", algorithm="sha256").hexdigest()
+
+
+def _encode(payload: dict) -> str:
+    return jwt.encode(payload, _signing_key(), algorithm=ALGORITHM)
+
+
+def _decode(raw: str, *, service: str) -> dict:
+    """The claims of a token we signed, for `service`, current; InvalidToken otherwise
+    (with the words simplejwt used, which 401 answers have carried).
+    """
+    try:
+        return jwt.decode(
+            raw,
+            _signing_key(),
+            algorithms=[ALGORITHM],
+            audience=service,
+            issuer=ISSUER,
+            leeway=LEEWAY,
+        )
+    except jwt.InvalidAlgorithmError:
+        raise InvalidToken("Invalid algorithm specified") from None
+    except jwt.ExpiredSignatureError:
+        raise InvalidToken("Token is expired") from None
+    except jwt.InvalidTokenError:
+        raise InvalidToken("Token is invalid") from None
 
 
 def issue(user, token: AccessToken | None, access: list[Access], *, service: str) -> IssuedToken:
@@ -139,7 +168,7 @@ def issue(user, token: AccessToken | None, access: list[Access], *, service: str
         # Requests re-check the access token, so revoking it ends its Bearer tokens too.
         "tid": token.pk if token is not None else None,
     }
-    return IssuedToken(_backend(service).encode(payload), lifetime, now)
+    return IssuedToken(_encode(payload), lifetime, now)
 
 
 @dataclass(frozen=True)
@@ -154,10 +183,7 @@ class Bearer:
 
 def verify(raw: str, *, service: str) -> Bearer:
     """The caller behind a token; InvalidToken unless it is ours, current and still valid."""
-    try:
-        claims = _backend(service).decode(raw)
-    except TokenBackendError as exc:
-        raise InvalidToken(str(exc)) from None
+    claims = _decode(raw, service=service)
     user = AnonymousUser()
     if claims.get("uid") is not None:
         user = lookups.active_user(claims["uid"])
