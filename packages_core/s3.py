@@ -73,10 +73,6 @@ def _error_code(error: ClientError) -> str:
     return error.response.get("Error", {}).get("Code", "")
 
 
-def is_s3(storage: Storage) -> bool:
-    return hasattr(storage, "bucket") and hasattr(storage, "_normalize_name")
-
-
 class S3Objects:
     """Object operations on the bucket behind an S3Storage, by storage name."""
 

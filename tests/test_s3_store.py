@@ -170,6 +170,7 @@ def test_a_stream_failing_midway_aborts_its_multipart_upload(store, s3_storage, 
 
 
 def test_saving_a_large_stream_reuses_the_callers_s3_client(store, monkeypatch):
+    store.s3.client  # noqa: B018 - the caller's own session, made on its first use
     sessions = []
     original = type(store.storage)._create_session
 

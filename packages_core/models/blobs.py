@@ -1,12 +1,14 @@
 """Content-addressed blobs and the upload sessions that produce them."""
 
-import re
 import uuid
 
 from django.conf import settings
 from django.db import models
 
 from packages_core.models.owners import Owner
+
+# Key names are the content store's; imported here for the models and older callers.
+from packages_core.storage.keys import BLOB_KEY, BLOB_PREFIX, blob_key, blob_sha256  # noqa: F401
 
 
 class PackageBlob(models.Model):
@@ -49,22 +51,6 @@ class BlobDeletion(models.Model):
 
     def __str__(self) -> str:
         return f"deletion of sha256:{self.sha256}"
-
-
-# The folder of the content store that holds blobs, and a key of one in it.
-BLOB_PREFIX = "blobs"
-BLOB_KEY = re.compile(rf"\A{BLOB_PREFIX}/sha256/([0-9a-f]{{2}})/(\1[0-9a-f]{{62}})\Z")
-
-
-def blob_key(sha256_hex: str) -> str:
-    """Where the bytes with this sha256 live in the content store."""
-    return f"{BLOB_PREFIX}/sha256/{sha256_hex[:2]}/{sha256_hex}"
-
-
-def blob_sha256(key: str) -> str | None:
-    """The sha256 (hex) whose bytes `key` holds, if it is a blob's key; else None."""
-    match = BLOB_KEY.match(key)
-    return match[2] if match else None
 
 
 class BlobUpload(models.Model):

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from django.db import transaction
 
-from packages_core.conf import packages_settings
 from packages_core.connections import release_db_connections
-from packages_core.content_store import ContentStore, HashingReader
+from packages_core.content_store import ContentStore, HashingReader, blob_key, staging_key
 from packages_core.exceptions import InvalidInput
 from packages_core.hashing import Digests
 from packages_core.models import BlobDeletion, PackageBlob
-from packages_core.models.blobs import blob_key
 from packages_core.services.rows import get_or_create_unique
 
 
@@ -29,11 +26,6 @@ class StoredBlob:
 # it records (a file staging the blob in an image, say) commits together with the
 # blob, and garbage collection never sees the blob unreferenced in between.
 Claim = Callable[[PackageBlob], None]
-
-
-def staging_key(name: str | None = None) -> str:
-    """A fresh key for bytes whose digest is not known yet."""
-    return f"{packages_settings.UPLOAD_PREFIX}/{name or uuid.uuid4().hex}"
 
 
 def store_blob(

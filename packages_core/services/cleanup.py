@@ -34,7 +34,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from packages_core import types
-from packages_core.content_store import ContentStore
+from packages_core.content_store import ContentStore, blob_key
 from packages_core.exceptions import InvalidInput, is_storage_full
 from packages_core.models import (
     BlobDeletion,
@@ -46,7 +46,6 @@ from packages_core.models import (
     PackageProperty,
     PackageVersion,
 )
-from packages_core.models.blobs import blob_key
 from packages_core.services import uploads, versions
 from packages_core.services.properties import RefType
 from packages_core.services.reconcile import reconcile_storage

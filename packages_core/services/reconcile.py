@@ -48,16 +48,18 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from packages_core.conf import packages_settings
 from packages_core.content_store import (
+    BLOB_PREFIX,
     LIST_PAGE_SIZE,
     ContentStore,
     IncompleteUpload,
     StoredObject,
+    blob_sha256,
+    session_of,
+    upload_prefix,
 )
 from packages_core.models import BlobDeletion, BlobUpload, PackageBlob
-from packages_core.models.blobs import BLOB_PREFIX, blob_sha256
-from packages_core.services.uploads import session_of
+from packages_core.storage.keys import DRAFT_SUFFIX, LOCK_SUFFIX
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +68,6 @@ PAGE_SIZE = LIST_PAGE_SIZE
 # A writer creates its draft, then locks it: an empty draft this young may be one
 # whose lock is a moment away, even with no grace period.
 UNLOCKED_DRAFT_AGE = timedelta(minutes=1)
-DRAFT_SUFFIX = ".part"
-LOCK_SUFFIX = ".lock"
 
 # (step, objects examined so far, None: the total is not known before the walk ends).
 Progress = Callable[[str, int, None], None]
@@ -81,13 +81,13 @@ def reconcile_storage(
     is not imported here: cleanup imports this module).
     """
     sweep = _Sweep(report, store or ContentStore.default(), cutoff=cutoff, dry_run=dry_run)
-    for page in sweep.store.list_objects(packages_settings.UPLOAD_PREFIX, page_size=PAGE_SIZE):
+    for page in sweep.store.list_objects(upload_prefix(), page_size=PAGE_SIZE):
         sweep.upload_objects(page)
         progress("storage", sweep.examined, None)
     for page in sweep.store.list_objects(BLOB_PREFIX, page_size=PAGE_SIZE):
         sweep.blob_objects(page)
         progress("storage", sweep.examined, None)
-    for prefix in (packages_settings.UPLOAD_PREFIX, BLOB_PREFIX):
+    for prefix in (upload_prefix(), BLOB_PREFIX):
         for page in sweep.store.incomplete_uploads(prefix, page_size=PAGE_SIZE):
             sweep.incomplete_uploads(page)
             progress("storage", sweep.examined, None)

@@ -1,14 +1,12 @@
 """Upload sessions: bytes on their way to becoming a blob, received in one or more pieces.
 
-On a local file system every piece is appended to one staging file, hashed as it is
-written, so each byte is written once and read once; finishing renames the file to
-its content-addressed key.
-
-Object storage (S3) cannot append, and a piece may land on any app server, so each
-piece is an object of its own in the bucket, listed on the upload's row. Finishing
-assembles the pieces straight into the content-addressed key (a server-side copy
-for one piece, a multipart upload built from server-side part copies for several),
-see docs/storage.md.
+The bytes are the content store's (ContentStore.start_upload, append_upload,
+finish_upload, cancel_upload): on a local file system every piece is appended to one
+staging file and finishing renames it to its content-addressed key; on object
+storage, which cannot append and where a piece may land on any app server, each
+piece is an object of its own, listed on the upload's row, and finishing assembles
+them into the content-addressed key (server-side copies on S3), see docs/storage.md.
+This module keeps the session's row: offsets, the pieces, the running hash.
 
 Either way the running SHA-256 travels with the upload: its state after the bytes
 received so far is saved on the row (packages_core/resumable_sha256.py), sealed with
@@ -22,14 +20,8 @@ finishes with a sha512 digest, by that one pass.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hmac
 import logging
-import os
-import re
-import uuid
-from contextlib import contextmanager
 from typing import BinaryIO
 
 from django.db import transaction
@@ -37,22 +29,31 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from packages_core import metrics, resumable_sha256
-from packages_core.conf import packages_settings
 from packages_core.connections import release_db_connections
-from packages_core.content_store import CHUNK_SIZE, Concatenation, ContentStore, copy_to_file
+from packages_core.content_store import CHUNK_SIZE, ContentStore, LostBytes, session_of
 from packages_core.exceptions import InvalidInput, NotFound
 from packages_core.hashing import BlobHasher, Digests
 from packages_core.models import BlobUpload, Owner
 from packages_core.resumable_sha256 import ResumableSha256, StateInvalid
-from packages_core.services.blobs import Claim, StoredBlob, register_blob, staging_key
+from packages_core.services.blobs import Claim, StoredBlob, register_blob
+
+__all__ = [
+    "LostBytes",
+    "UploadGone",
+    "UploadOffsetMismatch",
+    "append_to_upload",
+    "complete_upload",
+    "discard_idle_upload",
+    "discard_upload",
+    "session_of",
+    "start_upload",
+    "upload_digests",
+]
 
 logger = logging.getLogger(__name__)
 
 PROGRESS_FIELDS = ["bytes_received", "hash_state", "pieces"]
 HASH_STATE_SALT = "packages_core.uploads.hash_state"
-# A session's staging key is `<UPLOAD_PREFIX>/session-<id>`; its lock file and pieces
-# add a suffix (`.lock`, `.pieces/...`) to it.
-SESSION_KEY = re.compile(r"session-([0-9a-f]{32})(?=\Z|\.)")
 
 
 class UploadOffsetMismatch(InvalidInput):
@@ -71,10 +72,6 @@ class UploadGone(NotFound):
         self.upload_id = upload_id
 
 
-class LostBytes(InvalidInput):
-    """Fewer staged bytes than the session recorded."""
-
-
 def _refresh(upload: BlobUpload) -> None:
     try:
         upload.refresh_from_db(fields=PROGRESS_FIELDS)
@@ -82,20 +79,14 @@ def _refresh(upload: BlobUpload) -> None:
         raise UploadGone(upload.pk) from None
 
 
-def start_upload(owner: Owner, image: str, *, creator=None) -> BlobUpload:
+def start_upload(
+    owner: Owner, image: str, *, creator=None, store: ContentStore | None = None
+) -> BlobUpload:
+    store = store or ContentStore.default()
     upload = BlobUpload(owner=owner, image=image, creator=creator)
-    upload.storage_key = staging_key(f"session-{upload.id.hex}")
+    upload.storage_key = store.start_upload(upload.id)
     upload.save(force_insert=True)
     return upload
-
-
-def session_of(key: str) -> uuid.UUID | None:
-    """The id of the upload session whose staged bytes, lock file or piece `key` is."""
-    prefix = f"{packages_settings.UPLOAD_PREFIX}/"
-    if not key.startswith(prefix):
-        return None
-    match = SESSION_KEY.match(key, len(prefix))
-    return uuid.UUID(match[1]) if match else None
 
 
 def append_to_upload(
@@ -112,10 +103,42 @@ def append_to_upload(
     otherwise). No transaction is open while the bytes arrive.
     """
     store = store or ContentStore.default()
-    path = store.local_path(upload.storage_key)
-    if path is not None:
-        return _append_local(upload, stream, path, offset, expected_bytes, store)
-    return _append_piece(upload, stream, offset, expected_bytes, store)
+    # On local disk the session's file is locked from here to the row's update.
+    with store.append_upload(upload.storage_key) as appending:
+        try:
+            _refresh(upload)
+        except UploadGone:
+            appending.abandon()  # the lock file just made, at least
+            raise
+        start = upload.bytes_received
+        if offset is not None and offset != start:
+            raise UploadOffsetMismatch(start, offset)
+        running = _running_hash(upload)
+        reader = _CountingReader(stream, running)
+        release_db_connections(expected_bytes)
+        try:
+            pieces = appending.write(reader, start, upload.pieces)
+        except LostBytes:
+            _lose(upload, store)
+        upload.bytes_received = start + reader.count
+        upload.hash_state = _sealed_state(upload, running)
+        # Optimistic concurrency instead of a lock held while the bytes stream in
+        # (pieces may be written side by side): the row moves on only from the offset
+        # this piece was written for.
+        moved = BlobUpload.objects.filter(pk=upload.pk, bytes_received=start).update(
+            bytes_received=upload.bytes_received,
+            hash_state=upload.hash_state,
+            pieces=pieces,
+            updated=timezone.now(),
+        )
+        if not moved:
+            # Ended, or moved on by a piece that raced this one: what this one staged
+            # belongs to nobody.
+            appending.abandon()
+            _refresh(upload)
+            raise UploadOffsetMismatch(upload.bytes_received, start)
+        upload.pieces = pieces
+    return upload
 
 
 def upload_digests(
@@ -146,18 +169,9 @@ def complete_upload(
     store = store or ContentStore.default()
     if digests is None:
         digests = upload_digests(upload, store=store)
-    if store.local_path(upload.storage_key) is not None:
 
-        def place(final: str) -> None:
-            if not upload.bytes_received:
-                store.save(upload.storage_key, _Empty())
-            elif store.size(upload.storage_key) < upload.bytes_received:
-                raise LostBytes(f"upload {upload.pk} lost staged bytes")
-            store.move(upload.storage_key, final)
-    else:
-
-        def place(final: str) -> None:
-            store.compose(final, [(key, size) for key, size in upload.pieces])
+    def place(final: str) -> None:
+        store.finish_upload(upload.storage_key, upload.bytes_received, upload.pieces, final)
 
     try:
         with transaction.atomic():
@@ -255,114 +269,6 @@ class _CountingReader:
         return data
 
 
-# Local file system: one staging file, appended in place under a file lock.
-
-
-def _append_local(upload, stream, path, offset, expected_bytes, store) -> BlobUpload:
-    with _file_lock(path):
-        try:
-            _refresh(upload)
-        except UploadGone:
-            _drop_staged(upload, store)  # the lock file we just made, at least
-            raise
-        if offset is not None and offset != upload.bytes_received:
-            raise UploadOffsetMismatch(upload.bytes_received, offset)
-        running = _running_hash(upload)
-        reader = _CountingReader(stream, running)
-        release_db_connections(expected_bytes)
-        with open(path, "ab") as handle:
-            if handle.tell() < upload.bytes_received:
-                # Acknowledged bytes are not synced until the upload finishes; a crash
-                # lost some. Padding the file would corrupt the blob: start again.
-                _lose(upload, store)
-            # Bytes past the recorded end are from an append that died unrecorded.
-            if handle.tell() > upload.bytes_received:
-                handle.truncate(upload.bytes_received)
-                handle.seek(upload.bytes_received)
-            try:
-                copy_to_file(reader, handle)
-            except BaseException:
-                # A piece that failed part-way (a broken or abandoned body, a full
-                # disk) is not recorded, so none of it stays: the file ends where the
-                # session says, and nothing unaccounted for waits on disk.
-                _cut_back(handle, upload)
-                raise
-        upload.bytes_received += reader.count
-        upload.hash_state = _sealed_state(upload, running)
-        if not BlobUpload.objects.filter(pk=upload.pk).update(
-            bytes_received=upload.bytes_received,
-            hash_state=upload.hash_state,
-            updated=timezone.now(),
-        ):
-            # Dropped while the bytes came in: they belong to nobody now.
-            _drop_staged(upload, store)
-            raise UploadGone(upload.pk)
-    return upload
-
-
-def _cut_back(handle, upload: BlobUpload) -> None:
-    try:
-        handle.truncate(upload.bytes_received)
-    except OSError:
-        # The next piece cuts the file back before it appends, as after a crash.
-        logger.warning("upload %s: could not cut a failed piece off its file", upload.pk)
-
-
-@contextmanager
-def _file_lock(path: str):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(f"{path}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-# Object storage: one object per piece, recorded on the row if nobody else got there first.
-
-
-def _append_piece(upload, stream, offset, expected_bytes, store) -> BlobUpload:
-    _refresh(upload)
-    start = upload.bytes_received
-    if offset is not None and offset != start:
-        raise UploadOffsetMismatch(start, offset)
-    running = _running_hash(upload)
-    reader = _CountingReader(stream, running)
-    release_db_connections(expected_bytes)
-    # A unique name: two requests racing for the same offset never share an object.
-    key = f"{upload.storage_key}.pieces/{start:016d}-{uuid.uuid4().hex[:8]}"
-    store.save(key, reader)
-    size = reader.count
-    if not size:
-        store.delete(key)
-    pieces = [*upload.pieces, [key, size]] if size else list(upload.pieces)
-    upload.bytes_received = start + size
-    upload.hash_state = _sealed_state(upload, running)
-    # Optimistic concurrency instead of a lock held while the bytes stream in: the
-    # row moves on only from the offset this piece was written for.
-    moved = BlobUpload.objects.filter(pk=upload.pk, bytes_received=start).update(
-        bytes_received=upload.bytes_received,
-        hash_state=upload.hash_state,
-        pieces=pieces,
-        updated=timezone.now(),
-    )
-    if not moved:
-        store.delete(key)
-        _refresh(upload)
-        raise UploadOffsetMismatch(upload.bytes_received, start)
-    upload.pieces = pieces
-    return upload
-
-
-class _Empty:
-    def read(self, size: int = -1) -> bytes:
-        return b""
-
-
-# Shared by both.
-
-
 def _lose(upload: BlobUpload, store: ContentStore) -> None:
     logger.warning("upload %s lost its staged bytes; it is discarded", upload.pk)
     discard_upload(upload, store=store)
@@ -381,18 +287,12 @@ def _rehash_or_end(upload: BlobUpload, store: ContentStore, *, sha512: bool) -> 
         raise UploadGone(upload.pk) from None
 
 
-def _staged_keys(upload: BlobUpload, store: ContentStore) -> list[str]:
-    if store.local_path(upload.storage_key) is not None:
-        return [upload.storage_key] if upload.bytes_received else []
-    return [key for key, _ in upload.pieces]
-
-
 def _rehash(upload: BlobUpload, store: ContentStore, *, sha512: bool) -> Digests:
     """Hash the bytes received so far, in one pass over what is staged."""
     logger.info("upload %s: hashing its %d staged bytes again", upload.pk, upload.bytes_received)
     metrics.REHASHED_BYTES.inc(upload.bytes_received)
     hasher = BlobHasher(sha512=sha512)
-    stream = Concatenation(store, _staged_keys(upload, store))
+    stream = store.upload_reader(upload.storage_key, upload.bytes_received, upload.pieces)
     while hasher.size < upload.bytes_received:
         data = stream.read(min(CHUNK_SIZE, upload.bytes_received - hasher.size))
         if not data:
@@ -402,11 +302,4 @@ def _rehash(upload: BlobUpload, store: ContentStore, *, sha512: bool) -> Digests
 
 
 def _drop_staged(upload: BlobUpload, store: ContentStore) -> None:
-    path = store.local_path(upload.storage_key)
-    if path is not None:
-        store.delete(upload.storage_key)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(f"{path}.lock")
-        return
-    for key, _ in upload.pieces:
-        store.delete(key)
+    store.cancel_upload(upload.storage_key, upload.pieces)
