@@ -7,7 +7,7 @@ import json
 from django.contrib import admin
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -131,10 +131,8 @@ class PackageVersionAdmin(admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .annotate(
-                file_count=per_row_file_aggregate("version", Count("pk")),
-                total_size=per_row_file_aggregate("version", Sum("blob__size")),
-            )
+            .annotate(file_count=per_row_file_aggregate("version", Count("pk")))
+            .with_size()
         )
 
     def get_readonly_fields(self, request, obj=None):

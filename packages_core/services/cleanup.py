@@ -186,7 +186,7 @@ def versions_removed_by(rule: CleanupRule, package: Package, *, now: datetime | 
     older_than = (now or timezone.now()) - timedelta(days=rule.remove_days)
     protected = types.protected_versions(package)
     candidates = (
-        package.versions.filter(is_internal=False)
+        package.versions.published()
         .defer("metadata")
         .order_by("-created", "-pk")[rule.keep_count :]
     )
