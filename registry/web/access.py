@@ -17,8 +17,10 @@ from packages_core.models import Owner, Package
 from registry import images
 
 
-# Pages are for signed-in sessions, never access tokens: no token narrows them.
 def readable_owner(request, name: str) -> Owner:
+    """The owner named `name` if the visitor may read it, else 404. Pages know sessions,
+    not access tokens, so no token's scopes narrow what they show.
+    """
     owner = access.readable_owner(request.user, None, name)
     if owner is None:
         raise Http404("No such user or organisation.")
