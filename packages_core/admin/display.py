@@ -76,6 +76,17 @@ def changelist_link(model, label: str, **filters) -> str:
     return format_html('<a href="{}?{}">{}</a>', url, urlencode(filters), label)
 
 
+def related_changelist_link(obj, related_name: str, noun: str) -> str:
+    """A link to the changelist of the rows `obj.<related_name>` holds, saying how many;
+    "-" on the add page, where there are none yet.
+    """
+    if obj.pk is None:
+        return "-"
+    rows = getattr(obj, related_name)
+    filters = {f"{rows.field.name}__id__exact": obj.pk}
+    return changelist_link(rows.model, f"{rows.count()} {noun}(s)", **filters)
+
+
 def per_row_file_aggregate(link: str, aggregate):
     """`aggregate` over the package files whose `link` is the listed row, 0 for none.
 

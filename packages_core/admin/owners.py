@@ -11,15 +11,14 @@ from django.template.defaultfilters import filesizeformat
 
 from packages_core.admin.display import (
     USER_SEARCH_FIELD,
-    changelist_link,
     describe_limit,
+    related_changelist_link,
 )
 from packages_core.admin.limits import OwnerQuotaInline
 from packages_core.exceptions import PackagesError
 from packages_core.models import (
     Membership,
     Owner,
-    Package,
 )
 from packages_core.services import owners as owner_services
 from packages_core.services import quotas as quota_services
@@ -112,10 +111,7 @@ class OwnerAdmin(admin.ModelAdmin):
 
     @admin.display(description="packages")
     def packages_link(self, obj):
-        if obj.pk is None:
-            return "-"
-        count = obj.packages.count()
-        return changelist_link(Package, f"{count} package(s)", owner__id__exact=obj.pk)
+        return related_changelist_link(obj, "packages", "package")
 
     @admin.display(description="packages", ordering="package_count")
     def package_count(self, obj):

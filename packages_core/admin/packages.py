@@ -18,8 +18,8 @@ from packages_core.admin.display import (
     PackageTypeFilter,
     VersionPackageTypeFilter,
     admin_link,
-    changelist_link,
     per_row_file_aggregate,
+    related_changelist_link,
 )
 from packages_core.admin.readonly import ReadOnlyAdminMixin
 from packages_core.models import (
@@ -44,10 +44,7 @@ class PackageAdmin(admin.ModelAdmin):
 
     @admin.display(description="versions")
     def versions_link(self, obj):
-        if obj.pk is None:
-            return "-"
-        count = obj.versions.count()
-        return changelist_link(PackageVersion, f"{count} version(s)", package__id__exact=obj.pk)
+        return related_changelist_link(obj, "versions", "version")
 
     @admin.display(description="versions", ordering="version_count")
     def published_versions(self, obj):
