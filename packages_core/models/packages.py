@@ -46,6 +46,8 @@ class LowerNameQuerySet(models.QuerySet):
 
 
 class VersionQuerySet(LowerNameQuerySet):
+    """What listings and services ask of versions, each spelled once here."""
+
     def published(self):
         """Versions people see: not the internal ones that stage uploads."""
         return self.filter(is_internal=False)
