@@ -6,7 +6,7 @@ access token and, for a Bearer token, by the access it grants.
 
 from __future__ import annotations
 
-from packages_core import lookups
+from packages_core import access, lookups
 from packages_core.adapter import get_adapter
 from packages_core.models import Owner
 from registry.authentication import Identity, challenge
@@ -50,11 +50,8 @@ def authorize(
     if owner is _LOOK_UP:
         owner = lookups.owner_named(owner_name)
     adapter = get_adapter()
-    by_rules = owner is not None and (
-        adapter.can_read(identity.user, owner) and identity.may_read_packages()
-        if action == PULL
-        else adapter.can_write(identity.user, owner) and identity.may_write_packages()
-    )
+    needed = access.READ if action == PULL else access.WRITE
+    by_rules = owner is not None and access.allowed(identity.user, identity.token, owner, needed)
     scope = repository_scope(owner_name, image, action)
     if by_rules and identity.grants(f"{owner.name}/{image}", action):
         return owner

@@ -2,11 +2,12 @@
 
 from django.contrib import admin
 
+from packages_core.admin.readonly import ReadOnlyAdminMixin
 from registry.models import Manifest
 
 
 @admin.register(Manifest)
-class ManifestAdmin(admin.ModelAdmin):
+class ManifestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: manifests come from pushes and leave with their versions."""
 
     list_display = ["digest", "package", "media_type", "artifact_type", "subject_digest"]
@@ -14,9 +15,3 @@ class ManifestAdmin(admin.ModelAdmin):
     list_select_related = ["package__owner"]
     search_fields = ["digest", "subject_digest", "package__name", "package__owner__name"]
     raw_id_fields = ["file", "package"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -162,6 +162,15 @@ def test_jwt_obtain_with_a_wrong_password_is_401(alice):
     assert response.status_code == 401
 
 
+def test_a_refused_sign_in_is_logged_with_the_user_name_not_the_password(alice, caplog):
+    with caplog.at_level("INFO", logger="packages_core.api.views"):
+        client_with().post(
+            "/api/v1/token/", {"username": "alice", "password": "wrong"}, format="json"
+        )
+
+    assert caplog.messages == ["api: sign-in of 'alice' from 127.0.0.1 refused"]
+
+
 def test_jwt_refresh_with_an_access_token_is_401(alice):
     pair = (
         client_with()
@@ -243,6 +252,18 @@ def test_bad_credentials_are_401_with_a_challenge(private_image, header):
 
     assert response.status_code == 401
     assert response["WWW-Authenticate"]
+
+
+def test_a_refused_access_token_is_logged_without_its_secret(private_image, alice, caplog):
+    secret = token_secret(alice)
+    token = AccessToken.objects.get()
+    revoke_token(token)
+
+    with caplog.at_level("INFO", logger="packages_core.api.authentication"):
+        client_with(token_header(secret)).get(packages_url("alice"))
+
+    assert caplog.messages == ["api: access token refused from 127.0.0.1"]
+    assert token.token_prefix not in caplog.text
 
 
 def test_an_expired_token_is_401(private_image, alice):

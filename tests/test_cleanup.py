@@ -739,6 +739,22 @@ def test_unreferenced_blobs_past_the_grace_period_go_from_database_and_storage(
     assert not BlobDeletion.objects.exists()
 
 
+def test_garbage_collection_logs_the_blobs_it_drops_and_the_objects_it_deletes(
+    db, store, caplog, django_capture_on_commit_callbacks
+):
+    unused = stored(store, b"used by nothing", days=2)
+
+    with (
+        caplog.at_level("INFO", logger="packages_core.services.cleanup"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        run_cleanup(grace=HOUR)
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert f"cleanup: dropped 1 unreferenced blob(s), {unused.size} bytes" in messages
+    assert f"cleanup: deleted {unused.storage_key}" in messages
+
+
 def test_blobs_are_collected_in_batches_with_progress(
     db, store, monkeypatch, django_capture_on_commit_callbacks
 ):

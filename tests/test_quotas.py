@@ -61,6 +61,16 @@ def test_a_blob_over_the_per_blob_limit_is_refused_with_the_limit_named(alice, l
     quotas.check_blob(alice.package_owner, 100)
 
 
+def test_a_refusal_is_logged_naming_the_owner_and_the_limit(alice, limits, caplog):
+    limits(versions=0)
+    with (
+        caplog.at_level("INFO", logger="packages_core.services.quotas"),
+        pytest.raises(quotas.QuotaExceeded),
+    ):
+        quotas.check_new_version(alice.package_owner)
+    assert caplog.messages == ["quota: refused for alice: alice has 0 versions, the limit is 0"]
+
+
 def test_site_admins_bypass_every_quota(alice, site_admin, limits):
     limits(versions=0, owner_bytes=0, blob_bytes=0)
     quotas.check_blob(alice.package_owner, 10**9, user=site_admin)

@@ -86,6 +86,13 @@ def test_wrong_password_shows_an_error(client, alice):
     assert "didn't match" in response.text
 
 
+def test_a_wrong_password_is_logged_without_it(client, alice, caplog):
+    with caplog.at_level("INFO", logger="registry.web.views.signin"):
+        client.post(reverse("registry_web:login"), {"username": "alice", "password": "nope"})
+
+    assert caplog.messages == ["pages: sign-in of 'alice' from 127.0.0.1 refused"]
+
+
 def test_signing_out_is_a_post(client, alice):
     client.force_login(alice)
 

@@ -2,10 +2,15 @@
 token as the password (what the registry accepts too).
 """
 
+import logging
+
 from rest_framework import authentication, exceptions
 
+from packages_core.client_address import client_address
 from packages_core.credentials import parse_basic
 from packages_core.services.tokens import authenticate_token, looks_like_token
+
+logger = logging.getLogger(__name__)
 
 
 class AccessTokenAuthentication(authentication.BaseAuthentication):
@@ -25,6 +30,9 @@ class AccessTokenAuthentication(authentication.BaseAuthentication):
             return None
         token = authenticate_token(secret)
         if token is None:
+            # Never the secret, not even its start: a log is read by more people than
+            # may use the token.
+            logger.info("api: access token refused from %s", client_address(request))
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked access token.")
         return token.user, token
 

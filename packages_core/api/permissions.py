@@ -1,8 +1,8 @@
 """Who may read and change an owner's packages through the API: the registry's rules.
 
-The access adapter decides (Gitea's rules by default, `PACKAGES["REQUIRE_SIGNIN_VIEW"]`
-included); an access token narrows its user's rights to its scopes, as on /v2. An
-owner the caller may not read is 404, whether it exists or not.
+`packages_core.access` decides (the access adapter's rules, narrowed by an access
+token's scopes), as on /v2 and the pages. An owner the caller may not read is 404,
+whether it exists or not.
 """
 
 from __future__ import annotations
@@ -10,31 +10,25 @@ from __future__ import annotations
 from rest_framework import permissions
 from rest_framework.exceptions import NotFound
 
-from packages_core.adapter import get_adapter
+from packages_core import access
 from packages_core.models import AccessToken, Owner
-from packages_core.models.tokens import Scope
 
 
-def token_allows(request, scope: str) -> bool:
-    """Access tokens carry scopes; a session or a JWT from a password does not narrow."""
-    token = request.auth
-    return not isinstance(token, AccessToken) or token.allows(scope)
-
-
-def can_read(request, owner: Owner) -> bool:
-    return get_adapter().can_read(request.user, owner) and token_allows(request, Scope.READ_PACKAGE)
+def access_token(request) -> AccessToken | None:
+    """The access token the caller signed in with: a session or a JWT from a password
+    carries no scopes to narrow by.
+    """
+    return request.auth if isinstance(request.auth, AccessToken) else None
 
 
 def can_write(request, owner: Owner) -> bool:
-    return get_adapter().can_write(request.user, owner) and token_allows(
-        request, Scope.WRITE_PACKAGE
-    )
+    return access.allowed(request.user, access_token(request), owner, access.WRITE)
 
 
 def readable_owner(request, name: str) -> Owner:
     """The owner named `name` (case-insensitive), if the caller may read it; else 404."""
-    owner = Owner.objects.named(name).first()
-    if owner is None or not can_read(request, owner):
+    owner = access.readable_owner(request.user, access_token(request), name)
+    if owner is None:
         raise NotFound(f"No user or organisation named {name!r}.")
     return owner
 

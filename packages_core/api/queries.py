@@ -6,7 +6,6 @@ Internal versions (a container image's upload staging) are never counted or foun
 from __future__ import annotations
 
 from django.db.models import (
-    BigIntegerField,
     DateTimeField,
     Exists,
     F,
@@ -14,9 +13,8 @@ from django.db.models import (
     OuterRef,
     QuerySet,
     Subquery,
-    Value,
 )
-from django.db.models.functions import Coalesce, Lower
+from django.db.models.functions import Lower
 
 from packages_core.models import Owner, Package, PackageFile, PackageVersion
 from packages_core.models.packages import is_package_type
@@ -31,16 +29,14 @@ def _aggregate(rows: QuerySet, function: str, field: str, output_field) -> Subqu
     )
 
 
-def _published(package_ref) -> QuerySet[PackageVersion]:
-    return PackageVersion.objects.filter(package=package_ref, is_internal=False)
-
-
 def owner_packages(owner: Owner, *, type: str = "", query: str = "") -> QuerySet[Package]:
     """The owner's packages with at least one published version, by name; a page of
     them gets its figures from `with_figures`, so no figure is worked out for rows
     the page does not show.
     """
-    packages = Package.objects.filter(Exists(_published(OuterRef("pk"))), owner=owner)
+    packages = Package.objects.filter(
+        Exists(PackageVersion.objects.filter(package=OuterRef("pk")).published()), owner=owner
+    )
     if type:
         packages = packages.filter(type=type)
     if query:
@@ -54,7 +50,7 @@ def with_figures(packages: list[Package]) -> list[Package]:
     of the distinct blobs its published versions use): one query for the page, each
     figure kept on the package or found through an index, whatever the package's size.
     """
-    published = _published(OuterRef("pk"))
+    published = PackageVersion.objects.filter(package=OuterRef("pk")).published()
     figures = Package.objects.filter(pk__in=[p.pk for p in packages]).annotate(
         latest_version=Subquery(published.order_by("-created", "-pk").values("version")[:1]),
         updated=_aggregate(published, "MAX", "updated", DateTimeField()),
@@ -73,23 +69,8 @@ def find_version(owner: Owner, type: str, name: str, version: str) -> PackageVer
     package = Package.objects.filter(owner=owner, type=type).named(name).first()
     if package is None:
         return None
-    return (
-        _published(package)
-        .versioned(version)
-        .select_related("package")
-        .annotate(
-            total_size=Coalesce(
-                _aggregate(
-                    PackageFile.objects.filter(version=OuterRef("pk")),
-                    "SUM",
-                    "blob__size",
-                    BigIntegerField(),
-                ),
-                Value(0),
-            ),
-        )
-        .first()
-    )
+    versions = package.versions.published().versioned(version)
+    return versions.select_related("package").with_size().first()
 
 
 def version_files(version: PackageVersion) -> QuerySet[PackageFile]:

@@ -6,6 +6,7 @@ packages_core's services change them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from django.apps import apps
@@ -44,9 +45,12 @@ from packages_core.api.serializers import (
     any_version_serializer,
     version_serializer,
 )
+from packages_core.client_address import client_address
 from packages_core.exceptions import TooManySignIns
 from packages_core.models import Owner, Package, PackageFile, PackageVersion
 from packages_core.services.versions import remove_version
+
+logger = logging.getLogger(__name__)
 
 TAGS = ["packages"]
 
@@ -272,10 +276,12 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
         try:
             attempt = throttling.check(request, username)
         except TooManySignIns as exc:
+            logger.info("api: sign-in of %r from %s throttled", username, client_address(request))
             raise Throttled(wait=exc.retry_after) from None
         try:
             response = super().post(request, *args, **kwargs)
         except AuthenticationFailed:
+            logger.info("api: sign-in of %r from %s refused", username, client_address(request))
             attempt.failed()
             raise
         attempt.succeeded()

@@ -5,7 +5,8 @@ import re
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models import BigIntegerField, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce, Lower
 
 from packages_core.models.blobs import PackageBlob
 from packages_core.models.owners import Owner
@@ -42,6 +43,25 @@ class LowerNameQuerySet(models.QuerySet):
         if not storable(version):
             return self.none()
         return self.alias(lower_version=Lower("version")).filter(lower_version=version.lower())
+
+
+class VersionQuerySet(LowerNameQuerySet):
+    """What listings and services ask of versions, each spelled once here."""
+
+    def published(self):
+        """Versions people see: not the internal ones that stage uploads."""
+        return self.filter(is_internal=False)
+
+    def with_size(self):
+        """Each version with `total_size`: the bytes of its files' blobs, 0 for none.
+
+        A correlated subquery rather than a join with GROUP BY: a page of versions costs
+        one query, and the database sums only the rows on that page, by the files'
+        version index.
+        """
+        files = PackageFile.objects.filter(version=OuterRef("pk")).order_by().values("version")
+        total = Subquery(files.annotate(total=Sum("blob__size")).values("total"))
+        return self.annotate(total_size=Coalesce(total, 0, output_field=BigIntegerField()))
 
 
 class Package(models.Model):
@@ -100,7 +120,7 @@ class PackageVersion(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
-    objects = LowerNameQuerySet.as_manager()
+    objects = VersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["package_id", "-created"]

@@ -185,7 +185,7 @@ def versions_removed_by(rule: CleanupRule, package: Package, *, now: datetime | 
     older_than = (now or timezone.now()) - timedelta(days=rule.remove_days)
     protected = types.protected_versions(package)
     candidates = (
-        package.versions.filter(is_internal=False)
+        package.versions.published()
         .defer("metadata")
         .order_by("-created", "-pk")[rule.keep_count :]
     )
@@ -328,8 +328,11 @@ def collect_blobs(report: CleanupReport, *, cutoff: datetime, progress: Progress
             dropped = _drop_blobs(batch, cutoff)
             hexes = [blob.sha256 for blob in dropped]
             transaction.on_commit(lambda hexes=hexes: purge_objects(hexes, store=store))
+        freed = sum(blob.size for blob in dropped)
+        if dropped:
+            logger.info("cleanup: dropped %d unreferenced blob(s), %d bytes", len(dropped), freed)
         report.blobs += len(dropped)
-        report.bytes_freed += sum(blob.size for blob in dropped)
+        report.bytes_freed += freed
         progress("blobs", done, len(ids))
 
 
@@ -367,7 +370,9 @@ def purge_objects(hexes: Iterable[str], *, store: ContentStore) -> None:
             )
             for deletion in pending:
                 if deletion.sha256 not in alive:
-                    store.delete(blob_key(deletion.sha256))
+                    key = blob_key(deletion.sha256)
+                    store.delete(key)
+                    logger.info("cleanup: deleted %s", key)
             BlobDeletion.objects.filter(pk__in=[deletion.pk for deletion in pending]).delete()
 
 

@@ -96,7 +96,7 @@ def counted(package_id: int) -> tuple[int, int]:
     """(published versions, bytes of their distinct blobs) worked out from the rows:
     what the kept figures must equal (tests, `recount`).
     """
-    versions = PackageVersion.objects.filter(package_id=package_id, is_internal=False).count()
+    versions = PackageVersion.objects.filter(package_id=package_id).published().count()
     size = (
         PackageBlob.objects.filter(Exists(_published_uses(package_id))).aggregate(
             total=Sum("size")

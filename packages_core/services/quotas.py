@@ -6,6 +6,7 @@ owner has an `OwnerQuota` row with its own. Site admins are never limited.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from django.db.models import Sum
@@ -15,6 +16,8 @@ from packages_core.conf import packages_settings
 from packages_core.exceptions import PackagesError
 from packages_core.models import Owner, OwnerQuota, Package, PackageBlob, PackageFile
 from packages_core.models.limits import UNLIMITED
+
+logger = logging.getLogger(__name__)
 
 
 class QuotaExceeded(PackagesError):
@@ -64,6 +67,12 @@ def _exceeded(limit: int, value: int) -> bool:
     return limit != UNLIMITED and value > limit
 
 
+def _refused(owner: Owner, message: str) -> QuotaExceeded:
+    # Operators asked why a push failed: the client shows the message, the log keeps it.
+    logger.info("quota: refused for %s: %s", owner.name, message)
+    return QuotaExceeded(message)
+
+
 def check_blob(owner: Owner, size: int, *, user=None, limits: Limits | None = None) -> None:
     """QuotaExceeded if a blob of `size` bytes (or one that has grown to it) is too big
     for the owner, alone or added to what the owner stores. `limits` are the owner's,
@@ -73,15 +82,16 @@ def check_blob(owner: Owner, size: int, *, user=None, limits: Limits | None = No
         return
     limits = limits or limits_for(owner)
     if _exceeded(limits.blob_bytes, size):
-        raise QuotaExceeded(
-            f"a blob of {size} bytes is over the limit of {limits.blob_bytes} bytes per blob"
+        raise _refused(
+            owner, f"a blob of {size} bytes is over the limit of {limits.blob_bytes} bytes per blob"
         )
     if limits.bytes != UNLIMITED:
         stored = usage(owner).bytes
         if _exceeded(limits.bytes, stored + size):
-            raise QuotaExceeded(
+            raise _refused(
+                owner,
                 f"{owner.name} stores {stored} bytes; {size} more would pass the limit "
-                f"of {limits.bytes} bytes"
+                f"of {limits.bytes} bytes",
             )
 
 
@@ -94,4 +104,4 @@ def check_new_version(owner: Owner, *, user=None) -> None:
         return
     count = usage(owner).versions
     if count + 1 > limit:
-        raise QuotaExceeded(f"{owner.name} has {count} versions, the limit is {limit}")
+        raise _refused(owner, f"{owner.name} has {count} versions, the limit is {limit}")

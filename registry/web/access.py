@@ -1,7 +1,7 @@
 """What a visitor may see (owners and images by name, or 404) and change (or 403).
 
 Unreadable owners are 404, not 403, so pages never tell whether a private owner
-exists. The rules are the access adapter's, the same the registry applies.
+exists. The decision is `packages_core.access`'s, the same the registry and the API apply.
 """
 
 from __future__ import annotations
@@ -12,14 +12,17 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from packages_core.adapter import get_adapter
+from packages_core import access
 from packages_core.models import Owner, Package
 from registry import images
 
 
 def readable_owner(request, name: str) -> Owner:
-    owner = Owner.objects.named(name).first()
-    if owner is None or not get_adapter().can_read(request.user, owner):
+    """The owner named `name` if the visitor may read it, else 404. Pages know sessions,
+    not access tokens, so no token's scopes narrow what they show.
+    """
+    owner = access.readable_owner(request.user, None, name)
+    if owner is None:
         raise Http404("No such user or organisation.")
     return owner
 
@@ -33,7 +36,7 @@ def readable_image(request, owner_name: str, image: str) -> tuple[Owner, Package
 
 
 def can_write(request, owner: Owner) -> bool:
-    return get_adapter().can_write(request.user, owner)
+    return access.allowed(request.user, None, owner, access.WRITE)
 
 
 def require_write(request, owner: Owner) -> None:
@@ -44,7 +47,7 @@ def require_write(request, owner: Owner) -> None:
 
 def can_manage(request, owner: Owner) -> bool:
     """Whether the visitor may change the owner's settings (the adapter decides)."""
-    return get_adapter().can_manage(request.user, owner)
+    return access.allowed(request.user, None, owner, access.MANAGE)
 
 
 def require_manage(request, owner: Owner) -> None:

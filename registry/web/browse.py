@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Lower
 
 from packages_core.content_store import ContentStore
@@ -51,11 +51,6 @@ LINK_FIELDS = (
     ("Source", "repository_url"),
     ("Documentation", "documentation_url"),
 )
-
-
-def published_versions(package: Package) -> QuerySet[PackageVersion]:
-    """The versions the registry serves: every one but the internal staging version."""
-    return package.versions.filter(is_internal=False)
 
 
 def _tagged(versions: QuerySet[PackageVersion]) -> QuerySet[PackageVersion]:
@@ -118,13 +113,8 @@ def links_of(metadata: dict) -> list[tuple[str, str]]:
 
 def _sizes(version_ids) -> dict[int, int]:
     """Bytes of each version's files (manifest, config and layers)."""
-    rows = (
-        PackageFile.objects.filter(version_id__in=list(version_ids))
-        .order_by()
-        .values("version_id")
-        .annotate(total=Sum("blob__size"))
-    )
-    return {row["version_id"]: row["total"] or 0 for row in rows}
+    versions = PackageVersion.objects.filter(pk__in=list(version_ids)).order_by().with_size()
+    return dict(versions.values_list("pk", "total_size"))
 
 
 def _distinct_size(version_ids) -> int:
@@ -156,7 +146,7 @@ def _published_images(packages: QuerySet[Package]) -> QuerySet[Package]:
     pushed first (by the kept `last_pushed`: no aggregate over their versions; the
     figures of a page come from `describe_images`).
     """
-    published = PackageVersion.objects.filter(package=OuterRef("pk"), is_internal=False)
+    published = PackageVersion.objects.filter(package=OuterRef("pk")).published()
     return (
         packages.filter(Exists(published), type=images.CONTAINER)
         .select_related("owner")
@@ -188,7 +178,7 @@ def describe_images(packages) -> list[ImageRow]:
     packages = list(packages)
     ids = [p.pk for p in packages]
     newest_tag = (
-        _tagged(PackageVersion.objects.filter(package=OuterRef("pk"), is_internal=False))
+        _tagged(PackageVersion.objects.filter(package=OuterRef("pk")).published())
         .order_by("-updated", "-pk")
         .values("version")[:1]
     )
@@ -212,7 +202,7 @@ def describe_images(packages) -> list[ImageRow]:
 
 def latest_tag(package: Package) -> PackageVersion | None:
     """The most recently pushed tag of the image."""
-    return _tagged(published_versions(package)).order_by("-updated", "-pk").first()
+    return _tagged(package.versions.published()).order_by("-updated", "-pk").first()
 
 
 # An image's versions
@@ -239,7 +229,7 @@ def image_versions(
     Newest and oldest go by the last push (a tag pushed again is new again), read off
     an index; a page of them gets its manifests and sizes from `describe_versions`.
     """
-    versions = published_versions(package)
+    versions = package.versions.published()
     if kind == TAGGED:
         versions = _tagged(versions)
     elif kind == UNTAGGED:
@@ -289,13 +279,13 @@ def find_version(package: Package, reference: str) -> PackageVersion | None:
     """The version a tag or digest names: by its own name first, else any version
     (a tag, say) holding the manifest with that digest.
     """
-    version = published_versions(package).versioned(reference).first()
+    version = package.versions.published().versioned(reference).first()
     if version is None and looks_like_digest(reference):
         try:
             found = images.find_manifest(package.owner, package.name, reference)
         except ManifestNotFound:
             return None
-        version = published_versions(package).filter(pk=found.version_id).first()
+        version = package.versions.published().filter(pk=found.version_id).first()
     return version
 
 
@@ -365,7 +355,7 @@ def version_detail(version: PackageVersion, *, store: ContentStore | None = None
         layers = _layers(store, version, parsed)
     if kind == KIND_INDEX:
         platforms, child_ids = _platforms(package, metadata)
-    tags = _tagged(published_versions(package))
+    tags = _tagged(package.versions.published())
     return VersionDetail(
         package=package,
         version=version,
@@ -381,7 +371,7 @@ def version_detail(version: PackageVersion, *, store: ContentStore | None = None
         referrers=_referrers(package, row.digest) if row is not None else [],
         recent_tags=list(tags.order_by("-updated", "-pk")[:RECENT_TAG_COUNT]),
         tag_count=tags.count(),
-        version_count=published_versions(package).count(),
+        version_count=package.versions.published().count(),
         total_size=_distinct_size([version.pk, *child_ids]),
     )
 

@@ -11,7 +11,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from registry.web.views import cleanup, home, owners, packages, settings
+from registry.web.views import cleanup, home, owners, packages, settings, signin
 
 app_name = "registry_web"
 
@@ -22,11 +22,7 @@ CONTAINER = rf"^{OWNER}/-/packages/container/{IMAGE}"
 
 urlpatterns = [
     path("", home.home, name="home"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(template_name="registry/web/login.html"),
-        name="login",
-    ),
+    path("login/", signin.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "-/settings",

@@ -91,7 +91,7 @@ def delete_version(request, owner, image, reference):
     if request.method == "POST":
         remove_version(version)
         messages.success(request, f"Deleted {owner.name}/{package.name} {version.version}.")
-        if browse.published_versions(package).exists():
+        if package.versions.published().exists():
             return redirect("registry_web:package_versions", owner=owner.name, image=package.name)
         return redirect("registry_web:owner_packages", owner=owner.name)
     context = {

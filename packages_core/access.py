@@ -1,0 +1,33 @@
+"""Whether a caller may read, write or manage an owner's packages: one decision for every face."""
+
+from __future__ import annotations
+
+from packages_core.adapter import get_adapter
+from packages_core.models import AccessToken, Owner
+from packages_core.models.tokens import Scope
+
+READ, WRITE, MANAGE = "read", "write", "manage"
+
+# The scope an access token needs for each action: managing (cleanup rules) changes
+# what is kept, so a token that may not write may not manage either.
+ACTION_SCOPES = {READ: Scope.READ_PACKAGE, WRITE: Scope.WRITE_PACKAGE, MANAGE: Scope.WRITE_PACKAGE}
+
+
+def allowed(user, token: AccessToken | None, owner: Owner, action: str) -> bool:
+    """Whether `user` may do `action` on `owner`'s packages: the access adapter's rules,
+    narrowed to the scopes of `token`, the access token they signed in with (None for a
+    password or a session, which do not narrow).
+    """
+    adapter = get_adapter()
+    rule = {READ: adapter.can_read, WRITE: adapter.can_write, MANAGE: adapter.can_manage}[action]
+    return rule(user, owner) and (token is None or token.allows(ACTION_SCOPES[action]))
+
+
+def readable_owner(user, token: AccessToken | None, name: str) -> Owner | None:
+    """The owner named `name` (case-insensitive) if the caller may read it, else None:
+    callers answer "not found" either way, so a private owner's existence does not show.
+    """
+    owner = Owner.objects.named(name).first()
+    if owner is None or not allowed(user, token, owner, READ):
+        return None
+    return owner
