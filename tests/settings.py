@@ -33,7 +33,7 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "forge.settings"
 from forge.settings import *  # noqa: E402, F403
 
 # No fsync of blob files: each costs milliseconds, a quarter of some modules' time, and
-# the tests' files are thrown away. tests/test_durability.py turns it on to check it.
+# the tests' files are thrown away. tests/packages_core/test_durability.py turns it on to check it.
 PACKAGES = {**PACKAGES, "SYNC_WRITES": False}  # noqa: F405
 
 # A second package type beside containers, on packages_core alone (tests/generic_files):

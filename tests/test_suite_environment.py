@@ -56,7 +56,7 @@ def test_a_run_from_a_shell_set_up_for_a_site_passes(tmp_path):
     env = {**os.environ, **SITE_SHELL, "FORGE_DATA_DIR": str(shell_data)}
     # On PostgreSQL the child's test database would be this run's own: SQLite in memory.
     env.pop("DATABASE_URL", None)
-    matrix = "tests/test_access_matrix.py::test_access_matrix"
+    matrix = "tests/registry/test_access_matrix.py::test_access_matrix"
     tests = [
         f"{__file__}::test_the_run_has_a_temporary_data_dir_of_its_own",
         f"{__file__}::test_no_forge_variable_of_the_shell_reaches_the_run",

@@ -5,7 +5,7 @@ The module runs a forge site of its own (`start_forge`), so killing its server a
 cleaning up with no grace period disturbs no other module. Each push declares 150 MiB
 and sends a few: enough for the server to be writing the draft when it is killed,
 without the test sending the rest. That the grace period keeps young orphans, and
-every other kind of orphan, are tests/test_cleanup_orphans.py's.
+every other kind of orphan, are tests/packages_core/test_cleanup_orphans.py's.
 """
 
 from __future__ import annotations

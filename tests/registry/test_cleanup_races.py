@@ -2,7 +2,7 @@
 
 Each test lets a request get past its lookup, then runs a zero-grace cleanup (its
 storage deletions included) before the request reads what it found: the windows
-tests/test_gc_concurrency.py hit under load, opened on purpose. Never a 500.
+tests/registry/test_gc_concurrency.py hit under load, opened on purpose. Never a 500.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from django.db.utils import OperationalError, load_backend
 from forge import startup
 from forge.environment import ConfigurationError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 # Long enough for a slow machine; a server that boots workers instead of stopping
 # (the old behaviour) runs into it.

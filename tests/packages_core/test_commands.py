@@ -43,7 +43,7 @@ def test_a_failing_command_exits_1_with_one_line_on_stderr(tmp_path):
     """The whole CLI path, in a child process with its own throwaway database."""
     env = {**os.environ, "FORGE_DATA_DIR": str(tmp_path)}
     env.pop("DATABASE_URL", None)
-    manage = [sys.executable, str(Path(__file__).parent.parent / "manage.py")]
+    manage = [sys.executable, str(Path(__file__).resolve().parents[2] / "manage.py")]
     subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
     result = subprocess.run(
         [*manage, "createorg", "acme", "--owner", "nobody"], env=env, capture_output=True, text=True

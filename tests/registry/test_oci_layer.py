@@ -14,7 +14,7 @@ import registry.oci
 from registry.errors import RegistryError, from_domain, render_error
 from registry.oci import errors as oci
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OCI_MODULES = sorted(
     f"registry.oci.{module.name}" for module in pkgutil.iter_modules(registry.oci.__path__)
 )

@@ -144,7 +144,7 @@ class FailingMiddleware:
 
 def test_a_failure_outside_the_views_is_a_500_in_the_spec_format(settings):
     settings.DEBUG = False
-    handler = ProtocolHandler([*PROTOCOL_MIDDLEWARE, "tests.test_wsgi.FailingMiddleware"])
+    handler = ProtocolHandler([*PROTOCOL_MIDDLEWARE, f"{__name__}.FailingMiddleware"])
 
     status, headers = call("/v2/", app=handler)
 

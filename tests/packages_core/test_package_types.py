@@ -25,7 +25,7 @@ from tests.generic_files.services import publish
 
 pytestmark = pytest.mark.django_db
 
-GENERIC_APP = Path(__file__).parent / "generic_files"
+GENERIC_APP = Path(__file__).resolve().parents[1] / "generic_files"
 
 
 def put(owner, user, package: str, version: str, data: bytes):
