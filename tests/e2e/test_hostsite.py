@@ -135,9 +135,9 @@ def serve(venv: Path, tmp_path_factory, **site_env: str):
             for key, value in os.environ.items()
             if not key.startswith(("DJANGO_", "FORGE_", "HOSTSITE_")) and key != "PYTHONPATH"
         }
+        env.update(db_env)
+        env.update(site_env)
         env.update(
-            db_env,
-            site_env,
             HOSTSITE_DATA_DIR=str(data_dir),
             HOSTSITE_EXTERNAL_URL=f"http://127.0.0.1:{port}",
             PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
