@@ -7,7 +7,6 @@ access token and, for a Bearer token, by the access it grants.
 from __future__ import annotations
 
 from packages_core import access, lookups
-from packages_core.adapter import get_adapter
 from packages_core.models import Owner
 from registry.authentication import Identity, challenge
 from registry.bearer import DELETE, PULL, PUSH
@@ -49,7 +48,6 @@ def authorize(
     """
     if owner is _LOOK_UP:
         owner = lookups.owner_named(owner_name)
-    adapter = get_adapter()
     needed = access.READ if action == PULL else access.WRITE
     by_rules = owner is not None and access.allowed(identity.user, identity.token, owner, needed)
     scope = repository_scope(owner_name, image, action)
@@ -61,7 +59,7 @@ def authorize(
         )
     if identity.is_anonymous:
         raise Unauthorized(challenge=challenge(request, scope))
-    if owner is None or not adapter.can_read(identity.user, owner):
+    if owner is None or not access.allowed(identity.user, None, owner, access.READ):
         # A private owner looks to those who may not see it as one that does not
         # exist: the same status, code and message, as the pages and the API answer.
         raise NameUnknown(

@@ -20,7 +20,6 @@ from packages_core.credentials import parse_basic
 from packages_core.exceptions import TooManySignIns
 from packages_core.memo import Memo
 from packages_core.models import AccessToken
-from packages_core.models.tokens import Scope
 from packages_core.services.tokens import authenticate_token, looks_like_token
 from registry import bearer
 from registry.conf import registry_settings
@@ -53,16 +52,6 @@ class Identity:
     @property
     def is_bearer(self) -> bool:
         return self.access is not None
-
-    def token_allows(self, scope: str) -> bool:
-        """Access tokens narrow what their user may do; passwords do not."""
-        return self.token is None or self.token.allows(scope)
-
-    def may_read_packages(self) -> bool:
-        return self.token_allows(Scope.READ_PACKAGE)
-
-    def may_write_packages(self) -> bool:
-        return self.token_allows(Scope.WRITE_PACKAGE)
 
     def grants(self, repository: str, action: str) -> bool:
         """Whether the credentials cover `action` on `repository` ("owner/image")."""

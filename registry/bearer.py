@@ -24,10 +24,8 @@ import jwt
 from django.contrib.auth.models import AnonymousUser
 from django.utils.crypto import salted_hmac
 
-from packages_core import lookups
-from packages_core.adapter import get_adapter
+from packages_core import access, lookups
 from packages_core.models import AccessToken, Owner
-from packages_core.models.tokens import Scope
 from registry.conf import registry_settings
 from registry.oci.names import IMAGE_NAME_PATTERN
 
@@ -87,14 +85,13 @@ def grant(user, token: AccessToken | None, requested: list[Access]) -> list[Acce
     """What of `requested` the caller may have: the rules of the access adapter,
     narrowed by the scopes of the access token the caller signed in with.
     """
-    adapter = get_adapter()
     granted = []
     for ask in requested:
         if ask.type == REGISTRY and ask.name == CATALOG:
             # Everyone may list; the listing shows only what the caller may read.
             allowed = frozenset({ALL_ACTIONS}) if ALL_ACTIONS in ask.actions else frozenset()
         elif ask.type == REPOSITORY:
-            allowed = _repository_actions(adapter, user, token, ask)
+            allowed = _repository_actions(user, token, ask)
         else:
             allowed = frozenset()
         if allowed:
@@ -102,7 +99,7 @@ def grant(user, token: AccessToken | None, requested: list[Access]) -> list[Acce
     return granted
 
 
-def _repository_actions(adapter, user, token, ask: Access) -> frozenset[str]:
+def _repository_actions(user, token, ask: Access) -> frozenset[str]:
     owner_name, _, image = ask.name.partition("/")
     if not image or not IMAGE_NAME_PATTERN.match(image):
         return frozenset()
@@ -110,12 +107,10 @@ def _repository_actions(adapter, user, token, ask: Access) -> frozenset[str]:
     if owner is None:
         return frozenset()
     wanted = {PULL, PUSH, DELETE} if ALL_ACTIONS in ask.actions else set(ask.actions)
-    may_read = token is None or token.allows(Scope.READ_PACKAGE)
-    may_write = token is None or token.allows(Scope.WRITE_PACKAGE)
     allowed = set()
-    if PULL in wanted and may_read and adapter.can_read(user, owner):
+    if PULL in wanted and access.allowed(user, token, owner, access.READ):
         allowed.add(PULL)
-    if wanted & {PUSH, DELETE} and may_write and adapter.can_write(user, owner):
+    if wanted & {PUSH, DELETE} and access.allowed(user, token, owner, access.WRITE):
         allowed |= wanted & {PUSH, DELETE}
     return frozenset(allowed)
 

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, Value
 from django.db.models.functions import Concat, Lower
 
-from packages_core import lookups
+from packages_core import access, lookups
 from packages_core.adapter import get_adapter
 from packages_core.content_store import ContentStore
 from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
@@ -170,11 +170,13 @@ def staging_claim(owner: Owner, image: str, *, creator=None):
     return lambda blob: stage_blob(owner, image, blob, creator=creator)
 
 
-def readable_blob_elsewhere(user, digest: Digest, source: str) -> PackageBlob | None:
-    """For a cross-repository mount: the blob in `source` ("owner/image"), if `user` may read it."""
+def readable_blob_elsewhere(user, token, digest: Digest, source: str) -> PackageBlob | None:
+    """For a cross-repository mount: the blob in `source` ("owner/image"), if the caller
+    (`user`, narrowed by the access `token` it signed in with) may read it.
+    """
     owner_name, _, image = source.partition("/")
     owner = Owner.objects.named(owner_name).first() if image else None
-    if owner is None or not get_adapter().can_read(user, owner):
+    if owner is None or not access.allowed(user, token, owner, access.READ):
         return None
     try:
         return find_blob(owner, image, digest)
@@ -588,13 +590,16 @@ def delete_manifest(owner: Owner, image: str, reference: str) -> None:
             digest = parse_digest(reference)
         except InvalidDigest:
             raise unknown from None
-        doomed = PackageVersion.objects.filter(
-            Q(files__manifest__isnull=False) & _blob_filter(digest, "files__blob__"),
-            package=package,
-            is_internal=False,
-        ).distinct()
+        doomed = (
+            PackageVersion.objects.published()
+            .filter(
+                Q(files__manifest__isnull=False) & _blob_filter(digest, "files__blob__"),
+                package=package,
+            )
+            .distinct()
+        )
     elif is_valid_tag(reference):
-        doomed = package.versions.versioned(reference).filter(is_internal=False)
+        doomed = package.versions.published().versioned(reference)
     else:
         raise unknown
     doomed = list(doomed)
@@ -613,7 +618,7 @@ def list_tags(package: Package, *, n: int | None, last: str) -> list[str]:
     if n == 0:
         return []
     tags = (
-        package.versions.filter(is_internal=False)
+        package.versions.published()
         .exclude(version__contains=":")
         .annotate(tag=Lower("version"))
         .order_by("tag")
@@ -626,7 +631,7 @@ def list_tags(package: Package, *, n: int | None, last: str) -> list[str]:
 
 def catalog(user, *, n: int, last: str) -> list[str]:
     """Repository names with a real (not staging) version, that `user` may read."""
-    published = PackageVersion.objects.filter(package=OuterRef("pk"), is_internal=False)
+    published = PackageVersion.objects.published().filter(package=OuterRef("pk"))
     names = (
         Package.objects.filter(
             Exists(published), type=CONTAINER, owner__in=get_adapter().readable_owners(user)

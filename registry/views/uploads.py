@@ -57,10 +57,12 @@ class UploadStartView(BlobReceiving):
         """
         if not is_valid_repository(source.lower()):
             return False
-        if not (self.identity.grants(source, bearer.PULL) and self.identity.may_read_packages()):
+        if not self.identity.grants(source, bearer.PULL):
             return False
         try:
-            blob = images.readable_blob_elsewhere(self.identity.user, parse_digest(digest), source)
+            blob = images.readable_blob_elsewhere(
+                self.identity.user, self.identity.token, parse_digest(digest), source
+            )
             if blob is None:
                 return False
             images.stage_blob(self.owner, self.image, blob, creator=self.creator)
