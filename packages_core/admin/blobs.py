@@ -140,15 +140,24 @@ class StaleUploadFilter(admin.SimpleListFilter):
 
 @admin.register(BlobUpload)
 class BlobUploadAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "owner", "image", "received", "stale", "creator", "created", "updated"]
+    list_display = [
+        "id",
+        "owner",
+        "package_name",
+        "received",
+        "stale",
+        "creator",
+        "created",
+        "updated",
+    ]
     list_filter = [StaleUploadFilter]
     list_select_related = ["owner", "creator"]
     actions = ["cancel_uploads"]
-    search_fields = ["owner__name", "image"]
+    search_fields = ["owner__name", "package_name"]
     readonly_fields = [
         "id",
         "owner",
-        "image",
+        "package_name",
         "creator",
         "bytes_received",
         "storage_key",

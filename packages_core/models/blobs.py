@@ -58,8 +58,9 @@ class BlobUpload(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(Owner, on_delete=models.CASCADE, related_name="blob_uploads")
-    # The image (package name) the session was opened for; it may not be used for another.
-    image = models.CharField(max_length=255)
+    # The package the session was opened for (a container image's name); it may not be
+    # used for another.
+    package_name = models.CharField(max_length=255)
     creator = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -79,4 +80,4 @@ class BlobUpload(models.Model):
         indexes = [models.Index(fields=["updated"])]
 
     def __str__(self) -> str:
-        return f"upload {self.id} to {self.owner.name}/{self.image}"
+        return f"upload {self.id} to {self.owner.name}/{self.package_name}"

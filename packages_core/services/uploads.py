@@ -80,10 +80,10 @@ def _refresh(upload: BlobUpload) -> None:
 
 
 def start_upload(
-    owner: Owner, image: str, *, creator=None, store: ContentStore | None = None
+    owner: Owner, package_name: str, *, creator=None, store: ContentStore | None = None
 ) -> BlobUpload:
     store = store or ContentStore.default()
-    upload = BlobUpload(owner=owner, image=image, creator=creator)
+    upload = BlobUpload(owner=owner, package_name=package_name, creator=creator)
     upload.storage_key = store.start_upload(upload.id)
     upload.save(force_insert=True)
     return upload

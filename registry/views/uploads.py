@@ -76,7 +76,7 @@ class UploadView(BlobReceiving):
 
     def find_upload(self, upload_id: str) -> BlobUpload:
         try:
-            return BlobUpload.objects.get(pk=upload_id, owner=self.owner, image=self.image)
+            return BlobUpload.objects.get(pk=upload_id, owner=self.owner, package_name=self.image)
         except (BlobUpload.DoesNotExist, ValidationError, ValueError):
             raise BlobUploadUnknown(detail={"uuid": upload_id}) from None
 

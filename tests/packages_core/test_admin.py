@@ -95,7 +95,7 @@ def catalog(alice, org, store):
         PackageProperty.RefType.VERSION, version.pk, "container.image.type", "oci"
     )
     upload = BlobUpload.objects.create(
-        owner=alice_owner, image="app", creator=alice, storage_key="uploads/abc"
+        owner=alice_owner, package_name="app", creator=alice, storage_key="uploads/abc"
     )
     quota = OwnerQuota.objects.create(owner=org, max_bytes=10 * 1024**3, max_versions=-1)
     rule = CleanupRule.objects.create(owner=org, type="container", keep_count=3)
@@ -622,7 +622,7 @@ def test_uploads_are_view_only(admin_client, catalog):
 
 
 def test_upload_search_by_id(admin_client, catalog):
-    BlobUpload.objects.create(owner=catalog.org, image="other", storage_key="uploads/def")
+    BlobUpload.objects.create(owner=catalog.org, package_name="other", storage_key="uploads/def")
     response = admin_client.get(changelist_url(BlobUpload), {"q": str(catalog.upload.pk)})
     assert [row.pk for row in listed(response)] == [catalog.upload.pk]
 
@@ -883,9 +883,13 @@ def age_upload(upload, hours: float) -> None:
 
 
 def test_stale_filter_finds_uploads_idle_for_over_a_day(admin_client, catalog):
-    old = BlobUpload.objects.create(owner=catalog.org, image="old", storage_key="uploads/old")
+    old = BlobUpload.objects.create(
+        owner=catalog.org, package_name="old", storage_key="uploads/old"
+    )
     age_upload(old, 25)
-    recent = BlobUpload.objects.create(owner=catalog.org, image="new", storage_key="uploads/new")
+    recent = BlobUpload.objects.create(
+        owner=catalog.org, package_name="new", storage_key="uploads/new"
+    )
     age_upload(recent, 23)
     response = admin_client.get(changelist_url(BlobUpload), {"stale": "yes"})
     assert [row.pk for row in listed(response)] == [old.pk]
@@ -901,8 +905,12 @@ def test_stale_filter_finds_uploads_idle_for_over_a_day(admin_client, catalog):
 def test_cancel_selected_uploads_discards_them_through_the_service(
     admin_client, catalog, store, monkeypatch, django_capture_on_commit_callbacks
 ):
-    other = BlobUpload.objects.create(owner=catalog.org, image="other", storage_key="uploads/o")
-    kept = BlobUpload.objects.create(owner=catalog.org, image="kept", storage_key="uploads/k")
+    other = BlobUpload.objects.create(
+        owner=catalog.org, package_name="other", storage_key="uploads/o"
+    )
+    kept = BlobUpload.objects.create(
+        owner=catalog.org, package_name="kept", storage_key="uploads/k"
+    )
     for upload in (catalog.upload, other, kept):
         store.save(upload.storage_key, io.BytesIO(b"partial"))
         BlobUpload.objects.filter(pk=upload.pk).update(bytes_received=7)

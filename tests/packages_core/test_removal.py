@@ -33,7 +33,9 @@ def test_discard_upload_deletes_the_row_and_its_staged_bytes(
 ):
     key = blobs.staging_key()
     store.save(key, io.BytesIO(b"half a layer"))
-    upload = BlobUpload.objects.create(owner=alice.package_owner, image="web", storage_key=key)
+    upload = BlobUpload.objects.create(
+        owner=alice.package_owner, package_name="web", storage_key=key
+    )
 
     with django_capture_on_commit_callbacks(execute=True):
         uploads.discard_upload(upload, store=store)
@@ -45,7 +47,9 @@ def test_discard_upload_deletes_the_row_and_its_staged_bytes(
 def test_discarded_upload_keeps_its_bytes_until_the_transaction_commits(store, alice):
     key = blobs.staging_key()
     store.save(key, io.BytesIO(b"half a layer"))
-    upload = BlobUpload.objects.create(owner=alice.package_owner, image="web", storage_key=key)
+    upload = BlobUpload.objects.create(
+        owner=alice.package_owner, package_name="web", storage_key=key
+    )
 
     uploads.discard_upload(upload, store=store)
 

@@ -62,7 +62,7 @@ def test_post_starts_upload_with_location_uuid_and_empty_range(client):
     assert response["Range"] == "0-0"
     assert response["Content-Length"] == "0"
     assert response[API_VERSION_HEADER] == API_VERSION
-    assert BlobUpload.objects.filter(pk=session, image="img").exists()
+    assert BlobUpload.objects.filter(pk=session, package_name="img").exists()
 
 
 def test_post_location_uses_the_lowercase_owner_name(client):
