@@ -17,6 +17,7 @@ from packages_core.models import (
     CleanupRule,
     OwnerQuota,
 )
+from packages_core.models.limits import CLEANUP_RULE_FIELDS
 from packages_core.services import cleanup as cleanup_services
 
 # How many versions a cleanup rule's page lists under "would remove now".
@@ -57,16 +58,7 @@ class CleanupRuleForm(forms.ModelForm):
 
     class Meta:
         model = CleanupRule
-        fields = [
-            "owner",
-            "type",
-            "enabled",
-            "keep_count",
-            "keep_pattern",
-            "remove_days",
-            "remove_pattern",
-            "match_full_name",
-        ]
+        fields = ["owner", *CLEANUP_RULE_FIELDS]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

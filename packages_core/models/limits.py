@@ -48,6 +48,19 @@ class OwnerQuota(models.Model):
         return f"quota of {self.owner}"
 
 
+# What an owner chooses in a rule, in the order the forms show it (the web page's and
+# the admin's, which adds the owner).
+CLEANUP_RULE_FIELDS = (
+    "type",
+    "enabled",
+    "keep_count",
+    "keep_pattern",
+    "remove_days",
+    "remove_pattern",
+    "match_full_name",
+)
+
+
 class CleanupRule(models.Model):
     """Which versions of an owner's packages of one type get removed, as in Gitea."""
 

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 
 from packages_core import types
 from packages_core.models import CleanupRule
+from packages_core.models.limits import CLEANUP_RULE_FIELDS
 from packages_core.models.tokens import Scope
 
 
@@ -36,15 +37,7 @@ class CleanupRuleForm(forms.ModelForm):
 
     class Meta:
         model = CleanupRule
-        fields = [
-            "type",
-            "enabled",
-            "keep_count",
-            "keep_pattern",
-            "remove_days",
-            "remove_pattern",
-            "match_full_name",
-        ]
+        fields = CLEANUP_RULE_FIELDS
         labels = {
             "enabled": "Enabled",
             "keep_count": "Keep the most recent",
