@@ -36,6 +36,18 @@ def insufficient_scope(request, scope: str, message: str) -> Denied:
     )
 
 
+def access_needed(owner_name: str, image: str, action: str) -> list[dict]:
+    """The access a request needed, listed as CNCF Distribution lists it in a 401's detail.
+
+    Not decoration: docker's engine (20.10) reads an UNAUTHORIZED error with the default
+    message and no detail as a bare code, which it does not know to be final, and retries
+    the upload five times over some 50 s before giving up; with a detail it stops at once.
+    """
+    name = f"{owner_name.lower()}/{image}"
+    actions = SCOPE_ACTIONS[action].split(",")
+    return [{"Type": "repository", "Name": name, "Action": verb} for verb in actions]
+
+
 _LOOK_UP = object()
 
 
@@ -58,7 +70,8 @@ def authorize(
             request, scope, f"the token does not grant {action} on {owner.name.lower()}/{image}"
         )
     if identity.is_anonymous:
-        raise Unauthorized(challenge=challenge(request, scope))
+        detail = access_needed(owner_name, image, action)
+        raise Unauthorized(challenge=challenge(request, scope), detail=detail)
     if owner is None or not access.allowed(identity.user, None, owner, access.READ):
         # A private owner looks to those who may not see it as one that does not
         # exist: the same status, code and message, as the pages and the API answer.

@@ -10,9 +10,9 @@ credentials): this is how the suite is checked against a reference registry.
 a site of its own (fresh database, seeded), or another gunicorn on the database and
 data dir of a server started before, with some variables changed.
 
-Clients (skopeo, podman, oras-py; chromium, chromedriver and selenium for the browser
-tests) are found with `require_tool`: a missing one skips its tests on a developer's
-machine and fails them in CI (CI=true).
+Clients (skopeo, podman, oras-py, docker and its engine dockerd; chromium, chromedriver
+and selenium for the browser tests) are found with `require_tool`: a missing one skips
+its tests on a developer's machine and fails them in CI (CI=true).
 """
 
 from __future__ import annotations
@@ -64,6 +64,8 @@ INSTALL_HINTS = {
     "buildah": "apt-get install -y buildah",
     "umoci": "apt-get install -y umoci",
     "nginx": "apt-get install -y nginx",
+    "docker": "apt-get install -y docker.io",
+    "dockerd": "apt-get install -y docker.io",
     "oras": ".venv/bin/pip install -r requirements-dev.txt (oras-py, 'oras>=0.2,<0.3')",
     "chromium": "apt-get install -y chromium chromium-driver",
     "chromedriver": "apt-get install -y chromium-driver",

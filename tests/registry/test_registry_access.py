@@ -401,6 +401,16 @@ def test_anonymous_push_to_public_owner_is_401_with_challenge(client, alice):
     assert_unauthorized(push(client, "alice/img", ANONYMOUS))
 
 
+def test_anonymous_push_401_names_the_access_it_needed(client, alice):
+    # docker retries a 401 upload for ~50 s unless the error carries a detail.
+    (entry,) = error_entries(push(client, "Alice/img", ANONYMOUS))
+
+    assert entry["detail"] == [
+        {"Type": "repository", "Name": "alice/img", "Action": "pull"},
+        {"Type": "repository", "Name": "alice/img", "Action": "push"},
+    ]
+
+
 def test_signed_in_user_cannot_read_private_owner_blobs(client, alice, bob, image_of):
     repo = image_of("alice")
     set_visibility(alice.package_owner, Visibility.PRIVATE)
