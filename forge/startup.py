@@ -87,7 +87,9 @@ def run_command(argv: list[str]) -> None:
     if "--traceback" in argv:
         execute_from_command_line(argv)
         return
-    with misconfiguration_exits(), unmigrated_database_exits():
+    # migrate makes the tables: a missing one there is its own failure, not advice to run it.
+    tables = contextlib.nullcontext() if argv[1:2] == ["migrate"] else unmigrated_database_exits()
+    with misconfiguration_exits(), tables:
         # The dev server finds a database it cannot reach in a thread, prints the
         # traceback and serves on; so it is looked at before the server starts.
         if argv[1:2] == ["runserver"]:
