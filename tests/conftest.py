@@ -50,6 +50,8 @@ def pytest_sessionfinish(session, exitstatus):
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
+        # The progress line is still open here, with or without xdist.
+        reporter.write("\n")
         reporter.write_line(
             "The run wrote into the checkout (or something else did while it ran): "
             + ", ".join(new[:20]),
