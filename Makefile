@@ -1,11 +1,14 @@
 # The two commands: `make run` serves the site, `make test` runs the whole suite.
+# `make manage ARGS='createuser erin --password …'` runs a manage.py command on the
+# site `make run` serves: both read the same variables, and without FORGE_DATA_DIR
+# both use data/ in this checkout.
 PYTHON ?= python3
 VENV ?= .venv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format check dist clean
+.PHONY: run manage test lint format check dist clean
 
 $(BIN)/python:
 	$(PYTHON) scripts/make_venv.py $(VENV)
@@ -23,6 +26,9 @@ run: $(VENV)/.run-deps
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py ensureadmin
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py forge.wsgi:application
+
+manage: $(VENV)/.run-deps
+	$(BIN)/python manage.py $(ARGS)
 
 # Bytecode written whatever the shell says: without its cache pytest compiles and
 # rewrites the asserts of ~400 modules on every run, 7 s before the first test.

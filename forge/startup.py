@@ -5,6 +5,9 @@ from forge/environment.py, a database that cannot be connected to, failed system
 checks) into `forge: <what is wrong, which variable, how to fix it>` on stderr and
 exit status 2. gunicorn's master also checks, before it forks, what would otherwise
 only fail in the workers or on the first request: the port, the checks, the database.
+A manage.py command that finds the database without its tables says so the same way
+(`unmigrated_database_exits()`): it is most often the wrong database, one the server
+does not use.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ import socket
 import sys
 import traceback
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
 
-from django.db.utils import OperationalError
+from django.db.utils import DatabaseError, OperationalError
 
 from forge.environment import DATA_DIR_FIX, ConfigurationError, redacted_url
 
@@ -38,6 +42,9 @@ CREDENTIAL_FAILURES = (
     "pg_hba.conf",
     "permission denied",
 )
+# PostgreSQL's SQLSTATE for "relation ... does not exist" (SQLite only has the message).
+UNDEFINED_TABLE = "42P01"
+MIGRATE = "run `make run` once or `manage.py migrate`"
 
 
 class SystemChecksFailed(Exception):
@@ -80,12 +87,109 @@ def run_command(argv: list[str]) -> None:
     if "--traceback" in argv:
         execute_from_command_line(argv)
         return
-    with misconfiguration_exits():
+    # migrate makes the tables: a missing one there is its own failure, not advice to run it.
+    tables = contextlib.nullcontext() if argv[1:2] == ["migrate"] else unmigrated_database_exits()
+    with misconfiguration_exits(), tables:
         # The dev server finds a database it cannot reach in a thread, prints the
         # traceback and serves on; so it is looked at before the server starts.
         if argv[1:2] == ["runserver"]:
             check_database()
         execute_from_command_line(argv)
+
+
+@contextlib.contextmanager
+def unmigrated_database_exits(env: Mapping[str, str] = os.environ) -> Iterator[None]:
+    """Inside, a query for a table the database lacks, in a database whose migrations are
+    not all applied, becomes a ConfigurationError naming the database and the fix.
+
+    That is a command run against a database `make run` never migrated: most often not
+    the server's at all (another FORGE_DATA_DIR or DATABASE_URL). A SQLite file the
+    command itself brought into being by connecting is removed again, so the mistake
+    leaves nothing behind. With every migration applied the error is a bug and goes on.
+    """
+    new_file = _sqlite_file_to_be_made()
+    try:
+        yield
+    except DatabaseError as error:
+        if not is_missing_table(error):
+            raise
+        try:
+            problem = unmigrated_database(env, new_file)
+        except DatabaseError:
+            problem = None
+        if problem is None:
+            raise
+        raise problem from None
+
+
+def is_missing_table(error: DatabaseError) -> bool:
+    """Whether a query failed for naming a table the database does not have."""
+    cause = error.__cause__
+    code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    return code == UNDEFINED_TABLE or str(error).startswith("no such table")
+
+
+def _sqlite_file_to_be_made() -> Path | None:
+    """The default database's SQLite file, if it is one and does not exist yet."""
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        config = settings.DATABASES["default"]
+    except ImproperlyConfigured:
+        # Django's command line reads the settings again and reports it.
+        return None
+    name = str(config.get("NAME") or "")
+    if "sqlite" not in config.get("ENGINE", "") or name.startswith("file:") or ":memory:" in name:
+        return None
+    path = Path(name)
+    return None if path.exists() else path
+
+
+def unmigrated_database(env: Mapping[str, str], new_file: Path | None) -> ConfigurationError | None:
+    """What is wrong with the default database if some of its migrations are not applied;
+    None if they all are. `new_file`: its SQLite file, if this process made it.
+    """
+    from django.db import connections
+    from django.db.migrations.executor import MigrationExecutor
+
+    connection = connections["default"]
+    executor = MigrationExecutor(connection)
+    missing = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if not missing:
+        return None
+    tables = connection.introspection.table_names()
+    url = env.get("DATABASE_URL", "").strip()
+    variable = "DATABASE_URL" if url else "FORGE_DATA_DIR"
+    where = f"at {redacted_url(url)}" if url else str(connection.settings_dict["NAME"])
+    other = (
+        "or set DATABASE_URL to the database the server uses"
+        if url
+        else "or set FORGE_DATA_DIR to the data dir the server uses"
+    )
+    connections.close_all()
+    if tables:
+        migration = missing[0][0]
+        return ConfigurationError(
+            variable,
+            f"the database {where} ({variable}) lacks {len(missing)} migration(s), "
+            f"the first {migration.app_label}.{migration.name}",
+            "run `manage.py migrate` (`make run` does, before it serves)",
+        )
+    if new_file is not None:
+        # Connecting made an empty file: take it away again, with SQLite's companions.
+        for path in (new_file, *(Path(f"{new_file}{tail}") for tail in ("-wal", "-shm"))):
+            path.unlink(missing_ok=True)
+        return ConfigurationError(
+            variable,
+            f"there is no database {where} ({variable})",
+            f"{MIGRATE} to make it, {other}",
+        )
+    return ConfigurationError(
+        variable,
+        f"the database {where} ({variable}) has no tables",
+        f"{MIGRATE} to make them, {other}",
+    )
 
 
 def raised_while_connecting(error: BaseException) -> bool:

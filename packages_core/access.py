@@ -23,6 +23,23 @@ def allowed(user, token: AccessToken | None, owner: Owner, action: str) -> bool:
     return rule(user, owner) and (token is None or token.allows(ACTION_SCOPES[action]))
 
 
+def token_refusal(user, token: AccessToken | None, owner: Owner, action: str, doing: str) -> str:
+    """Why the caller may not do `action` on `owner` when it is `token` that stops them:
+    a sentence naming the token, its scopes and the scope `doing` ("pushing") needs.
+    '' when the token is not the reason (no token, it carries the scope, or the rules
+    refuse the user anyway).
+
+    Said outright because "alice may not push to alice/app" sent the owner of a
+    read-only token looking for a permission problem they did not have.
+    """
+    needed = ACTION_SCOPES[action]
+    if token is None or token.allows(needed) or not allowed(user, None, owner, action):
+        return ""
+    scopes = ", ".join(token.scopes) or "none"
+    noun = "scopes" if len(token.scopes) > 1 else "scope"
+    return f"the access token {token.name!r} has {noun} {scopes}; {doing} needs {needed.value}"
+
+
 def readable_owner(user, token: AccessToken | None, name: str) -> Owner | None:
     """The owner named `name` (case-insensitive) if the caller may read it, else None:
     callers answer "not found" either way, so a private owner's existence does not show.

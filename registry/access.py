@@ -15,6 +15,7 @@ from registry.errors import Denied, NameUnknown, Unauthorized
 # The token action each method needs, and the scope actions a challenge asks for.
 METHOD_ACTIONS = {"POST": PUSH, "PUT": PUSH, "PATCH": PUSH, "DELETE": DELETE}
 SCOPE_ACTIONS = {PULL: "pull", PUSH: "pull,push", DELETE: "delete"}
+DOING = {PULL: "pulling", PUSH: "pushing", DELETE: "deleting"}
 
 
 def action_of(method: str) -> str:
@@ -67,8 +68,16 @@ def authorize(
         return owner
     if by_rules:
         raise insufficient_scope(
-            request, scope, f"the token does not grant {action} on {owner.name.lower()}/{image}"
+            request,
+            scope,
+            f"the Bearer token does not grant {action} on {owner.name.lower()}/{image}; "
+            f"ask the token endpoint for {scope}",
         )
+    if owner is not None and (
+        refusal := access.token_refusal(identity.user, identity.token, owner, needed, DOING[action])
+    ):
+        # Not insufficient_scope: no Bearer token can grant more than the access token.
+        raise Denied(refusal)
     if identity.is_anonymous:
         detail = access_needed(owner_name, image, action)
         raise Unauthorized(challenge=challenge(request, scope), detail=detail)

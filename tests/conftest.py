@@ -23,11 +23,42 @@ from packages_core.models import Membership
 from packages_core.services import owners, tallies, versions
 from packages_core.services.blobs import store_blob
 from registry import authentication, pull_cache
+from tests import checkout
 from tests.redis_helpers import drop_keys, redis_cache_config, require_redis
 from tests.s3_helpers import bucket_keys, drop_bucket, make_bucket, s3_client, s3_env, start_moto
 
 # Fixtures of the web page tests: images pushed through /v2.
 pytest_plugins = ["tests.web_helpers"]
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKOUT_BEFORE = pytest.StashKey[set]()
+
+
+def pytest_sessionstart(session):
+    """Note the checkout's state; xdist's workers leave it to the process that started them."""
+    if not hasattr(session.config, "workerinput"):
+        session.config.stash[CHECKOUT_BEFORE] = checkout.checkout_state(ROOT)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run if it wrote into the checkout (tests/checkout.py), naming the files."""
+    if CHECKOUT_BEFORE not in session.config.stash:
+        return
+    before = session.config.stash[CHECKOUT_BEFORE]
+    new = checkout.written(before, checkout.checkout_state(ROOT))
+    if not new:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        # The progress line is still open here, with or without xdist.
+        reporter.write("\n")
+        reporter.write_line(
+            "The run wrote into the checkout (or something else did while it ran): "
+            + ", ".join(new[:20]),
+            red=True,
+        )
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 FAST_PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

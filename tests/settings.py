@@ -24,6 +24,9 @@ for name in [name for name in os.environ if name.startswith("FORGE_") or name in
 RUN_DATA_DIR = tempfile.mkdtemp(prefix="forge-tests-")
 atexit.register(shutil.rmtree, RUN_DATA_DIR, ignore_errors=True)
 os.environ["FORGE_DATA_DIR"] = RUN_DATA_DIR
+# Hypothesis keeps its caches (constants, unicode data) in .hypothesis/ under the
+# current directory, the checkout, even with its example database off.
+os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = os.path.join(RUN_DATA_DIR, "hypothesis")
 
 # pytest-django exported this module's name; processes the tests start (manage.py,
 # gunicorn) must run the forge site as an operator's would, with the FORGE_* variables

@@ -1,4 +1,9 @@
-"""The suite runs the same whatever the shell exports, and writes nothing into the checkout."""
+"""The suite runs the same whatever the shell exports, and writes nothing into the checkout.
+
+Every run compares the checkout before and after (tests/conftest.py, tests/checkout.py)
+and fails if it wrote there; the tests below check that comparison and the settings
+that keep the run's files in its own temporary data dir.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from pathlib import Path
 from django.conf import settings
 
 from forge import settings as forge_settings
+from tests import checkout
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,3 +87,28 @@ def test_a_run_from_a_shell_set_up_for_a_site_passes(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert f"{len(tests)} passed" in result.stdout, result.stdout[-3000:]
     assert not shell_data.exists()
+
+
+def test_hypothesis_keeps_its_caches_in_the_runs_data_dir():
+    assert os.environ["HYPOTHESIS_STORAGE_DIRECTORY"].startswith(str(settings.DATA_DIR))
+
+
+def test_a_file_a_run_writes_into_the_checkout_is_found_and_bytecode_is_not(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("data/\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "secret_key").write_text("kept")
+    before = checkout.checkout_state(tmp_path)
+
+    (tmp_path / "data" / "forge.sqlite3").write_text("")
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "conftest.cpython-311.pyc").write_text("")
+    (tmp_path / "notes.txt").write_text("")
+
+    after = checkout.checkout_state(tmp_path)
+    assert checkout.written(before, after) == ["!! data/forge.sqlite3", "?? notes.txt"]
+
+
+def test_outside_a_git_checkout_nothing_is_compared(tmp_path):
+    assert checkout.checkout_state(tmp_path / "missing") is None
+    assert checkout.written(None, set()) == []

@@ -8,7 +8,7 @@ whether it exists or not.
 from __future__ import annotations
 
 from rest_framework import permissions
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 
 from packages_core import access
 from packages_core.models import AccessToken, Owner
@@ -43,4 +43,13 @@ class OwnerPackageAccess(permissions.BasePermission):
 
     def has_permission(self, request, view) -> bool:
         owner = view.owner  # NotFound unless readable
-        return request.method in permissions.SAFE_METHODS or can_write(request, owner)
+        if request.method in permissions.SAFE_METHODS or can_write(request, owner):
+            return True
+        doing = "deleting packages" if request.method == "DELETE" else "changing packages"
+        refusal = access.token_refusal(
+            request.user, access_token(request), owner, access.WRITE, doing
+        )
+        if refusal:
+            # The token, not the user's rights, is what to change: say so.
+            raise PermissionDenied(f"{refusal[0].upper()}{refusal[1:]}.")
+        return False

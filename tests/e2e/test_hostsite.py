@@ -66,11 +66,28 @@ def run(argv, *, cwd=REPO_ROOT, env=None, timeout=BUILD_TIMEOUT) -> str:
     return result.stdout
 
 
+# What a build of the checkout must not see or write into: setuptools writes its
+# egg-info beside the sources, and the suite leaves nothing in the checkout.
+NOT_SOURCES = (
+    ".git",
+    ".venv",
+    "data",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".*_cache",
+    ".hypothesis",
+)
+
+
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory) -> Path:
-    """The wheel and sdist `python -m build` makes of the repository."""
+    """The wheel and sdist `python -m build` makes of (a copy of) the repository."""
+    sources = tmp_path_factory.mktemp("sources") / "repository"
+    shutil.copytree(REPO_ROOT, sources, ignore=shutil.ignore_patterns(*NOT_SOURCES), symlinks=True)
     outdir = tmp_path_factory.mktemp("dist")
-    run([sys.executable, "-m", "build", "--outdir", outdir, REPO_ROOT])
+    run([sys.executable, "-m", "build", "--outdir", outdir, sources], cwd=sources)
     return outdir
 
 

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,7 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from botocore.config import Config
-from django.db.utils import OperationalError, load_backend
+from django.db import connection, transaction
+from django.db.utils import DatabaseError, OperationalError, load_backend
 
 from forge import startup
 from forge.environment import ConfigurationError
@@ -205,6 +207,66 @@ def test_traceback_option_shows_the_whole_traceback(child_env):
     assert "ConfigurationError: FORGE_STORAGE must be fs or s3" in result.stderr
 
 
+# A command on a database `make run` never migrated: most often not the server's
+
+
+def test_a_command_on_a_missing_database_says_so_in_one_line_and_leaves_no_file(
+    child_env, tmp_path
+):
+    database = tmp_path / "data" / "forge.sqlite3"
+
+    line = the_one_line(manage(child_env(), "createuser", "erin", "--password", "pw"))
+
+    assert line == (
+        f"forge: there is no database {database} (FORGE_DATA_DIR); run `make run` once or "
+        "`manage.py migrate` to make it, or set FORGE_DATA_DIR to the data dir the server uses"
+    )
+    assert not database.exists()
+
+
+def test_a_command_on_a_database_without_tables_names_it_and_the_fix(child_env, tmp_path):
+    database = tmp_path / "data" / "forge.sqlite3"
+    database.parent.mkdir()
+    database.touch()
+
+    line = the_one_line(manage(child_env(), "ensureadmin"))
+
+    assert line == (
+        f"forge: the database {database} (FORGE_DATA_DIR) has no tables; run `make run` once "
+        "or `manage.py migrate` to make them, or set FORGE_DATA_DIR to the data dir the "
+        "server uses"
+    )
+    assert database.exists()
+
+
+def test_a_command_on_a_partly_migrated_database_asks_for_migrate(child_env, tmp_path):
+    env = child_env()
+    assert manage(env, "migrate", "-v0").returncode == 0
+    # As if the owners' table came with a migration not applied yet.
+    with contextlib.closing(sqlite3.connect(tmp_path / "data" / "forge.sqlite3")) as db, db:
+        db.execute("DROP TABLE packages_core_owner")
+        db.execute(
+            "DELETE FROM django_migrations WHERE id = (SELECT max(id) FROM django_migrations"
+            " WHERE app = 'packages_core')"
+        )
+
+    line = the_one_line(manage(env, "createuser", "erin", "--password", "pw"))
+
+    assert "(FORGE_DATA_DIR) lacks 1 migration(s), the first packages_core." in line
+    assert line.endswith("; run `manage.py migrate` (`make run` does, before it serves)")
+
+
+@pytest.mark.django_db
+def test_a_missing_table_in_a_migrated_database_is_a_bug_and_shows_as_one():
+    with (
+        pytest.raises(DatabaseError),
+        startup.unmigrated_database_exits(),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SELECT * FROM no_such_table")
+
+
 def assert_short_check_report(result: subprocess.CompletedProcess, check_id: str) -> None:
     """Django's report of one system check error: seven lines, the hint naming the fix."""
     assert result.returncode != 0
@@ -377,6 +439,27 @@ def test_only_a_failure_to_connect_counts_as_an_unreachable_database(tmp_path, d
 
     assert startup.raised_while_connecting(connecting.value)
     assert not startup.raised_while_connecting(querying.value)
+
+
+@pytest.mark.parametrize(
+    ("error", "missing"),
+    [
+        (OperationalError("no such table: auth_user"), True),
+        (OperationalError("database is locked"), False),
+    ],
+)
+def test_a_missing_table_is_told_from_other_query_errors(error, missing):
+    assert startup.is_missing_table(error) is missing
+
+
+def test_a_missing_postgresql_table_is_told_by_its_sqlstate():
+    class UndefinedTable(Exception):
+        sqlstate = startup.UNDEFINED_TABLE
+
+    error = DatabaseError('relation "auth_user" does not exist')
+    error.__cause__ = UndefinedTable()
+
+    assert startup.is_missing_table(error)
 
 
 def test_a_query_error_is_not_turned_into_a_misconfiguration():

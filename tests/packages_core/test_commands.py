@@ -130,6 +130,18 @@ def test_addmember_adds_then_changes_a_role(capsys, org, bob):
     assert Membership.objects.filter(owner=org, user=bob).count() == 1
 
 
+def test_addmember_says_in_a_sentence_what_bob_may_now_do(capsys, org, bob):
+    assert run(capsys, "addmember", "acme", "bob", "--role", "read")[1] == (
+        "bob is now a member of acme with read access.\n"
+    )
+    assert run(capsys, "addmember", "acme", "bob", "--role", "write")[1] == (
+        "bob is still a member of acme, now with write access instead of read.\n"
+    )
+    assert run(capsys, "addmember", "acme", "bob", "--role", "write")[1] == (
+        "bob is a member of acme with write access already.\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -209,8 +221,12 @@ def test_ensureadmin_on_an_empty_database_prints_a_generated_password_once(capsy
     assert admin.is_superuser
     assert admin.check_password(password)
     call_command("ensureadmin")
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr().out == (
+        "The site admin 'admin' exists already; its password is unchanged "
+        "(`manage.py ensureadmin --reset-password` sets a new one).\n"
+    )
     assert get_user_model().objects.count() == 1
+    assert get_user_model().objects.get(username="admin").check_password(password)
 
 
 def test_ensureadmin_takes_the_password_from_the_environment(capsys, monkeypatch):
@@ -220,8 +236,57 @@ def test_ensureadmin_takes_the_password_from_the_environment(capsys, monkeypatch
     assert get_user_model().objects.get(username="admin").check_password("from-env-pw")
 
 
-def test_ensureadmin_leaves_a_database_with_users_alone(capsys, alice):
+def test_ensureadmin_leaves_a_database_with_users_alone_and_says_so(capsys, alice):
     call_command("ensureadmin")
+    assert not get_user_model().objects.filter(username="admin").exists()
+    assert "no site admin 'admin' was made; nothing changed" in capsys.readouterr().out
+
+
+def test_ensureadmin_with_the_password_variable_leaves_an_existing_admin_alone(capsys, monkeypatch):
+    monkeypatch.setenv("FORGE_ADMIN_PASSWORD", "first-pw")
+    call_command("ensureadmin")
+    monkeypatch.setenv("FORGE_ADMIN_PASSWORD", "second-pw")
+    capsys.readouterr()
+
+    call_command("ensureadmin")
+
+    assert "its password is unchanged" in capsys.readouterr().out
+    assert get_user_model().objects.get(username="admin").check_password("first-pw")
+
+
+def test_ensureadmin_reset_password_prints_a_new_generated_password(capsys, monkeypatch):
+    monkeypatch.delenv("FORGE_ADMIN_PASSWORD", raising=False)
+    call_command("ensureadmin")
+    old = capsys.readouterr().out.split("password: ")[1].split()[0]
+
+    call_command("ensureadmin", "--reset-password")
+
+    out = capsys.readouterr().out
+    assert out.startswith("Reset the password of the site admin 'admin' with password: ")
+    new = out.split("password: ")[1].split()[0]
+    admin = get_user_model().objects.get(username="admin")
+    assert new != old
+    assert admin.check_password(new)
+
+
+def test_ensureadmin_reset_password_takes_the_variable_and_lets_admin_in_again(capsys, monkeypatch):
+    monkeypatch.delenv("FORGE_ADMIN_PASSWORD", raising=False)
+    call_command("ensureadmin")
+    get_user_model().objects.filter(username="admin").update(is_active=False, is_staff=False)
+    monkeypatch.setenv("FORGE_ADMIN_PASSWORD", "recovered-pw")
+    capsys.readouterr()
+
+    call_command("ensureadmin", "--reset-password")
+
+    out = capsys.readouterr().out
+    assert out == "Reset the password of the site admin 'admin' (FORGE_ADMIN_PASSWORD).\n"
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.check_password("recovered-pw")
+    assert (admin.is_active, admin.is_staff, admin.is_superuser) == (True, True, True)
+
+
+def test_ensureadmin_reset_password_without_an_admin_fails_with_one_line(capsys, alice):
+    assert_fails_with(capsys, ["ensureadmin", "--reset-password"], "manage.py changepassword NAME")
     assert not get_user_model().objects.filter(username="admin").exists()
 
 

@@ -545,6 +545,22 @@ def test_read_only_token_cannot_push(client, alice):
     assert_error(response, 403, "DENIED")
 
 
+def test_read_only_tokens_push_refusal_names_its_scope_and_the_one_needed(client, alice):
+    response = push(client, "alice/img", token_auth(alice, ["read:package"], name="ci"))
+
+    entry = assert_error(response, 403, "DENIED")
+    assert entry["message"] == (
+        "the access token 'ci' has scope read:package; pushing needs write:package"
+    )
+
+
+def test_a_token_of_a_user_who_may_not_push_gets_the_usual_refusal(client, alice, bob):
+    response = push(client, "alice/img", token_auth(bob, ["read:package"]))
+
+    entry = assert_error(response, 403, "DENIED")
+    assert entry["message"] == "bob may not push to alice/img"
+
+
 def test_read_only_token_cannot_delete(client, alice, image_of):
     repo = image_of("alice")
 
@@ -552,7 +568,8 @@ def test_read_only_token_cannot_delete(client, alice, image_of):
         client, "DELETE", f"/v2/{repo}/manifests/v1", auth=token_auth(alice, ["read:package"])
     )
 
-    assert_error(response, 403, "DENIED")
+    entry = assert_error(response, 403, "DENIED")
+    assert entry["message"].endswith("deleting needs write:package")
 
 
 def test_write_token_can_push_and_pull(client, alice):

@@ -170,6 +170,18 @@ def test_a_pull_token_cannot_push_and_is_told_which_scope_to_get(client, alice):
     assert fields["error"] == "insufficient_scope"
 
 
+def test_a_bearer_token_of_a_read_only_access_token_names_that_tokens_scope(client, alice):
+    _, secret = create_access_token(alice, "ro", "read:package")
+    raw = token_for(client, "repository:alice/app:pull,push", auth=basic_auth("ci", secret))
+
+    response = client.post("/v2/alice/app/blobs/uploads/", **bearer(raw))
+
+    entry = assert_error(response, 403, "DENIED")
+    assert entry["message"] == (
+        "the access token 'ro' has scope read:package; pushing needs write:package"
+    )
+
+
 def test_an_anonymous_token_cannot_push_and_is_asked_to_sign_in(client, alice):
     raw = token_for(client, "repository:alice/app:pull,push")
     response = client.post("/v2/alice/app/blobs/uploads/", **bearer(raw))

@@ -304,6 +304,18 @@ def test_a_read_only_token_reads_but_cannot_delete(private_image, alice):
     assert status(signed_in(alice), version_url("alice", "web", "1.0")) == 200
 
 
+def test_a_read_only_tokens_refusal_names_its_scope_and_the_one_needed(private_image, alice):
+    api = with_token(alice, scopes=[READ])
+
+    response = api.delete(version_url("alice", "web", "1.0"))
+
+    assert response.status_code == 403
+    name = AccessToken.objects.get(user=alice).name
+    assert response.json()["detail"] == (
+        f"The access token {name!r} has scope read:package; deleting packages needs write:package."
+    )
+
+
 def test_a_read_only_token_in_basic_cannot_delete(private_image, alice):
     api = with_basic_token(alice, scopes=[READ])
 
