@@ -23,6 +23,11 @@ def allowed(user, token: AccessToken | None, owner: Owner, action: str) -> bool:
     return rule(user, owner) and (token is None or token.allows(ACTION_SCOPES[action]))
 
 
+def can_create_org(user) -> bool:
+    """Whether `user` may create an organisation (the adapter decides)."""
+    return get_adapter().can_create_org(user)
+
+
 def readable_owner(user, token: AccessToken | None, name: str) -> Owner | None:
     """The owner named `name` (case-insensitive) if the caller may read it, else None:
     callers answer "not found" either way, so a private owner's existence does not show.
