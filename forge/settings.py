@@ -142,6 +142,7 @@ REGISTRY = {
     **environment.serving(env),
     "TOKEN_LIFETIME": environment.get_int(env, "FORGE_TOKEN_LIFETIME", 3600, minimum=60),
     "METRICS_TOKEN": env.get("FORGE_METRICS_TOKEN", "").strip(),
+    "ALLOW_SIGNUP": environment.get_bool(env, "FORGE_ALLOW_SIGNUP", False),
 }
 
 # Shared by every gunicorn worker (and, on Redis, every node): failed sign-in counts

@@ -365,3 +365,9 @@ def test_org_creation_that_is_not_a_bool_is_packages_e009(settings, value):
 
     assert [e.id for e in checks.check_settings()] == ["packages.E009"]
 
+
+@pytest.mark.parametrize("value", ["true", 1, None])
+def test_signup_that_is_not_a_bool_is_registry_e009(settings, value):
+    settings.REGISTRY = {**getattr(settings, "REGISTRY", {}), "ALLOW_SIGNUP": value}
+
+    assert [e.id for e in registry_checks.check_settings()] == ["registry.E009"]

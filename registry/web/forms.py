@@ -1,6 +1,7 @@
 """The forms of the web pages."""
 
 from django import forms
+from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
 
 from packages_core import types
@@ -123,3 +124,33 @@ class AddMemberForm(forms.Form):
 class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices)
 
+
+class SignUpForm(forms.Form):
+    """A new account; the user and its owner are made by the owners service."""
+
+    username = forms.CharField(
+        label="User name",
+        max_length=OWNER_NAME_MAX_LENGTH,
+        help_text="Also your namespace: HOST/NAME/IMAGE. Letters, digits and . _ -",
+    )
+    email = forms.EmailField(required=False, help_text="Optional.")
+    password1 = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False)
+    password2 = forms.CharField(label="Password again", widget=forms.PasswordInput, strip=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        password = cleaned.get("password1")
+        if password and password != cleaned.get("password2"):
+            self.add_error("password2", "The two passwords differ.")
+        elif password:
+            User = get_user_model()
+            # An unsaved user, so the validators can compare the password with its name.
+            user = User(**{User.USERNAME_FIELD: cleaned.get("username", "")})
+            if cleaned.get("email") and User.get_email_field_name() != User.USERNAME_FIELD:
+                setattr(user, User.get_email_field_name(), cleaned["email"])
+            try:
+                # The site's AUTH_PASSWORD_VALIDATORS, as Django's own forms apply them.
+                password_validation.validate_password(password, user)
+            except ValidationError as error:
+                self.add_error("password1", error)
+        return cleaned

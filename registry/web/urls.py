@@ -24,6 +24,7 @@ urlpatterns = [
     path("", home.home, name="home"),
     path("login/", signin.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("-/signup", signin.signup, name="signup"),
     path("-/orgs/new", orgs.new_org, name="org_new"),
     path(
         "-/settings",
