@@ -126,6 +126,7 @@ PACKAGES = {
     "QUOTA_OWNER_BYTES": environment.get_size(env, "FORGE_QUOTA_OWNER_BYTES"),
     "QUOTA_BLOB_BYTES": environment.get_size(env, "FORGE_QUOTA_BLOB_BYTES"),
     "REQUIRE_SIGNIN_VIEW": environment.get_bool(env, "FORGE_REQUIRE_SIGNIN_VIEW", False),
+    "ALLOW_ORG_CREATION": environment.get_bool(env, "FORGE_ALLOW_ORG_CREATION", True),
     "SYNC_WRITES": environment.get_bool(env, "FORGE_SYNC_WRITES", True),
     "SIGNIN_FAILURE_LIMIT": environment.get_int(env, "FORGE_SIGNIN_FAILURE_LIMIT", 10),
     "SIGNIN_FAILURE_WINDOW": environment.get_int(
@@ -141,6 +142,7 @@ REGISTRY = {
     **environment.serving(env),
     "TOKEN_LIFETIME": environment.get_int(env, "FORGE_TOKEN_LIFETIME", 3600, minimum=60),
     "METRICS_TOKEN": env.get("FORGE_METRICS_TOKEN", "").strip(),
+    "ALLOW_SIGNUP": environment.get_bool(env, "FORGE_ALLOW_SIGNUP", False),
 }
 
 # Shared by every gunicorn worker (and, on Redis, every node): failed sign-in counts

@@ -40,6 +40,11 @@ def token_refusal(user, token: AccessToken | None, owner: Owner, action: str, do
     return f"the access token {token.name!r} has {noun} {scopes}; {doing} needs {needed.value}"
 
 
+def can_create_org(user) -> bool:
+    """Whether `user` may create an organisation (the adapter decides)."""
+    return get_adapter().can_create_org(user)
+
+
 def readable_owner(user, token: AccessToken | None, name: str) -> Owner | None:
     """The owner named `name` (case-insensitive) if the caller may read it, else None:
     callers answer "not found" either way, so a private owner's existence does not show.

@@ -99,6 +99,14 @@ class AccessAdapter:
             return self.role_of(user, owner) == Membership.Role.ADMIN
         return owner.user_id == user.pk
 
+    def can_create_org(self, user) -> bool:
+        """May create organisations: site admins, and signed-in users unless the site
+        keeps that to its admins (`PACKAGES["ALLOW_ORG_CREATION"]`).
+        """
+        if is_site_admin(user):
+            return True
+        return is_signed_in(user) and packages_settings.ALLOW_ORG_CREATION
+
 
 def get_adapter() -> AccessAdapter:
     return packages_settings.ACCESS_ADAPTER()

@@ -53,6 +53,7 @@ def check_settings(app_configs=None, **kwargs):
             )
         )
     errors += seconds_errors(packages_settings, "IDENTITY_CACHE_SECONDS", id="packages.E006")
+    errors += bool_errors(packages_settings, "ALLOW_ORG_CREATION", id="packages.E009")
     for proxy in packages_settings.TRUSTED_PROXIES:
         if proxy.strip() == "*":
             continue
@@ -88,6 +89,21 @@ def seconds_errors(app_settings, name: str, *, id: str) -> list[checks.Error]:
         checks.Error(
             f"{app_settings.setting_name}[{name!r}] must be a number of seconds, 0 or more; "
             f"it is {seconds!r}.",
+            id=id,
+        )
+    ]
+
+
+def bool_errors(app_settings, name: str, *, id: str) -> list[checks.Error]:
+    """An error unless the setting is True or False: a string such as "false" is truthy,
+    so it would quietly mean the opposite of what was written.
+    """
+    value = getattr(app_settings, name)
+    if isinstance(value, bool):
+        return []
+    return [
+        checks.Error(
+            f"{app_settings.setting_name}[{name!r}] must be True or False; it is {value!r}.",
             id=id,
         )
     ]

@@ -30,6 +30,9 @@ DEFAULTS = {
         "token",
         "v2",
     ],
+    # True: any signed-in user may create organisations (and becomes their admin);
+    # False: only site admins may (Gitea's DISABLE_REGULAR_ORG_CREATION).
+    "ALLOW_ORG_CREATION": True,
     # Who may read and write where, and how users map to owners.
     "ACCESS_ADAPTER": "packages_core.adapter.AccessAdapter",
     # An access token's last-use time is written at most this often (seconds), so

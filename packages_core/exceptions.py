@@ -28,6 +28,10 @@ class NotFound(PackagesError, LookupError):
     """A user, owner or object named by the caller does not exist."""
 
 
+class LastAdmin(PackagesError):
+    """The change would leave an organisation with no admin to manage it."""
+
+
 class TooManySignIns(PackagesError):
     """This client failed to sign in too often lately; it may try again later."""
 

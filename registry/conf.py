@@ -29,6 +29,9 @@ DEFAULTS = {
     "METRICS_TOKEN": "",
     # What the web pages call the site, in titles and the header.
     "SITE_NAME": "Container registry",
+    # True: the pages offer a sign-up form where anyone makes themselves an account
+    # (registry.web's /-/signup). Off by default: the site's admins make accounts.
+    "ALLOW_SIGNUP": False,
 }
 
 # Keys that moved to PACKAGES, which the API shares with /v2; the check names the new place.

@@ -357,3 +357,17 @@ def test_max_manifest_size_raised_above_the_default_passes(settings):
     settings.REGISTRY = {"MAX_MANIFEST_SIZE": 64 * 1024 * 1024}
 
     assert registry_checks.check_settings() == []
+
+
+@pytest.mark.parametrize("value", ["false", 0, None])
+def test_org_creation_that_is_not_a_bool_is_packages_e009(settings, value):
+    settings.PACKAGES = {**settings.PACKAGES, "ALLOW_ORG_CREATION": value}
+
+    assert [e.id for e in checks.check_settings()] == ["packages.E009"]
+
+
+@pytest.mark.parametrize("value", ["true", 1, None])
+def test_signup_that_is_not_a_bool_is_registry_e009(settings, value):
+    settings.REGISTRY = {**getattr(settings, "REGISTRY", {}), "ALLOW_SIGNUP": value}
+
+    assert [e.id for e in registry_checks.check_settings()] == ["registry.E009"]

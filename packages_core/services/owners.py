@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 
 from packages_core.adapter import AccessAdapter, get_adapter
 from packages_core.conf import packages_settings
-from packages_core.exceptions import InvalidInput, NameTaken, NotFound
+from packages_core.exceptions import InvalidInput, LastAdmin, NameTaken, NotFound
 from packages_core.models import Membership, Owner
 from packages_core.models.owners import Visibility, validate_owner_name
 from packages_core.services.versions import remove_package
@@ -125,28 +125,105 @@ def create_user(
     return user
 
 
-def create_org(name: str, *, owner_user, visibility: str = Visibility.PUBLIC) -> Owner:
-    """A new organisation, with `owner_user` as its first admin member."""
+def create_org(
+    name: str, *, owner_user, visibility: str = Visibility.PUBLIC, description: str = ""
+) -> Owner:
+    """A new organisation, with `owner_user` as its first admin member.
+
+    Who may create one is the caller's question (`access.can_create_org`): the
+    operator's commands may always.
+    """
     check_owner_name(name)
     check_visibility(visibility)
     with transaction.atomic():
-        org = Owner.objects.create(name=name, kind=Owner.Kind.ORG, visibility=visibility)
+        org = Owner.objects.create(
+            name=name, kind=Owner.Kind.ORG, visibility=visibility, description=description
+        )
         Membership.objects.create(owner=org, user=owner_user, role=Membership.Role.ADMIN)
     return org
 
 
+def update_org(org: Owner, *, visibility: str, description: str) -> Owner:
+    """Change an organisation's visibility and description."""
+    _check_is_org(org)
+    check_visibility(visibility)
+    org.visibility = visibility
+    org.description = description
+    # Saving the owner tells pulls that what they cached of it is stale (signals.py).
+    org.save(update_fields=["visibility", "description"])
+    return org
+
+
+def add_member(org: Owner, user, role: str) -> Membership:
+    """Make `user` a member of `org` with `role`; InvalidInput if they already are one
+    (their role is changed with `set_membership`, not by adding them again).
+    """
+    _check_is_org(org)
+    if Membership.objects.filter(owner=org, user=user).exists():
+        raise InvalidInput(f"{_name(user)} is already a member of {org.name}.")
+    return set_membership(org, user, role)
+
+
 def set_membership(org: Owner, user, role: str) -> Membership:
-    """Give `user` `role` in `org`, adding or changing the membership."""
-    if not org.is_org:
-        raise InvalidInput(f"{org.name!r} is a user, not an organisation.")
+    """Give `user` `role` in `org`, adding or changing the membership.
+
+    Demoting the organisation's last admin is refused (LastAdmin): nobody but a site
+    admin could manage it again.
+    """
+    _check_is_org(org)
     if role not in Membership.Role.values:
         raise InvalidInput(
             f"Unknown role {role!r}; use one of {', '.join(Membership.Role.values)}."
         )
-    membership, _ = Membership.objects.update_or_create(
-        owner=org, user=user, defaults={"role": role}
-    )
+    with transaction.atomic():
+        _lock_memberships(org)
+        if role != Membership.Role.ADMIN:
+            _keep_an_admin(org, user, f"{_name(user)} is the last admin of {org.name}")
+        membership, _ = Membership.objects.update_or_create(
+            owner=org, user=user, defaults={"role": role}
+        )
     return membership
+
+
+def remove_membership(org: Owner, user) -> None:
+    """Take `user` out of `org` (an admin removing a member, or a member leaving).
+
+    NotFound if they are not a member; LastAdmin if they are its last admin.
+    """
+    _check_is_org(org)
+    with transaction.atomic():
+        _lock_memberships(org)
+        if not Membership.objects.filter(owner=org, user=user).exists():
+            raise NotFound(f"{_name(user)} is not a member of {org.name}.")
+        _keep_an_admin(org, user, f"{_name(user)} is the last admin of {org.name}")
+        Membership.objects.filter(owner=org, user=user).delete()
+
+
+def _check_is_org(owner: Owner) -> None:
+    if not owner.is_org:
+        raise InvalidInput(f"{owner.name!r} is a user, not an organisation.")
+
+
+def _name(user) -> str:
+    return repr(user.get_username())
+
+
+def _lock_memberships(org: Owner) -> None:
+    """Lock the organisation's row: membership changes of one organisation take turns,
+    so two admins demoting each other at once cannot both pass the last-admin check.
+    No-key: pushes that add packages under it (a key-share lock) need not wait.
+    """
+    Owner.objects.select_for_update(no_key=True).filter(pk=org.pk).exists()
+
+
+def _keep_an_admin(org: Owner, user, problem: str) -> None:
+    """Raise LastAdmin if `user` is an admin of `org` and no other admin is left once
+    they stop being one. An organisation that has no admin (one made in the Django
+    admin without members) may still gain and lose other members.
+    """
+    admins = Membership.objects.filter(owner=org, role=Membership.Role.ADMIN)
+    if admins.filter(user=user).exists() and not admins.exclude(user=user).exists():
+        raise LastAdmin(f"{problem}; make another member an admin first.")
 
 
 def remove_owner(owner: Owner) -> None:

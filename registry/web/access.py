@@ -70,3 +70,16 @@ def owner_managers_only(view):
         return view(request, found, **kwargs)
 
     return for_managers
+
+
+def org_managers_only(view):
+    """`owner_managers_only` for pages only organisations have: a user owner is 404."""
+
+    @owner_managers_only
+    @wraps(view)
+    def for_org_managers(request, owner, **kwargs):
+        if not owner.is_org:
+            raise Http404("Users have no members or organisation settings.")
+        return view(request, owner, **kwargs)
+
+    return for_org_managers

@@ -1,12 +1,18 @@
 """The forms of the web pages."""
 
 from django import forms
+from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
 
 from packages_core import types
-from packages_core.models import CleanupRule
+from packages_core.models import CleanupRule, Membership
 from packages_core.models.limits import CLEANUP_RULE_FIELDS
+from packages_core.models.owners import OWNER_NAME_MAX_LENGTH, Visibility
 from packages_core.models.tokens import Scope
+
+VISIBILITY_HELP = (
+    "Public: anyone may pull and browse. Limited: signed-in users. Private: members only."
+)
 
 
 class AccessTokenForm(forms.Form):
@@ -80,3 +86,71 @@ class CleanupRuleForm(forms.ModelForm):
                 "edit that one instead."
             )
         return type
+
+
+class OrgSettingsForm(forms.Form):
+    """An organisation's visibility and description; the services check and save them."""
+
+    visibility = forms.ChoiceField(
+        choices=Visibility.choices, widget=forms.RadioSelect, help_text=VISIBILITY_HELP
+    )
+    description = forms.CharField(
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Shown under the organisation's name.",
+    )
+
+
+class NewOrgForm(OrgSettingsForm):
+    # The name's rules (characters, reserved names, taken) are the service's; its
+    # answer becomes this field's error.
+    name = forms.CharField(
+        max_length=OWNER_NAME_MAX_LENGTH,
+        help_text="Starts every image path: HOST/NAME/IMAGE. Letters, digits and . _ -",
+    )
+    field_order = ["name", "visibility", "description"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["visibility"].initial = Visibility.PUBLIC
+
+
+class AddMemberForm(forms.Form):
+    username = forms.CharField(label="User name", max_length=150)
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.READ)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)
+
+
+class SignUpForm(forms.Form):
+    """A new account; the user and its owner are made by the owners service."""
+
+    username = forms.CharField(
+        label="User name",
+        max_length=OWNER_NAME_MAX_LENGTH,
+        help_text="Also your namespace: HOST/NAME/IMAGE. Letters, digits and . _ -",
+    )
+    email = forms.EmailField(required=False, help_text="Optional.")
+    password1 = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False)
+    password2 = forms.CharField(label="Password again", widget=forms.PasswordInput, strip=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        password = cleaned.get("password1")
+        if password and password != cleaned.get("password2"):
+            self.add_error("password2", "The two passwords differ.")
+        elif password:
+            User = get_user_model()
+            # An unsaved user, so the validators can compare the password with its name.
+            user = User(**{User.USERNAME_FIELD: cleaned.get("username", "")})
+            if cleaned.get("email") and User.get_email_field_name() != User.USERNAME_FIELD:
+                setattr(user, User.get_email_field_name(), cleaned["email"])
+            try:
+                # The site's AUTH_PASSWORD_VALIDATORS, as Django's own forms apply them.
+                password_validation.validate_password(password, user)
+            except ValidationError as error:
+                self.add_error("password1", error)
+        return cleaned

@@ -11,7 +11,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from registry.web.views import cleanup, home, owners, packages, settings, signin
+from registry.web.views import cleanup, home, members, orgs, owners, packages, settings, signin
 
 app_name = "registry_web"
 
@@ -24,6 +24,8 @@ urlpatterns = [
     path("", home.home, name="home"),
     path("login/", signin.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("-/signup", signin.signup, name="signup"),
+    path("-/orgs/new", orgs.new_org, name="org_new"),
     path(
         "-/settings",
         RedirectView.as_view(pattern_name="registry_web:settings_tokens"),
@@ -40,12 +42,17 @@ urlpatterns = [
     re_path(rf"{CONTAINER}/{REFERENCE}$", packages.package_version, name="package_version"),
     re_path(rf"{CONTAINER}$", packages.package, name="package"),
     path("<str:owner>/-/packages", owners.owner_packages, name="owner_packages"),
-    path("<str:owner>/-/members", owners.owner_members, name="owner_members"),
+    path("<str:owner>/-/members", members.owner_members, name="owner_members"),
+    path("<str:owner>/-/members/add", members.add_member, name="member_add"),
+    path("<str:owner>/-/members/leave", members.leave, name="member_leave"),
+    path("<str:owner>/-/members/<int:member_id>/role", members.change_role, name="member_role"),
     path(
-        "<str:owner>/-/settings",
-        RedirectView.as_view(pattern_name="registry_web:owner_cleanup"),
-        name="owner_settings",
+        "<str:owner>/-/members/<int:member_id>/remove",
+        members.remove_member,
+        name="member_remove",
     ),
+    path("<str:owner>/-/settings", orgs.owner_settings, name="owner_settings"),
+    path("<str:owner>/-/settings/organisation", orgs.org_settings, name="org_settings"),
     path("<str:owner>/-/settings/cleanup", cleanup.rules, name="owner_cleanup"),
     path("<str:owner>/-/settings/cleanup/new", cleanup.new_rule, name="owner_cleanup_new"),
     path(

@@ -2,7 +2,8 @@
 
 Images pushed with skopeo (a multi-platform index and a single image with layers) are
 looked at the way a person does: sign in through the login page, open the owner's
-packages and the image pages, read what they show. Every page visited is saved as a
+packages and the image pages, read what they show; create an organisation and manage
+its members through the forms. Every page visited is saved as a
 screenshot in the test's tmp dir (its path is in the failure message), and a page
 that never shows what a test waits for fails with the text it did show.
 
@@ -407,3 +408,62 @@ def test_versions_page_lists_the_tags(browser, live_registry, pushed):
     browser.sign_in("/login/", live_registry.alice, page)
     browser.wait_for_text(SINGLE_IMAGE, SINGLE_TAG)
     browser.screenshot("versions")
+
+
+# Organisations, as a person manages them.
+
+BROWSER_ORG = "browser-org"
+
+
+def submit(form) -> None:
+    """Press the form's submit button, as a person does (the CSRF token goes with it)."""
+    from selenium.webdriver.common.by import By
+
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+
+def test_an_organisation_is_created_and_its_members_managed(browser, live_registry):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    members_path = f"/{BROWSER_ORG}/-/members"
+    browser.sign_in("/login/", live_registry.alice, "/-/orgs/new")
+    browser.wait_for_text("New organisation")
+    browser.driver.find_element(By.NAME, "name").send_keys(BROWSER_ORG)
+    browser.driver.find_element(By.CSS_SELECTOR, "input[name=visibility][value=limited]").click()
+    description = browser.driver.find_element(By.NAME, "description")
+    description.send_keys("Made in a browser")
+    browser.screenshot("org-new-filled")
+    submit(description.find_element(By.XPATH, "./ancestor::form"))
+
+    browser.wait_for_text(f"Created the organisation {BROWSER_ORG}", "Made in a browser")
+    assert browser.path == members_path
+    browser.screenshot("org-created")
+
+    # Add bob as a writer.
+    username = browser.driver.find_element(By.NAME, "username")
+    username.send_keys(live_registry.bob.username)
+    add_form = username.find_element(By.XPATH, "./ancestor::form")
+    Select(add_form.find_element(By.NAME, "role")).select_by_value("write")
+    submit(add_form)
+    browser.wait_for_text(f"Added bob to {BROWSER_ORG} as Write")
+    browser.screenshot("member-added")
+
+    # Make bob an admin from his row of the table.
+    role = browser.driver.find_element(By.CSS_SELECTOR, "select[aria-label='Role of bob']")
+    assert Select(role).first_selected_option.text == "Write"
+    Select(role).select_by_value("admin")
+    submit(role.find_element(By.XPATH, "./ancestor::form"))
+    browser.wait_for_text(f"bob is now Admin in {BROWSER_ORG}")
+    browser.screenshot("member-role-changed")
+
+    # The members page as it now stands: both admins.
+    browser.open(members_path)
+    text = browser.wait_for_text("alice", "bob", "Members")
+    selected = {
+        select.get_attribute("aria-label"): Select(select).first_selected_option.text
+        for select in browser.driver.find_elements(By.CSS_SELECTOR, "table select[name=role]")
+    }
+    assert selected == {"Role of alice": "Admin", "Role of bob": "Admin"}
+    assert "Limited" in text
+    browser.screenshot("members")

@@ -307,3 +307,8 @@ def test_createuser_lets_a_host_adapter_name_the_owner(capsys, settings):
     assert code == 0
     assert "owner 'carol.x'" in out
     assert Owner.objects.get(user__username="carol").name == "carol.x"
+
+
+def test_addmember_refuses_to_demote_the_last_admin(capsys, org):
+    assert_fails_with(capsys, ["addmember", "acme", "alice", "--role", "read"], "last admin")
+    assert Membership.objects.get(owner=org).role == "admin"

@@ -1,4 +1,6 @@
-"""The forge site's WSGI entry: /v2 and /-/ through the protocol's short middleware stack."""
+"""The forge site's WSGI entry: /v2 and the probes through the protocol's short middleware
+stack, the pages (those under /-/ too) through the whole one.
+"""
 
 from __future__ import annotations
 
@@ -75,6 +77,16 @@ def test_probes_go_the_short_way_too():
 
     assert status.startswith("200")
     assert "X-Frame-Options" not in headers
+
+
+@pytest.mark.parametrize("path", ["/-/settings/tokens", "/-/orgs/new"])
+def test_pages_under_the_probes_prefix_keep_the_whole_stack(alice, path):
+    """They need the session: through the short stack they had no user (a 500)."""
+    status, headers = call(path)
+
+    assert status.startswith("302")
+    assert headers["Location"].startswith("/login/")
+    assert headers["X-Frame-Options"] == "DENY"
 
 
 def test_pages_keep_the_whole_stack(alice):

@@ -1,13 +1,11 @@
-"""Owner pages: a user's or organisation's images, and an organisation's members."""
+"""Owner pages: a user's or organisation's images, and the header every owner page shares."""
 
 from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 
 from packages_core import shared_cache
-from packages_core.adapter import get_adapter
 from packages_core.models.limits import UNLIMITED
 from packages_core.models.packages import storable
 from packages_core.services import quotas
@@ -86,33 +84,3 @@ def owner_packages(request, owner):
         "images": browse.describe_images(page.object_list),
     }
     return render(request, "registry/web/owner_packages.html", context)
-
-
-def owner_members(request, owner):
-    """An organisation's members and their roles, for whoever may read the organisation."""
-    owner = readable_owner(request, owner)
-    if not owner.is_org:
-        raise Http404("Users have no members.")
-    memberships = list(owner.memberships.select_related("user", "user__package_owner"))
-    memberships.sort(key=lambda m: m.user.get_username().lower())
-    readable = set(
-        get_adapter()
-        .readable_owners(request.user)
-        .filter(user__in=[m.user for m in memberships])
-        .values_list("pk", flat=True)
-    )
-    members = [
-        {
-            "name": m.user.get_username(),
-            "role": m.role,
-            "role_label": m.get_role_display(),
-            "owner": getattr(m.user, "package_owner", None),
-            "since": m.created,
-        }
-        for m in memberships
-    ]
-    for member in members:
-        if member["owner"] is not None and member["owner"].pk not in readable:
-            member["owner"] = None
-    context = {**owner_context(request, owner, "members"), "members": members}
-    return render(request, "registry/web/owner_members.html", context)

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from packages_core.models.owners import Visibility
-from tests.registry_helpers import ALICE
+from tests.registry_helpers import ALICE, basic_auth
 from tests.web_helpers import CAROL, page, push_tags, set_visibility
 
 pytestmark = pytest.mark.django_db
@@ -31,10 +31,39 @@ def test_signed_in_users_also_see_limited_owners_and_their_own(client, alice, bo
     assert owner_names(page(client, "home")) == ["alice", "bob", "carol"]
 
 
-def test_site_admins_see_every_owner(client, alice, carol, site_admin):
+def test_site_admins_see_every_owner_but_system_accounts(client, alice, carol, site_admin):
     client.force_login(site_admin)
 
-    assert owner_names(page(client, "home")) == ["alice", "carol", "root"]
+    assert owner_names(page(client, "home")) == ["alice", "carol"]
+
+
+def test_site_admins_without_images_are_not_listed(client, alice, site_admin):
+    # Such as the `admin` that ensureadmin makes: an account for running the site.
+    assert owner_names(page(client, "home")) == ["alice"]
+
+
+def test_site_admins_with_images_are_listed(client, alice, site_admin):
+    push_tags(client, "root/tools", ["v1"], auth=basic_auth("root", "root-pw"))
+
+    [root] = [owner for owner in page(client, "home").context["owners"] if owner.name == "root"]
+
+    assert root.image_count == 1
+
+
+def test_staff_who_are_not_site_admins_are_listed(client, alice, bob):
+    bob.is_staff = True
+    bob.save()
+
+    assert owner_names(page(client, "home")) == ["alice", "bob"]
+
+
+def test_new_organisation_shows_to_who_may_create_one(client, alice, settings):
+    new_org = reverse("registry_web:org_new")
+    assert new_org not in page(client, "home").text
+    client.force_login(alice)
+    assert new_org in page(client, "home").text
+    settings.PACKAGES = {**settings.PACKAGES, "ALLOW_ORG_CREATION": False}
+    assert new_org not in page(client, "home").text
 
 
 def test_home_shows_recently_pushed_images_of_visible_owners(client, alice, carol):
