@@ -2,9 +2,11 @@
 
 `packages_core` knows owners, packages, versions, files and blobs, whatever they hold.
 What a type means by them is the type's own: which version names are tags, what
-cleanup rules must never remove, where a version's web page is, how the REST API shows
-a version. A type's app registers one `PackageType` in its `AppConfig.ready()`;
-packages_core asks the registry here and never imports the app (docs/architecture.md).
+cleanup rules must never remove, which versions others need (so no one removes them)
+and which go with the one that needed them, where a version's web page is, how the
+REST API shows a version. A type's app registers one `PackageType` in its
+`AppConfig.ready()`; packages_core asks the registry here and never imports the app
+(docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -30,6 +32,27 @@ class CleanupPolicy:
         return set()
 
 
+class RemovalPolicy:
+    """Which versions of one type others need, and which go with the one that needed
+    them. Every removal asks it (`services.versions.remove_versions`), whichever face
+    (a protocol, the pages, the API, the admin) asked for the removal. The default:
+    versions stand alone.
+    """
+
+    def needed_by(self, version: PackageVersion, going: set[int]) -> list[str]:
+        """What still needs `version`, as people name it ("index 1.0"), when the
+        versions whose ids are in `going` (`version`'s among them) go together; empty
+        when it may go.
+        """
+        return []
+
+    def freed_by(self, version: PackageVersion, going: set[int]) -> list[PackageVersion]:
+        """Versions nothing needs any more once those in `going` are gone, which go with
+        them (a container index's untagged platforms). Asked before any of them goes.
+        """
+        return []
+
+
 def _always(name: str) -> bool:
     return True
 
@@ -46,6 +69,7 @@ class PackageType:
     # one the content gives (a container's untagged manifest, named by its digest).
     is_tag: Callable[[str], bool] = _always
     cleanup_policy: CleanupPolicy = field(default_factory=CleanupPolicy)
+    removal_policy: RemovalPolicy = field(default_factory=RemovalPolicy)
     # The path of a version's web page, or None where the type has no pages (or the
     # site does not install them).
     web_url: Callable[[PackageVersion], str | None] = lambda version: None
