@@ -61,6 +61,11 @@ def _untagged(versions: QuerySet[PackageVersion]) -> QuerySet[PackageVersion]:
     return versions.filter(version__contains=":")
 
 
+def is_index(version: PackageVersion) -> bool:
+    """Whether the version is an index, by what it recorded at push."""
+    return isinstance(version.metadata, dict) and "manifests" in version.metadata
+
+
 def kind_of(media_type: str, metadata: dict) -> str:
     if metadata.get("type") == TYPE_HELM:
         return KIND_HELM
