@@ -63,6 +63,19 @@ def is_tag(version_name: str) -> bool:
     return ":" not in version_name
 
 
+def latest_candidates() -> Q:
+    """The versions that may be called an image's latest: tags of images and indexes.
+
+    Never an untagged manifest, nor an artifact (its metadata records an
+    `artifact_type`), nor a referrer (a manifest with a `subject`: a signature, an
+    SBOM), even when pushed under a tag after the image it refers to.
+    """
+    referrer = Manifest.objects.filter(file__version=OuterRef("pk"), file__is_lead=True).exclude(
+        subject_digest=""
+    )
+    return ~Q(version__contains=":") & ~Q(metadata__has_key="artifact_type") & ~Exists(referrer)
+
+
 # Configs are small JSON documents; a bigger one is not read for metadata.
 MAX_CONFIG_SIZE = 4 * 1024 * 1024
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Lower
+from django.db.models.functions import Coalesce, Lower
 
 from packages_core.content_store import ContentStore
 from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
@@ -182,14 +182,10 @@ def describe_images(packages) -> list[ImageRow]:
     """
     packages = list(packages)
     ids = [p.pk for p in packages]
-    newest_tag = (
-        _tagged(PackageVersion.objects.filter(package=OuterRef("pk")).published())
-        .order_by("-updated", "-pk")
-        .values("version")[:1]
-    )
+    tags = _tagged(PackageVersion.objects.filter(package=OuterRef("pk")).published())
     latest = dict(
         Package.objects.filter(pk__in=ids)
-        .annotate(tag=Subquery(newest_tag))
+        .annotate(tag=Coalesce(_newest(tags.filter(images.latest_candidates())), _newest(tags)))
         .values_list("pk", "tag")
     )
     return [
@@ -205,9 +201,17 @@ def describe_images(packages) -> list[ImageRow]:
     ]
 
 
+def _newest(versions: QuerySet[PackageVersion]) -> Subquery:
+    return Subquery(versions.order_by("-updated", "-pk").values("version")[:1])
+
+
 def latest_tag(package: Package) -> PackageVersion | None:
-    """The most recently pushed tag of the image."""
-    return _tagged(package.versions.published()).order_by("-updated", "-pk").first()
+    """The most recently pushed tag of an image or index in the image, never an artifact
+    that refers to one (`images.latest_candidates`); else its most recently pushed tag
+    (an image of artifacts alone).
+    """
+    tags = _tagged(package.versions.published()).order_by("-updated", "-pk")
+    return tags.filter(images.latest_candidates()).first() or tags.first()
 
 
 # An image's versions
