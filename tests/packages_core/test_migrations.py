@@ -10,13 +10,18 @@ BEFORE = [("packages_core", "0003_upload_hash_state")]
 AFTER = [("packages_core", "0005_file_package")]
 
 
-@pytest.fixture
-def migrator(transactional_db):
+def _migrated_back(targets):
+    """An executor with the database at `targets`, for a test; the latest again after."""
     executor = MigrationExecutor(connection)
-    executor.migrate(BEFORE)
+    executor.migrate(targets)
     yield executor
     executor.loader.build_graph()
     executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.fixture
+def migrator(transactional_db):
+    yield from _migrated_back(BEFORE)
 
 
 def test_last_pushed_and_file_packages_are_filled_from_existing_rows(migrator):
@@ -58,11 +63,7 @@ INDEX_AFTER = [("packages_core", "0007_upload_package_name"), ("registry", "0003
 
 @pytest.fixture
 def index_migrator(transactional_db):
-    executor = MigrationExecutor(connection)
-    executor.migrate(INDEX_BEFORE)
-    yield executor
-    executor.loader.build_graph()
-    executor.migrate(executor.loader.graph.leaf_nodes())
+    yield from _migrated_back(INDEX_BEFORE)
 
 
 def test_index_children_are_filled_from_the_indexes_metadata(index_migrator):
