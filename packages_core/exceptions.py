@@ -32,6 +32,16 @@ class LastAdmin(PackagesError):
     """The change would leave an organisation with no admin to manage it."""
 
 
+class InUse(PackagesError):
+    """The object cannot be removed while others need it (a platform manifest its index
+    lists, say); `needed_by` names them, as people know them.
+    """
+
+    def __init__(self, message: str, needed_by: list[str]):
+        super().__init__(message)
+        self.needed_by = needed_by
+
+
 class TooManySignIns(PackagesError):
     """This client failed to sign in too often lately; it may try again later."""
 

@@ -2,9 +2,11 @@
 
 `packages_core` knows owners, packages, versions, files and blobs, whatever they hold.
 What a type means by them is the type's own: which version names are tags, what
-cleanup rules must never remove, where a version's web page is, how the REST API shows
-a version. A type's app registers one `PackageType` in its `AppConfig.ready()`;
-packages_core asks the registry here and never imports the app (docs/architecture.md).
+cleanup rules must never remove, which versions others need (so no one removes them)
+and which go with the one that needed them, which versions may be called the latest,
+where a version's web page is, how the REST API shows a version. A type's app
+registers one `PackageType` in its `AppConfig.ready()`; packages_core asks the
+registry here and never imports the app (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Q
 
 if TYPE_CHECKING:
     from packages_core.models import Package, PackageVersion
@@ -28,6 +31,27 @@ class CleanupPolicy:
     def protected_versions(self, package: Package) -> set[str]:
         """Lowercase version names of `package` that no rule removes."""
         return set()
+
+
+class RemovalPolicy:
+    """Which versions of one type others need, and which go with the one that needed
+    them. Every removal asks it (`services.versions.remove_versions`), whichever face
+    (a protocol, the pages, the API, the admin) asked for the removal. The default:
+    versions stand alone.
+    """
+
+    def needed_by(self, version: PackageVersion, going: set[int]) -> list[str]:
+        """What still needs `version`, as people name it ("index 1.0"), when the
+        versions whose ids are in `going` (`version`'s among them) go together; empty
+        when it may go.
+        """
+        return []
+
+    def freed_by(self, version: PackageVersion, going: set[int]) -> list[PackageVersion]:
+        """Versions nothing needs any more once those in `going` are gone, which go with
+        them (a container index's untagged platforms). Asked before any of them goes.
+        """
+        return []
 
 
 def _always(name: str) -> bool:
@@ -46,6 +70,12 @@ class PackageType:
     # one the content gives (a container's untagged manifest, named by its digest).
     is_tag: Callable[[str], bool] = _always
     cleanup_policy: CleanupPolicy = field(default_factory=CleanupPolicy)
+    removal_policy: RemovalPolicy = field(default_factory=RemovalPolicy)
+    # The versions that may be called a package's latest, as a filter on its
+    # versions (a container's tags of images and indexes, never an artifact that
+    # refers to one); None: any version. A callable, as a type's Q may name its own
+    # models, which are not ready when the type is made.
+    latest_candidates: Callable[[], Q] | None = None
     # The path of a version's web page, or None where the type has no pages (or the
     # site does not install them).
     web_url: Callable[[PackageVersion], str | None] = lambda version: None
@@ -115,3 +145,14 @@ def web_url(version: PackageVersion) -> str | None:
 
 def protected_versions(package: Package) -> set[str]:
     return get(package.type).cleanup_policy.protected_versions(package)
+
+
+def latest_candidates(name: str) -> Q:
+    """The filter on a package's versions keeping those its type lets be called latest."""
+    candidates = get(name).latest_candidates
+    return candidates() if candidates is not None else Q()
+
+
+def with_latest_candidates() -> list[str]:
+    """The registered types that narrow which versions may be called latest."""
+    return [name for name in names() if _types[name].latest_candidates is not None]

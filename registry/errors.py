@@ -109,6 +109,16 @@ class Denied(RegistryError):
     code, status, message = "DENIED", 403, "requested access to the resource is denied"
 
 
+class ManifestReferencedDenied(Denied):
+    """A delete refused because an index still lists the manifest. The spec has no code
+    for it: DENIED is the spec's word for a refusal, and 409 Conflict (GitLab's status
+    for its MANIFEST_REFERENCED) says the request is fine but the state forbids it, so
+    clients do not take it for a missing permission (docs/compatibility.md).
+    """
+
+    status, message = 409, "the manifest is referenced by an index"
+
+
 class TooManyRequests(RegistryError):
     code, status, message = "TOOMANYREQUESTS", 429, "too many requests"
 
@@ -184,6 +194,7 @@ DOMAIN_ERRORS: dict[type[oci.OciError], tuple[type[RegistryError], int | None]] 
     oci.BlobNotFound: (BlobUnknown, None),
     oci.ManifestNotFound: (ManifestUnknown, None),
     oci.ManifestChildNotFound: (ManifestBlobUnknown, None),
+    oci.ManifestReferenced: (ManifestReferencedDenied, None),
 }
 
 

@@ -22,6 +22,7 @@ from django.db.models.functions import Concat, Lower
 from packages_core import access, lookups
 from packages_core.adapter import get_adapter
 from packages_core.content_store import ContentStore
+from packages_core.exceptions import InUse
 from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
 from packages_core.models.blobs import blob_key
 from packages_core.models.owners import is_owner_name
@@ -29,7 +30,7 @@ from packages_core.prepared import PreparedQuery
 from packages_core.services import figures, quotas, versions
 from packages_core.services.blobs import lock_blobs, store_blob
 from packages_core.services.rows import get_or_create_unique
-from registry.models import Manifest
+from registry.models import IndexChild, Manifest
 from registry.oci.digests import Digest, looks_like_digest, parse_digest
 from registry.oci.errors import (
     BlobNotFound,
@@ -40,6 +41,7 @@ from registry.oci.errors import (
     InvalidReference,
     ManifestChildNotFound,
     ManifestNotFound,
+    ManifestReferenced,
     RepositoryNotFound,
     SizeMismatch,
     quoted,
@@ -59,6 +61,19 @@ def is_tag(version_name: str) -> bool:
     its digest, and no tag holds a ':'.
     """
     return ":" not in version_name
+
+
+def latest_candidates() -> Q:
+    """The versions that may be called an image's latest: tags of images and indexes.
+
+    Never an untagged manifest, nor an artifact (its metadata records an
+    `artifact_type`), nor a referrer (a manifest with a `subject`: a signature, an
+    SBOM), even when pushed under a tag after the image it refers to.
+    """
+    referrer = Manifest.objects.filter(file__version=OuterRef("pk"), file__is_lead=True).exclude(
+        subject_digest=""
+    )
+    return ~Q(version__contains=":") & ~Q(metadata__has_key="artifact_type") & ~Exists(referrer)
 
 
 # Configs are small JSON documents; a bigger one is not read for metadata.
@@ -408,8 +423,7 @@ def _file_manifest(
                 )
         # One manifest write per image at a time: tags move without lost updates.
         package = versions.lock_package(owner, CONTAINER, image)
-        if parsed.is_index:
-            _check_children(owner, image, package, parsed)
+        children = _check_children(owner, image, package, parsed) if parsed.is_index else set()
         stored_type = (
             Manifest.objects.filter(package=package, digest=canonical)
             .values_list("media_type", flat=True)
@@ -427,7 +441,7 @@ def _file_manifest(
             version=version, blob=manifest_blob, name=MANIFEST_FILE_NAME, is_lead=True
         )
         subject = parsed.subject.digest if parsed.subject else ""
-        Manifest.objects.create(
+        row = Manifest.objects.create(
             file=lead,
             package=package,
             digest=canonical,
@@ -435,6 +449,9 @@ def _file_manifest(
             artifact_type=parsed.effective_artifact_type or "",
             subject_digest=subject,
             annotations=parsed.annotations or {},
+        )
+        IndexChild.objects.bulk_create(
+            IndexChild(index=row, package=package, digest=digest) for digest in sorted(children)
         )
         layers = PackageFile.objects.bulk_create(
             PackageFile(version=version, package=package, blob=blob, name=name)
@@ -519,27 +536,31 @@ def _blobs_in_image(package: Package, digests: set[str]) -> dict[str, PackageBlo
     return found
 
 
-def _check_children(owner: Owner, image: str, package: Package, parsed) -> None:
-    """ManifestChildNotFound unless every manifest an index lists is in the image."""
+def _check_children(owner: Owner, image: str, package: Package, parsed) -> set[str]:
+    """The sha256 digests of the manifests an index lists (each may name one by sha512);
+    ManifestChildNotFound unless every one is in the image.
+    """
     children = [d.digest for d in parsed.manifests]
     sha512 = _hexes(c for c in children if c.startswith("sha512:"))
-    found = set(
-        Manifest.objects.filter(package=package, digest__in=children).values_list(
+    found = {
+        digest: digest
+        for digest in Manifest.objects.filter(package=package, digest__in=children).values_list(
             "digest", flat=True
         )
-    )
+    }
     if sha512:
-        found |= {
-            f"sha512:{hex_}"
-            for hex_ in Manifest.objects.filter(
+        found.update(
+            (f"sha512:{hex512}", f"sha256:{hex256}")
+            for hex512, hex256 in Manifest.objects.filter(
                 package=package, file__blob__sha512__in=sha512
-            ).values_list("file__blob__sha512", flat=True)
-        }
+            ).values_list("file__blob__sha512", "file__blob__sha256")
+        )
     for child in children:
         if child not in found:
             raise ManifestChildNotFound(
                 f"manifest {child} is not in {owner.name}/{image}", detail={"digest": child}
             )
+    return {found[child] for child in children}
 
 
 def _metadata(parsed, files: dict[str, PackageBlob], store: ContentStore) -> dict:
@@ -578,7 +599,13 @@ def _retire(version: PackageVersion, current: Manifest) -> None:
 
 
 def delete_manifest(owner: Owner, image: str, reference: str) -> None:
-    """Delete a tag, or by digest every version holding that manifest."""
+    """Delete a tag, or by digest every version holding that manifest (every tag on it).
+
+    A manifest an index in the image lists is not deleted from under the index
+    (ManifestReferenced): by digest that is refused. A tag is only a name, so deleting
+    a tag whose manifest the index needs keeps the manifest, untagged. Deleting an index
+    deletes the untagged manifests only it listed.
+    """
     package = find_package(owner, image)
     unknown = ManifestNotFound(
         f"manifest {reference} unknown to {owner.name}/{image}", detail={"reference": reference}
@@ -606,8 +633,40 @@ def delete_manifest(owner: Owner, image: str, reference: str) -> None:
     if not doomed:
         raise unknown
     with transaction.atomic():
-        for version in doomed:
+        # Under the image's lock: no push adds an index listing the manifest meanwhile.
+        figures.lock([package.pk])
+        if not looks_like_digest(reference) and versions.removal_blockers(doomed):
+            _untag(doomed[0])
+            return
+        try:
+            versions.remove_versions(doomed)
+        except InUse as error:
+            raise ManifestReferenced(
+                f"manifest {reference} is listed by {', '.join(error.needed_by)} in "
+                f"{owner.name}/{image}; delete the index first",
+                detail={"reference": reference, "referenced_by": error.needed_by},
+            ) from None
+
+
+def delete_version(version: PackageVersion) -> None:
+    """Delete one version of an image, as the pages do: a tag as `delete_manifest` deletes
+    a tag (its manifest kept untagged while an index lists it); an untagged manifest
+    unless an index lists it (InUse), other tags on its digest untouched.
+    """
+    with transaction.atomic():
+        figures.lock([version.package_id])
+        if is_tag(version.version) and versions.removal_blockers([version]):
+            _untag(version)
+        else:
             versions.remove_version(version)
+
+
+def _untag(version: PackageVersion) -> None:
+    """Drop a tag but keep its manifest, as the untagged version of its digest."""
+    current = Manifest.objects.filter(file__version=version, file__is_lead=True).first()
+    if current is not None:
+        _retire(version, current)
+    versions.remove_version(version)
 
 
 # Listings

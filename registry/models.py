@@ -38,3 +38,24 @@ class Manifest(models.Model):
 
     def __str__(self) -> str:
         return self.digest
+
+
+class IndexChild(models.Model):
+    """A manifest an index lists, by its sha256 digest (the name of its untagged
+    version): what removals, cleanup and the versions page ask "does an index need
+    this?" of, through an index rather than by reading every index's metadata.
+    """
+
+    index = models.ForeignKey(Manifest, on_delete=models.CASCADE, related_name="children")
+    # No index of its own: (package, digest) below leads with it.
+    package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="+", db_index=False)
+    digest = models.CharField(max_length=200)
+
+    class Meta:
+        indexes = [models.Index(fields=["package", "digest"], name="registry_indexchild_digest")]
+        constraints = [
+            models.UniqueConstraint(fields=["index", "digest"], name="registry_indexchild_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.index} lists {self.digest}"

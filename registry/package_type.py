@@ -7,7 +7,8 @@ from django.urls import NoReverseMatch, reverse
 from packages_core.models import PackageVersion
 from packages_core.types import PackageType
 from registry.cleanup import ContainerCleanupPolicy
-from registry.images import CONTAINER, is_tag
+from registry.images import CONTAINER, is_tag, latest_candidates
+from registry.indexes import ContainerRemovalPolicy
 
 
 def web_url(version: PackageVersion) -> str | None:
@@ -27,6 +28,8 @@ CONTAINER_TYPE = PackageType(
     label="Container image",
     is_tag=is_tag,
     cleanup_policy=ContainerCleanupPolicy(),
+    removal_policy=ContainerRemovalPolicy(),
+    latest_candidates=latest_candidates,
     web_url=web_url,
     api_serializer="registry.serializers.ContainerVersionSerializer",
 )

@@ -199,19 +199,31 @@ class PackageVersionAdmin(admin.ModelAdmin):
         """
         return django_delete_selected(self, request, queryset)
 
+    def get_deleted_objects(self, objs, request):
+        """Django's list of what goes, with what other versions need shown as protected:
+        Django then refuses the deletion, as for a protected foreign key. The rule is the
+        version service's (its package type's), the same every face asks.
+        """
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        selected = list(PackageVersion.objects.filter(pk__in=[obj.pk for obj in objs]))
+        by_pk = {version.pk: version for version in selected}
+        for pk, needed_by in version_services.removal_blockers(selected).items():
+            protected.extend(f"{by_pk[pk]}: needed by {name}" for name in needed_by)
+        return deleted, counts, perms_needed, protected
+
     def delete_model(self, request, obj):
-        version_services.remove_version(obj)
+        version_services.remove_versions([obj])
 
     def delete_queryset(self, request, queryset):
         delete_versions(queryset)
 
 
 def delete_versions(queryset) -> None:
-    # Read again without the list's annotations.
+    # Read again without the list's annotations; together, so a selected index and its
+    # selected platforms go as one.
     selected = list(queryset.values_list("pk", flat=True))
     with transaction.atomic():
-        for version in PackageVersion.objects.filter(pk__in=selected):
-            version_services.remove_version(version)
+        version_services.remove_versions(list(PackageVersion.objects.filter(pk__in=selected)))
 
 
 @admin.register(PackageFile)

@@ -6,6 +6,7 @@ Internal versions (a container image's upload staging) are never counted or foun
 from __future__ import annotations
 
 from django.db.models import (
+    Case,
     DateTimeField,
     Exists,
     F,
@@ -13,9 +14,11 @@ from django.db.models import (
     OuterRef,
     QuerySet,
     Subquery,
+    When,
 )
-from django.db.models.functions import Lower
+from django.db.models.functions import Coalesce, Lower
 
+from packages_core import types
 from packages_core.models import Owner, Package, PackageFile, PackageVersion
 from packages_core.models.packages import is_package_type
 
@@ -44,15 +47,36 @@ def owner_packages(owner: Owner, *, type: str = "", query: str = "") -> QuerySet
     return packages.order_by(Lower("name"), "type", "pk")
 
 
+def _newest(versions: QuerySet) -> Subquery:
+    return Subquery(versions.order_by("-updated", "-pk").values("version")[:1])
+
+
+def latest_version(published: QuerySet) -> Case:
+    """The name of a package's latest version, for an annotation over packages: the
+    most recently pushed of those its type lets be called latest (a container's tags
+    of images and indexes, never an artifact that refers to one), else of any.
+    """
+    newest = _newest(published)
+    cases = [
+        When(
+            type=name,
+            then=Coalesce(_newest(published.filter(types.latest_candidates(name))), newest),
+        )
+        for name in types.with_latest_candidates()
+    ]
+    return Case(*cases, default=newest) if cases else newest
+
+
 def with_figures(packages: list[Package]) -> list[Package]:
     """These packages (a page), in their order, each with `version_count`,
-    `latest_version` (the newest), `updated` (the last change) and `total_size` (bytes
-    of the distinct blobs its published versions use): one query for the page, each
-    figure kept on the package or found through an index, whatever the package's size.
+    `latest_version` (`latest_version`), `updated` (the last change) and `total_size`
+    (bytes of the distinct blobs its published versions use): one query for the page,
+    each figure kept on the package or found through an index, whatever the package's
+    size.
     """
     published = PackageVersion.objects.filter(package=OuterRef("pk")).published()
     figures = Package.objects.filter(pk__in=[p.pk for p in packages]).annotate(
-        latest_version=Subquery(published.order_by("-created", "-pk").values("version")[:1]),
+        latest_version=latest_version(published),
         updated=_aggregate(published, "MAX", "updated", DateTimeField()),
         total_size=F("size"),
     )

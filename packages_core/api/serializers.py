@@ -28,7 +28,13 @@ class PackageSerializer(serializers.Serializer):
 
     name = serializers.CharField()
     type = serializers.CharField(help_text='The package type, e.g. "container".')
-    latest_version = serializers.CharField(help_text="The most recently created version.")
+    latest_version = serializers.CharField(
+        help_text=(
+            "The most recently pushed version its type lets be called latest (a "
+            "container's tag of an image or index, never an artifact or referrer), else "
+            "the most recently pushed version."
+        )
+    )
     version_count = serializers.IntegerField(help_text="Published versions (tags and digests).")
     total_size = serializers.IntegerField(
         help_text="Bytes of the distinct blobs its versions use (shared layers count once)."

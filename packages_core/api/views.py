@@ -22,7 +22,13 @@ from drf_spectacular.utils import (
 )
 from rest_framework import generics, permissions
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import AuthenticationFailed, NotFound, ParseError, Throttled
+from rest_framework.exceptions import (
+    APIException,
+    AuthenticationFailed,
+    NotFound,
+    ParseError,
+    Throttled,
+)
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework_simplejwt import views as jwt_views
@@ -46,7 +52,7 @@ from packages_core.api.serializers import (
     version_serializer,
 )
 from packages_core.client_address import client_address
-from packages_core.exceptions import TooManySignIns
+from packages_core.exceptions import InUse, TooManySignIns
 from packages_core.models import Owner, Package, PackageFile, PackageVersion
 from packages_core.services.versions import remove_version
 
@@ -90,6 +96,17 @@ NOT_READABLE = _error("No such owner, or one the caller may not read.")
 NO_VERSION = _error("No such owner, package or version, or one the caller may not read.")
 UNAUTHENTICATED = _error("Invalid, expired or revoked credentials (or none, for a change).")
 NOT_WRITABLE = _error("The caller may read but not change this owner's packages.")
+
+
+IN_USE = _error("Other versions need this one (an index lists this manifest).")
+
+
+class Conflict(APIException):
+    """The request is fine, but what is stored forbids it now (409)."""
+
+    status_code = 409
+    default_detail = "The request conflicts with the package's current state."
+    default_code = "conflict"
 
 
 class Pagination(PageNumberPagination):
@@ -203,21 +220,28 @@ class VersionView(OwnerView, generics.RetrieveDestroyAPIView):
         operation_id="package_version_destroy",
         summary="Delete a version",
         description=(
-            "Removes the version and its files (a container tag, or an untagged manifest). "
-            "Blobs other versions use stay; unused ones go at the next garbage collection."
+            "Removes the version and its files (a container tag, or an untagged manifest), "
+            "and the versions only it needed (a container index's untagged platforms). "
+            "Other versions are not affected, even tags on the same digest. A version "
+            "others still need (a manifest an index lists) is not removed: 409. Blobs "
+            "other versions use stay; unused ones go at the next garbage collection."
         ),
         responses={
             204: OpenApiResponse(description="Deleted."),
             401: UNAUTHENTICATED,
             403: NOT_WRITABLE,
             404: NO_VERSION,
+            409: IN_USE,
         },
     )
     def delete(self, request, *args, **kwargs):
         return super().delete(request, *args, **kwargs)
 
     def perform_destroy(self, instance):
-        remove_version(instance)
+        try:
+            remove_version(instance)
+        except InUse as refusal:
+            raise Conflict(str(refusal)) from None
 
 
 @extend_schema_view(

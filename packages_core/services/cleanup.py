@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from packages_core import types
 from packages_core.content_store import ContentStore, blob_key
-from packages_core.exceptions import InvalidInput, is_storage_full
+from packages_core.exceptions import InUse, InvalidInput, is_storage_full
 from packages_core.models import (
     BlobDeletion,
     BlobUpload,
@@ -225,9 +225,18 @@ def apply_rules(report: CleanupReport, *, now: datetime, progress: Progress) -> 
             # Under the package's lock: no push moves a tag or adds an index meanwhile.
             locked = Package.objects.select_for_update(no_key=True).filter(pk=package.pk).first()
             if locked is not None:
+                gone: set[int] = set()
                 for version in versions_removed_by(rule, locked, now=now):
-                    versions.remove_version(version)
-                    report.versions += 1
+                    if version.pk in gone:
+                        continue  # taken along with one removed before it
+                    try:
+                        removed = versions.remove_version(version)
+                    except InUse:
+                        # Its type's policy says others need it (a tag that is the
+                        # only holder of an index's platform): it stays this run.
+                        continue
+                    gone |= removed
+                    report.versions += len(removed)
         progress("rules", done, len(packages))
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from packages_core import changes
-from packages_core.exceptions import InvalidInput, NameTaken, NotFound
+from packages_core import changes, types
+from packages_core.exceptions import InUse, InvalidInput, NameTaken, NotFound
 from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
 from packages_core.services import figures, properties
 from packages_core.services.blobs import lock_blobs
@@ -142,30 +142,83 @@ def _published_blobs(files) -> dict[int, set[int]]:
     return found
 
 
-def remove_version(version: PackageVersion) -> None:
-    """Delete a version with its files and all their properties.
-
-    Blobs are left in place: other versions may share them, and garbage
-    collection removes the ones nothing refers to any more.
+def removal_blockers(versions_: list[PackageVersion]) -> dict[int, list[str]]:
+    """What stops each of these versions going, if they went together: by version id,
+    what still needs it (its type's `RemovalPolicy`); versions free to go are left out.
     """
+    going = {version.pk for version in versions_}
+    blockers = {}
+    for version in versions_:
+        if version.is_internal:
+            continue
+        needed = types.get(version.package.type).removal_policy.needed_by(version, going)
+        if needed:
+            blockers[version.pk] = needed
+    return blockers
+
+
+def remove_version(version: PackageVersion) -> set[int]:
+    """Delete a version with its files and all their properties; see `remove_versions`."""
+    return remove_versions([version])
+
+
+def remove_versions(versions_: list[PackageVersion]) -> set[int]:
+    """Delete versions together, with their files and all their properties, and the
+    versions that only they needed (a container index's untagged platforms).
+
+    InUse, and nothing removed, when something that stays needs one of them (an index
+    that lists a platform manifest): every face that removes versions comes through
+    here, so none can break what others pull. Blobs are left in place: other versions
+    may share them, and garbage collection removes the ones nothing refers to any more.
+    The ids of the versions that went, those taken along included.
+    """
+    if not versions_:
+        return set()
     with transaction.atomic():
-        figures.lock([version.package_id])
-        file_ids = list(version.files.values_list("pk", flat=True))
-        published = _published_blobs(version.files.all())
-        properties.delete_properties(RefType.FILE, file_ids)
-        properties.delete_properties(RefType.VERSION, [version.pk])
-        package_id, internal = version.package_id, version.is_internal
-        version.delete()
-        if not internal:
-            figures.version_removed(package_id)
-        for owning_package, blob_ids in published.items():
-            figures.files_removed(owning_package, blob_ids)
+        # Under the packages' lock: no push adds an index listing one of them meanwhile.
+        figures.lock(version.package_id for version in versions_)
+        blockers = removal_blockers(versions_)
+        if blockers:
+            needed = sorted({name for names in blockers.values() for name in names})
+            doomed = ", ".join(v.version for v in versions_ if v.pk in blockers)
+            raise InUse(f"{doomed} cannot be deleted: {', '.join(needed)} needs it.", needed)
+        going = {version.pk for version in versions_}
+        freed: dict[int, PackageVersion] = {}
+        for version in versions_:
+            if version.is_internal:
+                continue
+            policy = types.get(version.package.type).removal_policy
+            for follower in policy.freed_by(version, going):
+                if follower.pk not in going:
+                    freed.setdefault(follower.pk, follower)
+        for version in versions_:
+            _delete_version(version)
+        # They may free others in turn (an index listed by an index).
+        return going | remove_versions(list(freed.values()))
+
+
+def _delete_version(version: PackageVersion) -> None:
+    """Delete one version with its files and properties, asking no one."""
+    file_ids = list(version.files.values_list("pk", flat=True))
+    published = _published_blobs(version.files.all())
+    properties.delete_properties(RefType.FILE, file_ids)
+    properties.delete_properties(RefType.VERSION, [version.pk])
+    package_id, internal = version.package_id, version.is_internal
+    version.delete()
+    if not internal:
+        figures.version_removed(package_id)
+    for owning_package, blob_ids in published.items():
+        figures.files_removed(owning_package, blob_ids)
 
 
 def remove_package(package: Package) -> None:
-    """Delete a package with every version, file and property."""
+    """Delete a package with every version, file and property.
+
+    The whole package goes, so what its versions need of each other does not matter.
+    """
     with transaction.atomic():
+        figures.lock([package.pk])
         for version in package.versions.all():
-            remove_version(version)
+            _delete_version(version)
         properties.delete_properties(RefType.PACKAGE, [package.pk])
         package.delete()

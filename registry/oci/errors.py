@@ -90,6 +90,12 @@ class ManifestChildNotFound(OciError):
     message = "manifest references a manifest not known"
 
 
+class ManifestReferenced(OciError):
+    """A manifest an index in the repository lists: deleting it would break the index."""
+
+    message = "manifest is referenced by an index"
+
+
 def quoted(value: str, limit: int = 80) -> str:
     """`value` as repr() writes it, cut to `limit`: error messages never echo a megabyte."""
     text = repr(value)

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Lower
+from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Lower
 
 from packages_core.content_store import ContentStore
 from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
-from registry import images
+from registry import images, indexes
 from registry.authentication import external_base
 from registry.models import Manifest
 from registry.oci.digests import looks_like_digest, parse_digest
@@ -59,6 +59,11 @@ def _tagged(versions: QuerySet[PackageVersion]) -> QuerySet[PackageVersion]:
 
 def _untagged(versions: QuerySet[PackageVersion]) -> QuerySet[PackageVersion]:
     return versions.filter(version__contains=":")
+
+
+def is_index(version: PackageVersion) -> bool:
+    """Whether the version is an index, by what it recorded at push."""
+    return isinstance(version.metadata, dict) and "manifests" in version.metadata
 
 
 def kind_of(media_type: str, metadata: dict) -> str:
@@ -117,15 +122,32 @@ def _sizes(version_ids) -> dict[int, int]:
     return dict(versions.values_list("pk", "total_size"))
 
 
-def _distinct_size(version_ids) -> int:
-    """Bytes stored for these versions, each blob counted once however many use it."""
+def version_sizes(package: Package, version_ids) -> dict[int, int]:
+    """Bytes of each version, one definition for the versions list and a version's page:
+    its files' distinct blobs and, for an index, those of the platforms it lists that the
+    image holds too (their manifests, configs and layers; attestations included, as they
+    take space). Two queries for any number of versions, three with an index among them.
+    """
+    ids = list(version_ids)
+    children = indexes.children_of(ids)
+    listed = {digest for digests in children.values() for digest in digests}
+    holders = indexes.holding_versions(package.pk, listed) if listed else {}
+    members = {pk: {pk, *(holders[d] for d in children.get(pk, []) if d in holders)} for pk in ids}
+    blobs: dict[int, dict[int, int]] = defaultdict(dict)
     rows = (
-        PackageFile.objects.filter(version_id__in=list(version_ids))
+        PackageFile.objects.filter(version_id__in={i for group in members.values() for i in group})
         .order_by()
-        .values_list("blob_id", "blob__size")
-        .distinct()
+        .values_list("version_id", "blob_id", "blob__size")
     )
-    return sum(size for _, size in rows)
+    for version_id, blob_id, size in rows:
+        blobs[version_id][blob_id] = size
+    sizes = {}
+    for pk, group in members.items():
+        distinct: dict[int, int] = {}
+        for member in group:
+            distinct.update(blobs[member])
+        sizes[pk] = sum(distinct.values())
+    return sizes
 
 
 # An owner's images
@@ -177,14 +199,10 @@ def describe_images(packages) -> list[ImageRow]:
     """
     packages = list(packages)
     ids = [p.pk for p in packages]
-    newest_tag = (
-        _tagged(PackageVersion.objects.filter(package=OuterRef("pk")).published())
-        .order_by("-updated", "-pk")
-        .values("version")[:1]
-    )
+    tags = _tagged(PackageVersion.objects.filter(package=OuterRef("pk")).published())
     latest = dict(
         Package.objects.filter(pk__in=ids)
-        .annotate(tag=Subquery(newest_tag))
+        .annotate(tag=Coalesce(_newest(tags.filter(images.latest_candidates())), _newest(tags)))
         .values_list("pk", "tag")
     )
     return [
@@ -200,12 +218,30 @@ def describe_images(packages) -> list[ImageRow]:
     ]
 
 
+def _newest(versions: QuerySet[PackageVersion]) -> Subquery:
+    return Subquery(versions.order_by("-updated", "-pk").values("version")[:1])
+
+
 def latest_tag(package: Package) -> PackageVersion | None:
-    """The most recently pushed tag of the image."""
-    return _tagged(package.versions.published()).order_by("-updated", "-pk").first()
+    """The most recently pushed tag of an image or index in the image, never an artifact
+    that refers to one (`images.latest_candidates`); else its most recently pushed tag
+    (an image of artifacts alone).
+    """
+    tags = _tagged(package.versions.published()).order_by("-updated", "-pk")
+    return tags.filter(images.latest_candidates()).first() or tags.first()
 
 
 # An image's versions
+
+
+@dataclass(frozen=True)
+class Platform:
+    """A child manifest of an index; `in_image` when this image holds it (so it has a page)."""
+
+    platform: str
+    digest: str
+    size: int
+    in_image: bool
 
 
 @dataclass(frozen=True)
@@ -219,17 +255,20 @@ class VersionRow:
     download_count: int
     created: datetime
     updated: datetime
+    platforms: tuple[Platform, ...] = ()
 
 
 def image_versions(
     package: Package, *, kind: str = "", order: str = NEWEST
 ) -> QuerySet[PackageVersion]:
-    """The image's versions: `kind` tagged or untagged (else both), in `order`.
+    """The image's versions: `kind` tagged or untagged (else both), in `order`; not the
+    untagged manifests an index lists (`describe_versions` puts them under their index).
 
     Newest and oldest go by the last push (a tag pushed again is new again), read off
     an index; a page of them gets its manifests and sizes from `describe_versions`.
     """
-    versions = package.versions.published()
+    # An index's platforms show under it, not as loose untagged manifests.
+    versions = package.versions.published().exclude(indexes.is_listed())
     if kind == TAGGED:
         versions = _tagged(versions)
     elif kind == UNTAGGED:
@@ -242,10 +281,13 @@ def image_versions(
 
 
 def describe_versions(versions) -> list[VersionRow]:
-    """Rows for a page of `image_versions`, with each one's manifest and size (two
-    queries for the page).
+    """Rows for a page of `image_versions`, with each one's manifest, size and, for an
+    index, its platforms (a few queries for the page, whatever its rows).
     """
     versions = list(versions)
+    if not versions:
+        return []
+    package = versions[0].package
     ids = [version.pk for version in versions]
     manifests = {
         version_id: (digest, media_type)
@@ -253,7 +295,8 @@ def describe_versions(versions) -> list[VersionRow]:
             file__version_id__in=ids
         ).values_list("file__version_id", "digest", "media_type")
     }
-    sizes = _sizes(ids)
+    platforms = _platform_rows(package, {v.pk: v.metadata for v in versions if is_index(v)})
+    sizes = version_sizes(package, ids)
     rows = []
     for version in versions:
         metadata = version.metadata if isinstance(version.metadata, dict) else {}
@@ -270,9 +313,41 @@ def describe_versions(versions) -> list[VersionRow]:
                 download_count=version.download_count,
                 created=version.created,
                 updated=version.updated,
+                platforms=tuple(platforms.get(version.pk, ())),
             )
         )
     return rows
+
+
+def _platform_rows(package: Package, index_metadata: dict[int, dict]) -> dict[int, list[Platform]]:
+    """By index version id, its platforms as recorded at push (attestations hidden),
+    each with its size where the image holds it: two queries for any number of indexes.
+    """
+    listed = {
+        pk: [(child, str(child.get("digest", ""))) for child in platforms_of(metadata)]
+        for pk, metadata in index_metadata.items()
+    }
+    digests = {digest for children in listed.values() for _, digest in children}
+    if not digests:
+        return {}
+    as_sha256 = indexes.sha256_names(digests)
+    holders = indexes.holding_versions(package.pk, {as_sha256(d) for d in digests})
+    sizes = _sizes(holders.values())
+    found = {}
+    for pk, children in listed.items():
+        rows = []
+        for child, digest in children:
+            version_id = holders.get(as_sha256(digest))
+            rows.append(
+                Platform(
+                    platform=child["platform"],
+                    digest=digest,
+                    size=sizes.get(version_id, child.get("size") or 0),
+                    in_image=version_id is not None,
+                )
+            )
+        found[pk] = rows
+    return found
 
 
 def find_version(package: Package, reference: str) -> PackageVersion | None:
@@ -300,16 +375,6 @@ class Layer:
     digest: str = ""
     size: int | None = None
     media_type: str = ""
-
-
-@dataclass(frozen=True)
-class Platform:
-    """A child manifest of an index; `in_image` when this image holds it (so it has a page)."""
-
-    platform: str
-    digest: str
-    size: int
-    in_image: bool
 
 
 @dataclass(frozen=True)
@@ -350,11 +415,11 @@ def version_detail(version: PackageVersion, *, store: ContentStore | None = None
     media_type = row.media_type if row is not None else ""
     kind = kind_of(media_type, metadata)
     parsed = _read_manifest(store, row)
-    layers, platforms, child_ids = [], [], []
+    layers, platforms = [], []
     if parsed is not None and not parsed.is_index:
         layers = _layers(store, version, parsed)
     if kind == KIND_INDEX:
-        platforms, child_ids = _platforms(package, metadata)
+        platforms = _platform_rows(package, {version.pk: metadata}).get(version.pk, [])
     tags = _tagged(package.versions.published())
     return VersionDetail(
         package=package,
@@ -372,7 +437,7 @@ def version_detail(version: PackageVersion, *, store: ContentStore | None = None
         recent_tags=list(tags.order_by("-updated", "-pk")[:RECENT_TAG_COUNT]),
         tag_count=tags.count(),
         version_count=package.versions.published().count(),
-        total_size=_distinct_size([version.pk, *child_ids]),
+        total_size=version_sizes(package, [version.pk])[version.pk],
     )
 
 
@@ -422,42 +487,6 @@ def _layers(store: ContentStore, version: PackageVersion, parsed) -> list[Layer]
             layers.append(Layer(command, layer.digest, layer.size, layer.media_type))
     layers.extend(Layer("", layer.digest, layer.size, layer.media_type) for layer in remaining)
     return layers
-
-
-def _platforms(package: Package, metadata: dict) -> tuple[list[Platform], list[int]]:
-    """The index's platforms (attestations hidden), and the ids of every child version
-    in this image (attestations included: they take space too).
-    """
-    children = [c for c in metadata.get("manifests", []) if isinstance(c, dict)]
-    digests = [str(c.get("digest", "")) for c in children]
-    by_algorithm = defaultdict(set)
-    for digest in digests:
-        algorithm, _, hex_ = digest.partition(":")
-        by_algorithm[algorithm].add(hex_)
-    rows = Manifest.objects.filter(
-        Q(file__blob__sha256__in=by_algorithm["sha256"])
-        | Q(file__blob__sha512__in=by_algorithm["sha512"]),
-        package=package,
-        file__version__is_internal=False,
-    ).values_list("file__version_id", "file__blob__sha256", "file__blob__sha512")
-    version_of = {}
-    for version_id, sha256, sha512 in rows:
-        version_of.setdefault(f"sha256:{sha256}", version_id)
-        if sha512:
-            version_of.setdefault(f"sha512:{sha512}", version_id)
-    sizes = _sizes(version_of.values())
-    platforms = []
-    for child in platforms_of(metadata):
-        version_id = version_of.get(child.get("digest"))
-        platforms.append(
-            Platform(
-                platform=child["platform"],
-                digest=str(child.get("digest", "")),
-                size=sizes.get(version_id, child.get("size") or 0),
-                in_image=version_id is not None,
-            )
-        )
-    return platforms, sorted(set(version_of.values()))
 
 
 def _referrers(package: Package, digest: str) -> list[Referrer]:

@@ -266,3 +266,43 @@ def test_read_member_of_an_organisation_cannot_push_there(skopeo, live_registry,
         check=False,
     )
     assert_refused(result, "denied", "unauthorized")
+
+
+def test_deleting_a_platform_of_a_tagged_index_is_refused(skopeo, live_registry, tmp_path):
+    """`skopeo delete` of a platform's digest leaves the multi-arch image whole (issue 16)."""
+    if live_registry.external:
+        pytest.skip("the refusal is this registry's; a reference registry may delete it")
+    source = tmp_path / "source"
+    info = make_index(source, "1.0")
+    reference = f"docker://{live_registry.host}/alice/layoutapp"
+    creds = creds_args("--creds", live_registry.alice)
+    skopeo(
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        *creds_args("--dest-creds", live_registry.alice),
+        f"oci:{source}:1.0",
+        f"{reference}:1.0",
+    )
+    arm64_image = info.children[("linux", "arm64")]
+    arm64 = arm64_image.manifest_digest
+
+    refused = skopeo("delete", "--tls-verify=false", *creds, f"{reference}@{arm64}", check=False)
+
+    assert refused.returncode != 0, refused.stdout
+    assert "index 1.0" in refused.stderr, refused.stderr
+    inspected = skopeo(
+        "inspect",
+        "--override-arch",
+        "arm64",
+        "--override-os",
+        "linux",
+        "--tls-verify=false",
+        *creds,
+        f"{reference}:1.0",
+    )
+    # skopeo reports the index's digest; the platform shows in what it resolved to.
+    details = json.loads(inspected.stdout)
+    assert details["Architecture"] == "arm64"
+    assert details["Layers"] == arm64_image.layer_digests

@@ -751,13 +751,13 @@ def test_delete_selected_versions_confirms_then_removes_through_the_service(
         PackageProperty.RefType.VERSION, kept.pk, "container.image.type", "oci"
     )
     removed = []
-    real_remove = versions.remove_version
+    real_remove = versions.remove_versions
 
-    def spy(version):
-        removed.append(version.pk)
-        real_remove(version)
+    def spy(doomed):
+        removed.extend(version.pk for version in doomed)
+        return real_remove(doomed)
 
-    monkeypatch.setattr(versions, "remove_version", spy)
+    monkeypatch.setattr(versions, "remove_versions", spy)
     selected = {"action": "delete_selected", "_selected_action": [catalog.version.pk, second.pk]}
 
     confirmation = admin_client.post(changelist_url(PackageVersion), selected)
@@ -783,13 +783,13 @@ def test_deleting_a_version_from_its_page_goes_through_the_service(
     admin_client, catalog, monkeypatch
 ):
     removed = []
-    real_remove = versions.remove_version
+    real_remove = versions.remove_versions
 
-    def spy(version):
-        removed.append(version.pk)
-        real_remove(version)
+    def spy(doomed):
+        removed.extend(version.pk for version in doomed)
+        return real_remove(doomed)
 
-    monkeypatch.setattr(versions, "remove_version", spy)
+    monkeypatch.setattr(versions, "remove_versions", spy)
     response = admin_client.post(delete_url(catalog.version), {"post": "yes"})
     assert response.status_code == 302
     assert removed == [catalog.version.pk]

@@ -10,13 +10,18 @@ BEFORE = [("packages_core", "0003_upload_hash_state")]
 AFTER = [("packages_core", "0005_file_package")]
 
 
-@pytest.fixture
-def migrator(transactional_db):
+def _migrated_back(targets):
+    """An executor with the database at `targets`, for a test; the latest again after."""
     executor = MigrationExecutor(connection)
-    executor.migrate(BEFORE)
+    executor.migrate(targets)
     yield executor
     executor.loader.build_graph()
     executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.fixture
+def migrator(transactional_db):
+    yield from _migrated_back(BEFORE)
 
 
 def test_last_pushed_and_file_packages_are_filled_from_existing_rows(migrator):
@@ -47,3 +52,50 @@ def test_last_pushed_and_file_packages_are_filled_from_existing_rows(migrator):
     assert new.get_model("packages_core", "PackageFile").objects.get(pk=file.pk).package_id == (
         image.pk
     )
+
+
+INDEX_BEFORE = [
+    ("packages_core", "0007_upload_package_name"),
+    ("registry", "0002_manifest_package_index_covered"),
+]
+INDEX_AFTER = [("packages_core", "0007_upload_package_name"), ("registry", "0003_indexchild")]
+
+
+@pytest.fixture
+def index_migrator(transactional_db):
+    yield from _migrated_back(INDEX_BEFORE)
+
+
+def test_index_children_are_filled_from_the_indexes_metadata(index_migrator):
+    old = index_migrator.loader.project_state(INDEX_BEFORE).apps
+    Owner = old.get_model("packages_core", "Owner")
+    Package = old.get_model("packages_core", "Package")
+    Version = old.get_model("packages_core", "PackageVersion")
+    Blob = old.get_model("packages_core", "PackageBlob")
+    File = old.get_model("packages_core", "PackageFile")
+    Manifest = old.get_model("registry", "Manifest")
+    image = Package.objects.create(
+        owner=Owner.objects.create(name="acme", kind="org"), type="container", name="app"
+    )
+    Blob.objects.create(size=1, sha256="b" * 64, sha512="c" * 128)
+    listed = [{"digest": f"sha256:{'a' * 64}"}, {"digest": f"sha512:{'c' * 128}"}, {"x": 1}]
+    index = Version.objects.create(package=image, version="1.0", metadata={"manifests": listed})
+    lead = File.objects.create(
+        version=index, package=image, blob=Blob.objects.create(size=2, sha256="d" * 64), name="m"
+    )
+    row = Manifest.objects.create(
+        file=lead,
+        package=image,
+        digest=f"sha256:{'d' * 64}",
+        media_type="application/vnd.oci.image.index.v1+json",
+    )
+
+    index_migrator.loader.build_graph()
+    index_migrator.migrate(INDEX_AFTER)
+    new = index_migrator.loader.project_state(INDEX_AFTER).apps
+
+    children = new.get_model("registry", "IndexChild").objects.filter(index_id=row.pk)
+    assert sorted(children.values_list("digest", flat=True)) == [
+        f"sha256:{'a' * 64}",
+        f"sha256:{'b' * 64}",
+    ]

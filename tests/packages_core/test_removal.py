@@ -1,9 +1,13 @@
-"""Removing owners and upload sessions: nothing of theirs is left behind, blobs stay for GC."""
+"""Removing owners, upload sessions and versions: nothing of theirs is left behind, blobs
+stay for GC, and what a package type says other versions need stays.
+"""
 
 import io
 
 import pytest
 
+from packages_core import types
+from packages_core.exceptions import InUse
 from packages_core.models import BlobUpload, Owner, Package, PackageProperty, PackageVersion
 from packages_core.services import blobs, owners, properties, uploads, versions
 from packages_core.services.properties import RefType
@@ -55,3 +59,55 @@ def test_discarded_upload_keeps_its_bytes_until_the_transaction_commits(store, a
 
     # The test's transaction never commits, so the delete must not have happened.
     assert store.exists(key)
+
+
+class _NeedsFirst(types.RemovalPolicy):
+    """A made-up type's rule: version "1" is needed by "2"; removing "2" takes "1" along."""
+
+    def needed_by(self, version, going):
+        others = version.package.versions.exclude(pk__in=going)
+        if version.version == "1" and others.filter(version="2").exists():
+            return ["version 2"]
+        return []
+
+    def freed_by(self, version, going):
+        if version.version == "2":
+            return list(version.package.versions.filter(version="1"))
+        return []
+
+
+@pytest.fixture
+def chained(alice):
+    package_type = types.PackageType(name="chained", label="Chained", removal_policy=_NeedsFirst())
+    types.register(package_type)
+    try:
+        package = versions.get_or_create_package(Owner.objects.get(user=alice), "chained", "p")
+        yield {name: versions.get_or_create_version(package, name)[0] for name in ("1", "2")}
+    finally:
+        types.unregister("chained")
+
+
+def test_a_version_its_type_says_others_need_is_not_removed(chained):
+    with pytest.raises(InUse) as refusal:
+        versions.remove_version(chained["1"])
+
+    assert refusal.value.needed_by == ["version 2"]
+    assert PackageVersion.objects.filter(pk=chained["1"].pk).exists()
+
+
+def test_removing_the_version_that_needed_it_takes_it_along(chained):
+    versions.remove_version(chained["2"])
+
+    assert not PackageVersion.objects.filter(package__type="chained").exists()
+
+
+def test_versions_removed_together_do_not_hold_each_other_back(chained):
+    versions.remove_versions([chained["1"], chained["2"]])
+
+    assert not PackageVersion.objects.filter(package__type="chained").exists()
+
+
+def test_a_whole_package_goes_whatever_its_versions_need(chained):
+    versions.remove_package(chained["1"].package)
+
+    assert not Package.objects.filter(type="chained").exists()

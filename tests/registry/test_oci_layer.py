@@ -112,6 +112,7 @@ EXPECTED = [
     (oci.BlobNotFound, "BLOB_UNKNOWN", 404),
     (oci.ManifestNotFound, "MANIFEST_UNKNOWN", 404),
     (oci.ManifestChildNotFound, "MANIFEST_BLOB_UNKNOWN", 404),
+    (oci.ManifestReferenced, "DENIED", 409),
 ]
 
 

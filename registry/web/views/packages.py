@@ -7,7 +7,8 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from packages_core.services.versions import remove_version
+from packages_core.exceptions import InUse
+from packages_core.services.versions import removal_blockers
 from registry import images
 from registry.web import browse
 from registry.web.access import can_write, readable_image, readable_owner, require_write
@@ -83,22 +84,42 @@ def package_versions(request, owner, image):
 
 @require_http_methods(["GET", "POST"])
 def delete_version(request, owner, image, reference):
-    """Ask, then remove a version (a tag, or an untagged manifest); writers only."""
+    """Ask, then remove a version (a tag, or an untagged manifest); writers only.
+
+    An untagged manifest an index lists is not removed: the page says which index
+    needs it. A tag such a manifest has is removed as a name, the manifest kept.
+    """
     owner, package, version = _find_version(request, owner, image, reference)
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     require_write(request, owner)
+    names = {"owner": owner.name, "image": package.name}
     if request.method == "POST":
-        remove_version(version)
+        try:
+            images.delete_version(version)
+        except InUse as refusal:
+            messages.error(request, _refusal(version, refusal.needed_by))
+            return redirect("registry_web:package_version", **names, reference=version.version)
         messages.success(request, f"Deleted {owner.name}/{package.name} {version.version}.")
         if package.versions.published().exists():
-            return redirect("registry_web:package_versions", owner=owner.name, image=package.name)
+            return redirect("registry_web:package_versions", **names)
         return redirect("registry_web:owner_packages", owner=owner.name)
+    is_tagged = images.is_tag(version.version)
+    needed_by = [] if is_tagged else removal_blockers([version]).get(version.pk, [])
     context = {
         "owner": owner,
         "can_write": can_write(request, owner),
         "image": package.name,
         "version": version,
-        "is_tagged": images.is_tag(version.version),
+        "is_tagged": is_tagged,
+        "is_index": browse.is_index(version),
+        "refusal": _refusal(version, needed_by) if needed_by else "",
     }
     return render(request, "registry/web/version_delete.html", context)
+
+
+def _refusal(version, needed_by: list[str]) -> str:
+    return (
+        f"{version.version} cannot be deleted: {', '.join(needed_by)} lists it, and pulls "
+        "of that platform would fail. Delete the index first; it takes its platforms along."
+    )

@@ -65,7 +65,7 @@ def test_the_schema_shows_the_prefix_access_tokens_are_issued_with(client, monke
 
 def test_the_schema_documents_errors_and_parameters(schema):
     version = schema["paths"]["/api/v1/packages/{owner}/{type}/{name}/{version}"]
-    assert set(version["delete"]["responses"]) == {"204", "401", "403", "404"}
+    assert set(version["delete"]["responses"]) == {"204", "401", "403", "404", "409"}
     assert set(version["get"]["responses"]) == {"200", "401", "404"}
     listing = schema["paths"]["/api/v1/packages/{owner}"]["get"]
     assert {p["name"] for p in listing["parameters"]} == {"owner", "page", "q", "type"}
