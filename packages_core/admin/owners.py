@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count
@@ -15,7 +15,7 @@ from packages_core.admin.display import (
     related_changelist_link,
 )
 from packages_core.admin.limits import OwnerQuotaInline
-from packages_core.exceptions import PackagesError
+from packages_core.exceptions import LastAdmin, PackagesError
 from packages_core.models import (
     Membership,
     Owner,
@@ -55,11 +55,25 @@ class OwnerForm(forms.ModelForm):
 class MembershipInlineFormSet(forms.BaseInlineFormSet):
     def clean(self):
         super().clean()
-        if self.instance.kind == Owner.Kind.ORG:
-            return
-        for form in self.forms:
-            if form.cleaned_data and not form.cleaned_data.get("DELETE"):
+        kept = [
+            form.cleaned_data
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        if self.instance.kind != Owner.Kind.ORG:
+            if kept:
                 raise ValidationError("Only organisations have members.")
+            return
+        # The rule of the owners service (LastAdmin), for the rows this form saves.
+        had_admin = (
+            self.instance.pk is not None
+            and Membership.objects.filter(owner=self.instance, role=Membership.Role.ADMIN).exists()
+        )
+        if had_admin and not any(row.get("role") == Membership.Role.ADMIN for row in kept):
+            raise ValidationError(
+                f"{self.instance.name} would have no admin left; make another member an "
+                "admin first."
+            )
 
 
 class MembershipInline(admin.TabularInline):
@@ -154,6 +168,24 @@ class MembershipForm(forms.ModelForm):
             raise ValidationError(f"{owner.name} is a user, not an organisation.")
         return owner
 
+    def clean_role(self):
+        role = self.cleaned_data["role"]
+        saved = self.instance
+        if saved.pk and role != Membership.Role.ADMIN and is_last_admin(saved):
+            raise ValidationError(
+                f"{saved.user} is the last admin of {saved.owner.name}; make another member "
+                "an admin first."
+            )
+        return role
+
+
+def is_last_admin(membership: Membership) -> bool:
+    """Whether this membership is its organisation's only admin one."""
+    admins = Membership.objects.filter(owner_id=membership.owner_id, role=Membership.Role.ADMIN)
+    return (
+        membership.role == Membership.Role.ADMIN and not admins.exclude(pk=membership.pk).exists()
+    )
+
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
@@ -164,3 +196,17 @@ class MembershipAdmin(admin.ModelAdmin):
     search_fields = ["owner__name", USER_SEARCH_FIELD]
     autocomplete_fields = ["owner"]
     raw_id_fields = ["user"]
+
+    def has_delete_permission(self, request, obj=None):
+        # An organisation's last admin stays (the owners service's rule): Django then
+        # lists the membership as one that cannot be deleted.
+        if obj is not None and is_last_admin(obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset.select_related("owner", "user"):
+            try:
+                owner_services.remove_membership(membership.owner, membership.user)
+            except LastAdmin as exc:
+                self.message_user(request, str(exc), messages.ERROR)

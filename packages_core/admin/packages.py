@@ -240,6 +240,18 @@ class PackageFileAdmin(admin.ModelAdmin):
     def blob_size(self, obj):
         return filesizeformat(obj.blob.size)
 
+    def get_deleted_objects(self, objs, request):
+        # A version's lead file (a container's manifest) goes only with its version,
+        # whose removal the package type checks: taking a platform's manifest alone
+        # would break its index. Django refuses a delete that lists protected objects.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        leads = [
+            f"{file} (the lead file of {file.version}: delete the version)"
+            for file in objs
+            if file.is_lead
+        ]
+        return deleted, counts, perms_needed, [*protected, *leads]
+
     def delete_model(self, request, obj):
         version_services.remove_files([obj])
 

@@ -302,7 +302,7 @@ def test_owner_name_follows_the_service_rules(admin_client, alice, name, message
 
 def test_owner_can_be_edited_without_renaming(admin_client, catalog):
     page = admin_client.get(change_url(catalog.org))
-    data = inline_management_data(page)
+    data = inline_management_data(page, memberships=1)
     data.update({"name": "Acme", "user": "", "visibility": "limited", "description": "Tools"})
     # The existing membership stays as it is.
     data.update(
@@ -954,3 +954,67 @@ def test_owner_page_shows_usage_against_the_limits(admin_client, alice, settings
     text = page.content.decode()
     assert "1 version(s) of 7" in text
     assert "2.0\xa0KB of unlimited" in text
+
+
+# An organisation keeps an admin, and a file goes with its version (issue 16).
+
+
+def test_the_last_admins_role_cannot_be_lowered(admin_client, catalog):
+    membership = catalog.membership  # alice, acme's only admin
+    data = {"owner": str(catalog.org.pk), "user": str(membership.user_id), "role": "read"}
+
+    response = admin_client.post(change_url(membership), data)
+
+    assert response.status_code == 200
+    assert "last admin of acme" in str(response.context["adminform"].form.errors["role"])
+    assert Membership.objects.get(pk=membership.pk).role == "admin"
+
+
+def test_the_last_admin_cannot_be_deleted_but_another_member_can(admin_client, catalog, bob):
+    other = owner_services.set_membership(catalog.org, bob, "write")
+
+    def delete_selected(*memberships):
+        selected = [m.pk for m in memberships]
+        return admin_client.post(
+            changelist_url(Membership),
+            {"action": "delete_selected", "_selected_action": selected, "post": "yes"},
+        )
+
+    assert admin_client.post(delete_url(catalog.membership), {"post": "yes"}).status_code == 403
+    assert delete_selected(catalog.membership, other).status_code == 403  # all or nothing
+    assert catalog.org.memberships.count() == 2
+    assert delete_selected(other).status_code == 302
+    assert list(catalog.org.memberships.values_list("user__username", flat=True)) == ["alice"]
+
+
+def test_the_owner_page_keeps_an_admin_among_its_members(admin_client, catalog):
+    page = admin_client.get(change_url(catalog.org))
+    data = inline_management_data(page, memberships=1)
+    data.update(
+        {
+            "name": "acme",
+            "kind": "org",
+            "user": "",
+            "visibility": "public",
+            "description": "",
+            "memberships-0-id": str(catalog.membership.pk),
+            "memberships-0-owner": str(catalog.org.pk),
+            "memberships-0-user": str(catalog.membership.user_id),
+            "memberships-0-role": "write",
+        }
+    )
+
+    response = admin_client.post(change_url(catalog.org), data)
+
+    assert response.status_code == 200
+    assert "would have no admin left" in str(
+        response.context["inline_admin_formsets"][0].formset.non_form_errors()
+    )
+    assert Membership.objects.get(pk=catalog.membership.pk).role == "admin"
+
+
+def test_a_lead_file_goes_only_with_its_version(admin_client, catalog):
+    response = admin_client.post(delete_url(catalog.file), {"post": "yes"})
+
+    assert "delete the version" in response.content.decode()
+    assert PackageFile.objects.filter(pk=catalog.file.pk).exists()
