@@ -206,10 +206,14 @@ def versions_removed_by(rule: CleanupRule, package: Package, *, now: datetime | 
 
 
 def preview_rule(rule: CleanupRule, *, now: datetime | None = None) -> list[PackageVersion]:
-    """What `rule` would remove now, whether or not it is enabled."""
+    """What `rule` would remove now, whether or not it is enabled: not what something
+    that stays needs (an index's platform), which a run skips too.
+    """
     found = []
     for package in Package.objects.filter(owner_id=rule.owner_id, type=rule.type).order_by("name"):
-        found += versions_removed_by(rule, package, now=now)
+        doomed = versions_removed_by(rule, package, now=now)
+        blocked = versions.removal_blockers(doomed)
+        found += [version for version in doomed if version.pk not in blocked]
     return found
 
 

@@ -13,7 +13,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from packages_core.models import CleanupRule, PackageVersion
-from packages_core.services.cleanup import run_cleanup
+from packages_core.services.cleanup import preview_rule, run_cleanup
 from registry.models import IndexChild
 from tests.api_helpers import signed_in, version_url
 from tests.registry_helpers import (
@@ -232,10 +232,12 @@ def test_admin_deletes_an_index_with_its_selected_platforms(client, site_admin, 
 
 
 def test_a_cleanup_rule_skips_a_tag_an_index_needs(client, alice, tagged_platform):
-    CleanupRule.objects.create(
+    rule = CleanupRule.objects.create(
         owner=alice.package_owner, type="container", keep_count=0, remove_pattern=r"1\.0|arm"
     )
 
+    # The preview says what the run does: nothing, as the index needs what it would take.
+    assert preview_rule(rule) == []
     report = run_cleanup()
 
     assert report.versions == 0
