@@ -134,6 +134,9 @@ PACKAGES = {
     ),
     # The proxies gunicorn trusts (gunicorn.conf.py) are the ones the site trusts.
     "TRUSTED_PROXIES": environment.get_list(env, "FORGE_FORWARDED_ALLOW_IPS", ["127.0.0.1"]),
+    "WEBHOOK_ALLOWED_HOSTS": environment.get_list(env, "FORGE_WEBHOOK_ALLOWED_HOSTS", []),
+    "WEBHOOK_TIMEOUT": environment.get_int(env, "FORGE_WEBHOOK_TIMEOUT", 10, minimum=1),
+    "WEBHOOK_MAX_ATTEMPTS": environment.get_int(env, "FORGE_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1),
 }
 
 REGISTRY = {

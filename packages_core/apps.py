@@ -31,6 +31,14 @@ class PackagesCoreConfig(AppConfig):
                 sender="packages_core.Owner",
                 dispatch_uid="packages_core.announce_owner_change",
             )
+        from packages_core.services import webhooks
+
+        for signal in (post_save, post_delete):
+            signal.connect(
+                webhooks.forget,
+                sender="packages_core.Webhook",
+                dispatch_uid="packages_core.forget_webhooks",
+            )
         post_migrate.connect(
             signals.give_existing_users_owners,
             sender=self,

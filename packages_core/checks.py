@@ -54,6 +54,7 @@ def check_settings(app_configs=None, **kwargs):
         )
     errors += seconds_errors(packages_settings, "IDENTITY_CACHE_SECONDS", id="packages.E006")
     errors += bool_errors(packages_settings, "ALLOW_ORG_CREATION", id="packages.E009")
+    errors += webhook_errors()
     for proxy in packages_settings.TRUSTED_PROXIES:
         if proxy.strip() == "*":
             continue
@@ -75,6 +76,38 @@ def check_settings(app_configs=None, **kwargs):
                 f"PACKAGES['CACHE'] names the cache {packages_settings.CACHE!r}, "
                 "which is not in settings.CACHES.",
                 id="packages.E008",
+            )
+        )
+    return errors
+
+
+def webhook_errors() -> list[checks.Error]:
+    """The webhook settings: numbers where numbers belong, a list of host names."""
+    errors = []
+    for name in (
+        "WEBHOOK_TIMEOUT",
+        "WEBHOOK_RETRY_BASE_SECONDS",
+        "WEBHOOK_RETRY_MAX_SECONDS",
+        "WEBHOOK_CACHE_SECONDS",
+        "WEBHOOK_POLL_SECONDS",
+    ):
+        errors += seconds_errors(packages_settings, name, id="packages.E010")
+    for name in ("WEBHOOK_MAX_ATTEMPTS", "WEBHOOK_RESPONSE_LIMIT"):
+        value = getattr(packages_settings, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            errors.append(
+                checks.Error(
+                    f"PACKAGES[{name!r}] must be a whole number, 1 or more; it is {value!r}.",
+                    id="packages.E011",
+                )
+            )
+    hosts = packages_settings.WEBHOOK_ALLOWED_HOSTS
+    if isinstance(hosts, str) or not all(isinstance(host, str) for host in hosts):
+        errors.append(
+            checks.Error(
+                f"PACKAGES['WEBHOOK_ALLOWED_HOSTS'] must be a list of host names; it is {hosts!r}.",
+                hint="FORGE_WEBHOOK_ALLOWED_HOSTS in the bundled forge site (comma-separated).",
+                id="packages.E012",
             )
         )
     return errors

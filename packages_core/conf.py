@@ -63,6 +63,25 @@ DEFAULTS = {
     "QUOTA_OWNER_VERSIONS": -1,
     "QUOTA_OWNER_BYTES": -1,
     "QUOTA_BLOB_BYTES": -1,
+    # Webhooks (docs/webhooks.md). Hosts (names as written in a webhook's URL, or
+    # addresses) a delivery may reach although they resolve to a loopback, private,
+    # link-local or metadata address; "*" for any. Empty: only public addresses.
+    "WEBHOOK_ALLOWED_HOSTS": [],
+    # Seconds to connect, and again to wait for each read of the answer.
+    "WEBHOOK_TIMEOUT": 10.0,
+    # Attempts before an event is left "failed" (it can be redelivered from the admin).
+    "WEBHOOK_MAX_ATTEMPTS": 8,
+    # Retries wait RETRY_BASE * 2**(attempt-1) seconds, at most RETRY_MAX, less up to
+    # half at random (jitter), so that failed events do not come back in step.
+    "WEBHOOK_RETRY_BASE_SECONDS": 10.0,
+    "WEBHOOK_RETRY_MAX_SECONDS": 3600.0,
+    # Bytes of an answer read (and the first 1,000 kept); the rest is not read.
+    "WEBHOOK_RESPONSE_LIMIT": 65536,
+    # How long a process reuses the webhooks it looked up for an owner (seconds): a
+    # push then costs no query. Changes made by this process apply at once.
+    "WEBHOOK_CACHE_SECONDS": 1.0,
+    # How long an idle delivery worker sleeps before looking for due events again.
+    "WEBHOOK_POLL_SECONDS": 1.0,
 }
 
 

@@ -30,6 +30,7 @@ from packages_core.prepared import PreparedQuery
 from packages_core.services import figures, quotas, versions
 from packages_core.services.blobs import lock_blobs, store_blob
 from packages_core.services.rows import get_or_create_unique
+from registry import events
 from registry.models import IndexChild, Manifest
 from registry.oci.digests import Digest, looks_like_digest, parse_digest
 from registry.oci.errors import (
@@ -366,6 +367,7 @@ def put_manifest(
     *,
     creator=None,
     store: ContentStore | None = None,
+    origin: events.Origin | None = None,
 ) -> PushedManifest:
     """Validate a manifest and file it under its tag (or digest) in one transaction.
 
@@ -396,7 +398,15 @@ def put_manifest(
         # Manifests are small: hashed both ways, an index or referrer may name either.
         manifest_blob = store_blob(io.BytesIO(body), store=store, sha512=True).blob
         pushed = _file_manifest(
-            owner, image, tag or str(canonical), parsed, manifest_blob, files, metadata, creator
+            owner,
+            image,
+            tag or str(canonical),
+            parsed,
+            manifest_blob,
+            files,
+            metadata,
+            creator,
+            origin,
         )
         if pushed is not None:
             return PushedManifest(str(answered), pushed)
@@ -404,7 +414,7 @@ def put_manifest(
 
 
 def _file_manifest(
-    owner, image, reference, parsed, manifest_blob, files, metadata, creator
+    owner, image, reference, parsed, manifest_blob, files, metadata, creator, origin
 ) -> str | None:
     """File the manifest under `reference`; its subject digest, or None if garbage
     collection took the manifest's own blob since it was stored (store it again).
@@ -463,7 +473,24 @@ def _file_manifest(
             version.creator = creator or version.creator
             version.save(update_fields=["metadata", "creator", "updated"])
             versions.mark_pushed(package, version.updated)
+        # In this transaction: the event is sent if, and only if, the push commits.
+        events.pushed(
+            events.ManifestEvent(
+                owner=owner,
+                image=package.name,
+                digest=canonical,
+                media_type=row.media_type,
+                size=manifest_blob.size,
+                tag=reference if is_tag(reference) else None,
+                actor=_actor(creator),
+            ),
+            origin,
+        )
     return subject
+
+
+def _actor(user) -> str:
+    return user.get_username() if user is not None else ""
 
 
 def _hexes(digests) -> set[str]:
@@ -598,7 +625,14 @@ def _retire(version: PackageVersion, current: Manifest) -> None:
     PackageFile.objects.filter(pk__in=[f.pk for f in old_files]).update(version=untagged)
 
 
-def delete_manifest(owner: Owner, image: str, reference: str) -> None:
+def delete_manifest(
+    owner: Owner,
+    image: str,
+    reference: str,
+    *,
+    actor=None,
+    origin: events.Origin | None = None,
+) -> None:
     """Delete a tag, or by digest every version holding that manifest (every tag on it).
 
     A manifest an index in the image lists is not deleted from under the index
@@ -635,11 +669,14 @@ def delete_manifest(owner: Owner, image: str, reference: str) -> None:
     with transaction.atomic():
         # Under the image's lock: no push adds an index listing the manifest meanwhile.
         figures.lock([package.pk])
+        announce = _deletion_events(owner, package, doomed, actor)
         if not looks_like_digest(reference) and versions.removal_blockers(doomed):
             _untag(doomed[0])
+            announce(origin)
             return
         try:
             versions.remove_versions(doomed)
+            announce(origin)
         except InUse as error:
             raise ManifestReferenced(
                 f"manifest {reference} is listed by {', '.join(error.needed_by)} in "
@@ -648,17 +685,52 @@ def delete_manifest(owner: Owner, image: str, reference: str) -> None:
             ) from None
 
 
-def delete_version(version: PackageVersion) -> None:
+def delete_version(
+    version: PackageVersion, *, actor=None, origin: events.Origin | None = None
+) -> None:
     """Delete one version of an image, as the pages do: a tag as `delete_manifest` deletes
     a tag (its manifest kept untagged while an index lists it); an untagged manifest
     unless an index lists it (InUse), other tags on its digest untouched.
     """
     with transaction.atomic():
         figures.lock([version.package_id])
+        announce = _deletion_events(version.package.owner, version.package, [version], actor)
         if is_tag(version.version) and versions.removal_blockers([version]):
             _untag(version)
         else:
             versions.remove_version(version)
+        announce(origin)
+
+
+def _deletion_events(owner: Owner, package: Package, doomed: list[PackageVersion], actor):
+    """What to announce once `doomed` are gone: one delete event per version (a tag, or
+    an untagged manifest), read before they go. Nothing is read when no webhook listens.
+    """
+    if not events.listening(owner):
+        return lambda origin: None
+    rows = (
+        Manifest.objects.filter(file__version__in=doomed, file__is_lead=True)
+        .values_list("file__version__version", "digest", "media_type", "file__blob__size")
+        .order_by("file__version_id")
+    )
+    found = [
+        events.ManifestEvent(
+            owner=owner,
+            image=package.name,
+            digest=digest,
+            media_type=media_type,
+            size=size,
+            tag=name if is_tag(name) else None,
+            actor=_actor(actor),
+        )
+        for name, digest, media_type, size in rows
+    ]
+
+    def announce(origin) -> None:
+        for event in found:
+            events.deleted(event, origin)
+
+    return announce
 
 
 def _untag(version: PackageVersion) -> None:

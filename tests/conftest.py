@@ -20,7 +20,7 @@ from django.test import override_settings
 from packages_core import lookups, throttling
 from packages_core.content_store import ContentStore
 from packages_core.models import Membership
-from packages_core.services import owners, tallies, versions
+from packages_core.services import owners, tallies, versions, webhooks
 from packages_core.services.blobs import store_blob
 from registry import authentication, pull_cache
 from tests import checkout
@@ -107,6 +107,8 @@ def private_cache(settings, request):
     throttling._clean.clear()
     lookups.forget()
     pull_cache._found.clear()
+    # Webhooks a rolled-back test made are not deleted: no signal says they went.
+    webhooks.forget()
 
 
 @contextlib.contextmanager
@@ -297,3 +299,14 @@ def s3_storage(package_storage, settings, s3_server, s3_admin, tmp_path):
     bucket.configure()
     yield bucket
     drop_bucket(s3_admin, bucket.name)
+
+
+@pytest.fixture
+def receiver(settings):
+    """A webhook receiver on loopback, which deliveries may reach (WEBHOOK_ALLOWED_HOSTS)."""
+    from tests.webhook_helpers import Receiver
+
+    settings.PACKAGES = {**settings.PACKAGES, "WEBHOOK_ALLOWED_HOSTS": ["127.0.0.1"]}
+    receiver = Receiver()
+    yield receiver
+    receiver.close()

@@ -5,6 +5,7 @@ from packages_core.models.limits import CleanupRule, OwnerQuota
 from packages_core.models.owners import Membership, Owner
 from packages_core.models.packages import Package, PackageFile, PackageProperty, PackageVersion
 from packages_core.models.tokens import AccessToken
+from packages_core.models.webhooks import Webhook, WebhookDelivery
 
 __all__ = [
     "AccessToken",
@@ -19,4 +20,6 @@ __all__ = [
     "PackageFile",
     "PackageProperty",
     "PackageVersion",
+    "Webhook",
+    "WebhookDelivery",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpResponse
 
 from packages_core.services import tallies
-from registry import access, images, pull_cache, serving
+from registry import access, events, images, pull_cache, serving
 from registry.bearer import PULL
 from registry.conf import registry_settings
 from registry.errors import BlobUnknown, BlobUploadInvalid, ManifestInvalid, SizeInvalid
@@ -82,6 +82,7 @@ class ManifestView(RegistryView):
             body,
             request.META.get("CONTENT_TYPE"),
             creator=self.creator,
+            origin=events.Origin.of(request),
         )
         response = HttpResponse(status=201)
         response["Location"] = self.repository_url(f"manifests/{pushed.digest}")
@@ -91,7 +92,13 @@ class ManifestView(RegistryView):
         return response
 
     def delete(self, request, reference):
-        images.delete_manifest(self.owner, self.image, reference)
+        images.delete_manifest(
+            self.owner,
+            self.image,
+            reference,
+            actor=self.creator,
+            origin=events.Origin.of(request),
+        )
         return HttpResponse(status=202)
 
 

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods
 
 from packages_core.exceptions import InUse
 from packages_core.services.versions import removal_blockers
-from registry import images
+from registry import events, images
 from registry.web import browse
 from registry.web.access import can_write, readable_image, readable_owner, require_write
 
@@ -96,7 +96,7 @@ def delete_version(request, owner, image, reference):
     names = {"owner": owner.name, "image": package.name}
     if request.method == "POST":
         try:
-            images.delete_version(version)
+            images.delete_version(version, actor=request.user, origin=events.Origin.of(request))
         except InUse as refusal:
             messages.error(request, _refusal(version, refusal.needed_by))
             return redirect("registry_web:package_version", **names, reference=version.version)

@@ -1,0 +1,197 @@
+"""Webhooks: creating them, and writing events to their outbox with the change that caused them.
+
+`enqueue` runs inside the caller's transaction: the delivery rows commit with the push
+or delete, or not at all. A type (the registry, say) renders the body of each format
+it is asked for; the worker (`services/delivery.py`) sends those bytes as they are.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from packages_core.conf import packages_settings
+from packages_core.models import Owner, Webhook, WebhookDelivery
+from packages_core.models.webhooks import DISTRIBUTION, EVENTS, FORMATS
+
+DISTRIBUTION_MEDIA_TYPE = "application/vnd.docker.distribution.events.v1+json"
+CONTENT_TYPES = {DISTRIBUTION: DISTRIBUTION_MEDIA_TYPE}
+
+
+class WebhookInvalid(ValueError):
+    """A webhook's fields cannot be used (an unknown event or format, a bad URL)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What enqueue needs of an active webhook, kept per process between pushes."""
+
+    id: int
+    events: frozenset[str]
+    name_filter: str
+    format: str
+
+    def wants(self, event_type: str, name: str) -> bool:
+        if event_type not in self.events:
+            return False
+        # Image names are compared in lower case, as they are looked up.
+        return not self.name_filter or fnmatch.fnmatchcase(name.lower(), self.name_filter.lower())
+
+
+# owner id (None: site-wide) -> (expiry on the monotonic clock, its active webhooks)
+_targets: dict[int | None, tuple[float, list[Target]]] = {}
+_lock = threading.Lock()
+
+
+def forget(**kwargs) -> None:
+    """Drop what this process knows of webhooks (connected to Webhook's save and delete)."""
+    with _lock:
+        _targets.clear()
+
+
+def _load(owner_id: int | None) -> list[Target]:
+    rows = Webhook.objects.filter(is_active=True)
+    rows = rows.filter(owner__isnull=True) if owner_id is None else rows.filter(owner_id=owner_id)
+    return [
+        Target(pk, frozenset(events or ()), name_filter, format_)
+        for pk, events, name_filter, format_ in rows.order_by("pk").values_list(
+            "pk", "events", "name_filter", "format"
+        )
+    ]
+
+
+def targets_of(owner_id: int | None) -> list[Target]:
+    """The active webhooks of an owner (None: the site's), at most WEBHOOK_CACHE_SECONDS old."""
+    ttl = packages_settings.WEBHOOK_CACHE_SECONDS
+    now = time.monotonic()
+    cached = _targets.get(owner_id)
+    if ttl and cached is not None and cached[0] > now:
+        return cached[1]
+    found = _load(owner_id)
+    if ttl:
+        with _lock:
+            _targets[owner_id] = (now + ttl, found)
+    return found
+
+
+def enqueue(
+    owner: Owner,
+    event_type: str,
+    name: str,
+    render: Callable[[str, str], dict],
+) -> list[WebhookDelivery]:
+    """Write one delivery per matching webhook (the owner's and the site's) for an event
+    on the package `name`, in the caller's transaction.
+
+    `render(format, event_id)` builds the body of one format; it is called only when a
+    webhook wants the event, once per format.
+    """
+    wanted = [
+        target
+        for target in [*targets_of(owner.pk), *targets_of(None)]
+        if target.wants(event_type, name)
+    ]
+    if not wanted:
+        return []
+    event_id = str(uuid.uuid4())
+    bodies: dict[str, bytes] = {}
+    now = timezone.now()
+    rows = []
+    for target in wanted:
+        if target.format not in bodies:
+            bodies[target.format] = json.dumps(
+                render(target.format, event_id), separators=(",", ":")
+            ).encode()
+        rows.append(
+            WebhookDelivery(
+                webhook_id=target.id,
+                event_id=event_id,
+                event_type=event_type,
+                body=bodies[target.format],
+                content_type=CONTENT_TYPES.get(target.format, "application/json"),
+                next_attempt_at=now,
+            )
+        )
+    return WebhookDelivery.objects.bulk_create(rows)
+
+
+def parse_events(events: str | Iterable[str]) -> list[str]:
+    """Event names from "push,delete" or a list; WebhookInvalid for an unknown one."""
+    names = events.split(",") if isinstance(events, str) else list(events)
+    names = [name.strip().lower() for name in names if name.strip()]
+    unknown = sorted(set(names) - set(EVENTS))
+    if unknown or not names:
+        raise WebhookInvalid(
+            f"events must be some of {', '.join(EVENTS)}; not {', '.join(unknown) or 'none'}"
+        )
+    return sorted(set(names), key=EVENTS.index)
+
+
+def create_webhook(
+    owner: Owner | None,
+    url: str,
+    *,
+    secret: str = "",
+    events: str | Iterable[str] = "push,delete",
+    format: str = "gitea",
+    name_filter: str = "",
+    is_active: bool = True,
+) -> Webhook:
+    """A new webhook of an owner, or of the site (owner None)."""
+    if format not in FORMATS:
+        raise WebhookInvalid(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
+    if not url.lower().startswith(("http://", "https://")):
+        raise WebhookInvalid(f"the URL must be http:// or https://, not {url!r}")
+    webhook = Webhook(
+        owner=owner,
+        url=url,
+        secret=secret,
+        events=parse_events(events),
+        format=format,
+        name_filter=name_filter,
+        is_active=is_active,
+    )
+    webhook.full_clean()
+    webhook.save()
+    return webhook
+
+
+def redeliver(deliveries: Iterable[WebhookDelivery]) -> int:
+    """Send these events again, from their first attempt; how many were queued."""
+    ids = [delivery.pk for delivery in deliveries]
+    return WebhookDelivery.objects.filter(pk__in=ids).update(
+        status=WebhookDelivery.PENDING,
+        attempts=0,
+        next_attempt_at=timezone.now(),
+        claimed_until=None,
+    )
+
+
+def test_delivery(webhook: Webhook) -> WebhookDelivery:
+    """Queue a "ping" event for a webhook, whatever events it wants."""
+    event_id = str(uuid.uuid4())
+    body = {"action": "ping", "id": event_id, "webhook": webhook.pk, "owner": None}
+    if webhook.owner_id is not None:
+        body["owner"] = webhook.owner.name
+    if webhook.format == DISTRIBUTION:
+        body = {"events": [{**body, "timestamp": timezone.now().isoformat()}]}
+    return WebhookDelivery.objects.create(
+        webhook=webhook,
+        event_id=event_id,
+        event_type="ping",
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        content_type=CONTENT_TYPES.get(webhook.format, "application/json"),
+        next_attempt_at=timezone.now(),
+    )
+
+
+def has_webhooks(owner_id: int | None) -> bool:
+    """Whether any active webhook could hear of this owner's events (cached)."""
+    return bool(targets_of(owner_id) or targets_of(None))

@@ -1,0 +1,169 @@
+"""Webhook events of containers: the bodies of a push or a delete in each format.
+
+`images.py` calls `pushed` and `deleted` inside the transaction that stores or removes a
+manifest; they hand the domain's outbox (`packages_core.services.webhooks`) a renderer,
+so nothing is built when no webhook listens.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from packages_core.client_address import client_address
+from packages_core.models import Owner
+from packages_core.models.webhooks import DELETE, DISTRIBUTION, PUSH
+from packages_core.services import webhooks
+from registry.authentication import external_base
+from registry.conf import registry_settings
+
+CONTAINER = "container"
+# Distribution's source.instanceID: one per process, as Distribution has one per instance.
+INSTANCE_ID = str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The request behind an event, for Distribution's `request` and `source`."""
+
+    base_url: str = ""
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    addr: str = ""
+    host: str = ""
+    method: str = ""
+    useragent: str = ""
+
+    @classmethod
+    def of(cls, request) -> Origin:
+        return cls(
+            base_url=external_base(request),
+            request_id=request.META.get("HTTP_X_REQUEST_ID") or str(uuid.uuid4()),
+            addr=client_address(request),
+            host=request.get_host(),
+            method=request.method,
+            useragent=request.META.get("HTTP_USER_AGENT", ""),
+        )
+
+
+@dataclass(frozen=True)
+class ManifestEvent:
+    """What any format says of a manifest stored or removed."""
+
+    owner: Owner
+    image: str
+    digest: str
+    media_type: str
+    size: int
+    tag: str | None
+    actor: str
+
+
+def _base_url(origin: Origin) -> str:
+    """scheme://host of the site: /v2 is at its root, and reversed paths carry any prefix."""
+    configured = registry_settings.EXTERNAL_URL
+    if configured:
+        parts = urlsplit(configured)
+        return f"{parts.scheme}://{parts.netloc}"
+    return origin.base_url
+
+
+def _user(name: str, pk=None) -> dict:
+    return {"id": pk, "login": name, "username": name}
+
+
+def _html_url(event: ManifestEvent, origin: Origin) -> str:
+    version = event.tag or event.digest
+    try:
+        path = reverse(
+            "registry_web:package_version", args=[event.owner.name, event.image, version]
+        )
+    except NoReverseMatch:
+        return ""
+    return _base_url(origin) + path
+
+
+def gitea_body(action: str, event: ManifestEvent, origin: Origin) -> dict:
+    """Gitea's package webhook: action created/deleted, the package, its sender."""
+    sender = _user(event.actor) if event.actor else _user("")
+    return {
+        "action": "created" if action == PUSH else "deleted",
+        "package": {
+            "owner": _user(event.owner.name, event.owner.pk),
+            "name": event.image,
+            "type": CONTAINER,
+            "version": event.tag or event.digest,
+            "html_url": _html_url(event, origin),
+            "creator": sender,
+            "created_at": timezone.now().isoformat(),
+        },
+        "sender": sender,
+    }
+
+
+def distribution_body(action: str, event: ManifestEvent, origin: Origin, event_id: str) -> dict:
+    """CNCF Distribution's notification envelope with one event."""
+    repository = f"{event.owner.name.lower()}/{event.image}"
+    target = {
+        "mediaType": event.media_type,
+        "digest": event.digest,
+        "size": event.size,
+        "length": event.size,
+        "repository": repository,
+        "url": f"{_base_url(origin)}/v2/{repository}/manifests/{event.digest}",
+    }
+    if event.tag:
+        target["tag"] = event.tag
+    return {
+        "events": [
+            {
+                "id": event_id,
+                "timestamp": timezone.now().isoformat(),
+                "action": action,
+                "target": target,
+                "request": {
+                    "id": origin.request_id,
+                    "addr": origin.addr,
+                    "host": origin.host,
+                    "method": origin.method,
+                    "useragent": origin.useragent,
+                },
+                "actor": {"name": event.actor},
+                "source": {"addr": _source_addr(), "instanceID": INSTANCE_ID},
+            }
+        ]
+    }
+
+
+def _source_addr() -> str:
+    return socket.gethostname()
+
+
+def _enqueue(action: str, event: ManifestEvent, origin: Origin | None) -> None:
+    origin = origin or Origin()
+
+    def render(format_: str, event_id: str) -> dict:
+        if format_ == DISTRIBUTION:
+            return distribution_body(action, event, origin, event_id)
+        return gitea_body(action, event, origin)
+
+    webhooks.enqueue(event.owner, action, event.image, render)
+
+
+def pushed(event: ManifestEvent, origin: Origin | None) -> None:
+    """A manifest was stored (under its tag, if pushed by one): in the push's transaction."""
+    _enqueue(PUSH, event, origin)
+
+
+def deleted(event: ManifestEvent, origin: Origin | None) -> None:
+    """A tag or manifest was removed: in the delete's transaction."""
+    _enqueue(DELETE, event, origin)
+
+
+def listening(owner: Owner) -> bool:
+    """Whether any webhook could hear of this owner's events (no query most of the time)."""
+    return webhooks.has_webhooks(owner.pk)
