@@ -28,7 +28,7 @@ from packages_core.models import (
     PackageProperty,
     PackageVersion,
 )
-from packages_core.services import blobs, properties, tokens, versions
+from packages_core.services import blobs, properties, tokens, versions, webhooks
 from packages_core.services import owners as owner_services
 from packages_core.services import uploads as upload_services
 from registry import images
@@ -99,6 +99,8 @@ def catalog(alice, org, store):
     )
     quota = OwnerQuota.objects.create(owner=org, max_bytes=10 * 1024**3, max_versions=-1)
     rule = CleanupRule.objects.create(owner=org, type="container", keep_count=3)
+    webhook = webhooks.create_webhook(org, "https://ci.example.com/hook", secret="s")
+    delivery = webhooks.test_delivery(webhook)
     return SimpleNamespace(
         alice_owner=alice_owner,
         org=org,
@@ -113,6 +115,8 @@ def catalog(alice, org, store):
         upload=upload,
         quota=quota,
         rule=rule,
+        webhook=webhook,
+        delivery=delivery,
     )
 
 
@@ -128,6 +132,8 @@ CATALOG_OBJECTS = [
     "upload",
     "quota",
     "rule",
+    "webhook",
+    "delivery",
 ]
 
 
@@ -137,7 +143,7 @@ CATALOG_OBJECTS = [
 def test_every_packages_core_model_is_registered():
     models = set(apps.get_app_config("packages_core").get_models())
     assert models == {model for model in models if admin.site.is_registered(model)}
-    assert len(models) == 12
+    assert len(models) == 14
 
 
 @pytest.mark.parametrize("name", CATALOG_OBJECTS)

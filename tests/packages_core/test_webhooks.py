@@ -220,6 +220,12 @@ def test_a_switched_off_webhook_holds_its_events(owner, receiver):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_deliver_each_event_once(alice, receiver):
+    """Two threads with connections of their own (PostgreSQL; on SQLite the suite's
+    in-memory database locks whole tables between threads, so there two worker
+    processes on a database file do it: tests/packages_core/test_webhook_workers.py).
+    """
+    if connection.vendor != "postgresql":
+        pytest.skip("threads on an in-memory SQLite database lock tables, not rows")
     owner = Owner.objects.named("alice").get()
     for n in range(4):
         webhooks.create_webhook(owner, f"{receiver.url}/{n}")
@@ -361,3 +367,42 @@ def test_createwebhook_for_the_site(db, capsys):
 def test_createwebhook_refuses(owner, args):
     with pytest.raises(CommandError):
         call_command("createwebhook", *args)
+
+
+# Settings
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "check_id"),
+    [
+        ("WEBHOOK_TIMEOUT", "10", "packages.E010"),
+        ("WEBHOOK_RETRY_BASE_SECONDS", -1, "packages.E010"),
+        ("WEBHOOK_MAX_ATTEMPTS", 0, "packages.E011"),
+        ("WEBHOOK_RESPONSE_LIMIT", 1.5, "packages.E011"),
+        ("WEBHOOK_ALLOWED_HOSTS", "localhost", "packages.E012"),
+    ],
+)
+def test_bad_webhook_settings_are_reported(settings, key, value, check_id):
+    from packages_core.checks import check_settings
+
+    settings.PACKAGES = {**settings.PACKAGES, key: value}
+    assert check_id in [error.id for error in check_settings()]
+
+
+def test_the_default_webhook_settings_pass_the_checks(settings):
+    from packages_core.checks import check_settings
+
+    settings.PACKAGES = {}
+    assert check_settings() == []
+
+
+def test_retries_back_off_exponentially_with_jitter_up_to_the_maximum(settings):
+    settings.PACKAGES = {
+        **settings.PACKAGES,
+        "WEBHOOK_RETRY_BASE_SECONDS": 10,
+        "WEBHOOK_RETRY_MAX_SECONDS": 100,
+    }
+    for attempts, full in [(1, 10), (2, 20), (3, 40), (4, 80), (5, 100), (9, 100)]:
+        delays = {delivery.retry_delay(attempts) for _ in range(20)}
+        assert all(full / 2 <= delay <= full for delay in delays)
+        assert len(delays) > 1  # jittered
