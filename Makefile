@@ -1,4 +1,5 @@
-# The two commands: `make run` serves the site, `make test` runs the whole suite.
+# The two commands: `make run` serves the site (gunicorn and the webhook delivery worker,
+# scripts/run_site.py), `make test` runs the whole suite.
 # `make manage ARGS='createuser erin --password …'` runs a manage.py command on the
 # site `make run` serves: both read the same variables, and without FORGE_DATA_DIR
 # both use data/ in this checkout.
@@ -25,7 +26,7 @@ run: $(VENV)/.run-deps
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py ensureadmin
-	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py forge.wsgi:application
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/python scripts/run_site.py $(BIN)/python $(BIN)/gunicorn
 
 manage: $(VENV)/.run-deps
 	$(BIN)/python manage.py $(ARGS)

@@ -1,0 +1,143 @@
+"""`make run`'s process: gunicorn and the webhook worker together; a push reaches a
+receiver through both, and Ctrl-C stops both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e.conftest import REPO_ROOT, answers_http, child_env, free_port, manage
+from tests.webhook_helpers import Receiver
+
+VENV_BIN = Path(sys.executable).parent
+STARTUP_TIMEOUT = 60
+
+
+def digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def push(base: str, repo: str, tag: str) -> str:
+    """A one-layer image by monolithic uploads, as alice; the manifest's digest."""
+    session = requests.Session()
+    session.auth = ("alice", "alice-pw")
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {}}).encode()
+    layer = b"a layer"
+    for blob in (config, layer):
+        response = session.post(
+            f"{base}/v2/{repo}/blobs/uploads/", params={"digest": digest(blob)}, data=blob
+        )
+        assert response.status_code == 201, response.text
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": digest(config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": digest(layer),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
+    response = session.put(
+        f"{base}/v2/{repo}/manifests/{tag}",
+        data=manifest,
+        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+    )
+    assert response.status_code == 201, response.text
+    return digest(manifest)
+
+
+@pytest.fixture
+def site(tmp_path):
+    receiver = Receiver()
+    env = {
+        **child_env(tmp_path),
+        "FORGE_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
+        "FORGE_SYNC_WRITES": "false",
+    }
+    manage(["migrate", "--noinput"], env)
+    manage(["createuser", "alice", "--password", "alice-pw"], env)
+    hook_id = manage(
+        ["createwebhook", "alice", "--url", receiver.url, "--format", "distribution"], env
+    )
+    assert hook_id.strip().isdigit()
+    yield env, receiver
+    receiver.close()
+
+
+def test_make_run_delivers_a_push_and_stops_both_on_ctrl_c(site, tmp_path):
+    env, receiver = site
+    port = free_port()
+    log = (tmp_path / "run.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "scripts/run_site.py", sys.executable, str(VENV_BIN / "gunicorn")],
+        cwd=REPO_ROOT,
+        env={**env, "HOST": "127.0.0.1", "PORT": str(port)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # a process group of its own, as a terminal gives
+    )
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not answers_http("127.0.0.1", port):
+            assert process.poll() is None, (tmp_path / "run.log").read_text()
+            assert time.monotonic() < deadline, "the site did not start"
+            time.sleep(0.2)
+        pushed = push(f"http://127.0.0.1:{port}", "alice/app", "v1")
+        deadline = time.monotonic() + 30
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (got,) = receiver.received
+        target = got.json["events"][0]["target"]
+        assert (target["digest"], target["tag"], target["repository"]) == (
+            pushed,
+            "v1",
+            "alice/app",
+        )
+        # Ctrl-C: SIGINT to the whole process group.
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(40) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+    output = (tmp_path / "run.log").read_text()
+    assert "Delivering webhook events." in output
+    assert "Stopped delivering webhook events." in output
+    # Nothing of the group is left running.
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)
+
+
+def test_when_gunicorn_cannot_start_the_worker_is_stopped_too(site, tmp_path):
+    env, _ = site
+    result = subprocess.run(
+        [sys.executable, "scripts/run_site.py", sys.executable, str(VENV_BIN / "gunicorn")],
+        cwd=REPO_ROOT,
+        env={**env, "HOST": "127.0.0.1", "PORT": "not-a-port"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
