@@ -7,6 +7,9 @@ from datetime import datetime
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from packages_core.models import Owner, PackageVersion, WebhookDelivery
 from packages_core.services import webhooks
@@ -183,3 +186,28 @@ def push_manifest_only(client):
     push_blob(client, "alice/app", config)
     push_blob(client, "alice/app", layer)
     return put_manifest(client, "alice/app", "v1", image_manifest(config, [layer]))
+
+
+def test_a_delete_on_the_pages_sends_a_delete_event(client, alice, owner, receiver):
+    hook(owner, receiver, format="distribution", events="delete")
+    pushed = push_image(client, "alice/app", "v1")
+    client.force_login(alice)
+    url = reverse("registry_web:package_version_delete", args=["alice", "app", "v1"])
+    assert client.post(url).status_code == 302
+    deliver()
+    (got,) = receiver.received
+    event = got.json["events"][0]
+    assert (event["action"], event["target"]["tag"]) == ("delete", "v1")
+    assert event["target"]["digest"] == pushed.digest
+    assert event["actor"] == {"name": "alice"}
+    assert event["request"]["method"] == "POST"
+
+
+def test_a_push_without_webhooks_writes_no_delivery_and_asks_once(client, owner, settings):
+    settings.PACKAGES = {**settings.PACKAGES, "WEBHOOK_CACHE_SECONDS": 600}
+    push_image(client, "alice/app", "v1")
+    with CaptureQueriesContext(connection) as queries:
+        push_image(client, "alice/app", "v2")
+    assert not WebhookDelivery.objects.exists()
+    # The owner's and the site's webhooks were looked up by the first push, not again.
+    assert not [q for q in queries if "packages_core_webhook" in q["sql"]]
