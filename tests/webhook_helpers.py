@@ -28,7 +28,7 @@ class Received:
 class Receiver:
     """An HTTP server on 127.0.0.1 answering `status` (200 by default) to every POST."""
 
-    def __init__(self):
+    def __init__(self, port: int = 0):
         self.received: list[Received] = []
         self.status = 200
         self.lock = threading.Lock()
@@ -51,7 +51,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/hook"

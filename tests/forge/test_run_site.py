@@ -4,6 +4,7 @@ receiver through both, and Ctrl-C stops both.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -83,29 +84,49 @@ def site(tmp_path):
     receiver.close()
 
 
+def start_site(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen:
+    """`make run`'s process on `port`, answering; in a process group of its own, as a
+    terminal gives it.
+    """
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "scripts/run_site.py", sys.executable, str(VENV_BIN / "gunicorn")],
+            cwd=REPO_ROOT,
+            env={**env, "HOST": "127.0.0.1", "PORT": str(port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while not answers_http("127.0.0.1", port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            kill_group(process)
+            pytest.fail(f"the site did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+    return process
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def wait_for(receiver: Receiver, count: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while len(receiver.received) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def test_make_run_delivers_a_push_and_stops_both_on_ctrl_c(site, tmp_path):
     env, receiver = site
     port = free_port()
-    log = (tmp_path / "run.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "scripts/run_site.py", sys.executable, str(VENV_BIN / "gunicorn")],
-        cwd=REPO_ROOT,
-        env={**env, "HOST": "127.0.0.1", "PORT": str(port)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,  # a process group of its own, as a terminal gives
-    )
+    log_path = tmp_path / "run.log"
+    process = start_site(env, port, log_path)
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not answers_http("127.0.0.1", port):
-            assert process.poll() is None, (tmp_path / "run.log").read_text()
-            assert time.monotonic() < deadline, "the site did not start"
-            time.sleep(0.2)
         pushed = push(f"http://127.0.0.1:{port}", "alice/app", "v1")
-        deadline = time.monotonic() + 30
-        while not receiver.received and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(receiver, 1, 30)
         (got,) = receiver.received
         target = got.json["events"][0]["target"]
         assert (target["digest"], target["tag"], target["repository"]) == (
@@ -118,15 +139,44 @@ def test_make_run_delivers_a_push_and_stops_both_on_ctrl_c(site, tmp_path):
         assert process.wait(40) == 0
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
-    output = (tmp_path / "run.log").read_text()
+            kill_group(process)
+    output = log_path.read_text()
     assert "Delivering webhook events." in output
     assert "Stopped delivering webhook events." in output
     # Nothing of the group is left running.
     with pytest.raises(ProcessLookupError):
         os.killpg(process.pid, 0)
+
+
+@pytest.mark.e2e
+def test_an_event_committed_before_a_crash_is_delivered_after_the_restart(site, tmp_path):
+    """The server and the worker killed (SIGKILL) after a push's commit, before its event
+    reached the receiver (which is down): started again, they deliver it.
+    """
+    env, receiver = site
+    receiver.close()  # down: the push's event cannot be delivered
+    port = free_port()
+    log_path = tmp_path / "run.log"
+    process = start_site(env, port, log_path)
+    try:
+        pushed = push(f"http://127.0.0.1:{port}", "alice/app", "v1")
+        time.sleep(1.5)  # long enough for the worker to try, and fail
+    finally:
+        kill_group(process)
+    back = Receiver(port=receiver.port)
+    process = start_site(env, port, log_path)
+    try:
+        # The retry comes after the first backoff (WEBHOOK_RETRY_BASE_SECONDS, 10 s, less
+        # up to half), or at once if the first worker never tried.
+        wait_for(back, 1, 40)
+        (got,) = back.received
+        assert got.json["events"][0]["target"]["digest"] == pushed
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(40) == 0
+    finally:
+        if process.poll() is None:
+            kill_group(process)
+        back.close()
 
 
 def test_when_gunicorn_cannot_start_the_worker_is_stopped_too(site, tmp_path):
