@@ -247,17 +247,17 @@ def record(delivery: WebhookDelivery, outcome: Outcome) -> None:
         delivery.next_attempt_at = None
     else:
         delivery.next_attempt_at = now + timedelta(seconds=retry_delay(delivery.attempts))
-    delivery.save(
-        update_fields=[
-            "attempts",
-            "last_attempt_at",
-            "last_status_code",
-            "last_error",
-            "last_duration_ms",
-            "claimed_until",
-            "status",
-            "next_attempt_at",
-        ]
+    # An update, not a save: a webhook deleted meanwhile took the row along, and that
+    # is no error.
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        attempts=delivery.attempts,
+        last_attempt_at=now,
+        last_status_code=outcome.status_code,
+        last_error=outcome.error,
+        last_duration_ms=outcome.duration_ms,
+        claimed_until=None,
+        status=delivery.status,
+        next_attempt_at=delivery.next_attempt_at,
     )
     if outcome.ok:
         logger.info("webhook %s: delivered %s", delivery.webhook_id, delivery.event_id)

@@ -406,3 +406,19 @@ def test_retries_back_off_exponentially_with_jitter_up_to_the_maximum(settings):
         delays = {delivery.retry_delay(attempts) for _ in range(20)}
         assert all(full / 2 <= delay <= full for delay in delays)
         assert len(delays) > 1  # jittered
+
+
+def test_a_webhook_deleted_while_its_event_is_sent_is_no_error(owner, receiver, monkeypatch):
+    hook = webhooks.create_webhook(owner, receiver.url)
+    enqueue(owner)
+    send = delivery.send
+
+    def send_then_delete(row):
+        outcome = send(row)
+        Webhook.objects.filter(pk=hook.pk).delete()
+        return outcome
+
+    monkeypatch.setattr(delivery, "send", send_then_delete)
+    deliver_all()
+    assert len(receiver.received) == 1
+    assert not WebhookDelivery.objects.exists()
