@@ -7,20 +7,24 @@ so nothing is built when no webhook listens.
 
 from __future__ import annotations
 
+import logging
 import socket
 import uuid
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from django.db import DatabaseError, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from packages_core.client_address import client_address
 from packages_core.models import Owner
-from packages_core.models.webhooks import DELETE, DISTRIBUTION, PUSH
+from packages_core.models.webhooks import DELETE, DISTRIBUTION, PULL, PUSH
 from packages_core.services import webhooks
 from registry.authentication import external_base
 from registry.conf import registry_settings
+
+logger = logging.getLogger(__name__)
 
 CONTAINER = "container"
 # Distribution's source.instanceID: one per process, as Distribution has one per instance.
@@ -87,11 +91,16 @@ def _html_url(event: ManifestEvent, origin: Origin) -> str:
     return _base_url(origin) + path
 
 
+GITEA_ACTIONS = {PUSH: "created", DELETE: "deleted", PULL: "pulled"}
+
+
 def gitea_body(action: str, event: ManifestEvent, origin: Origin) -> dict:
-    """Gitea's package webhook: action created/deleted, the package, its sender."""
+    """Gitea's package webhook: action created/deleted (and, ours, pulled), the package,
+    its sender.
+    """
     sender = _user(event.actor) if event.actor else _user("")
     return {
-        "action": "created" if action == PUSH else "deleted",
+        "action": GITEA_ACTIONS[action],
         "package": {
             "owner": _user(event.owner.name, event.owner.pk),
             "name": event.image,
@@ -162,6 +171,20 @@ def pushed(event: ManifestEvent, origin: Origin | None) -> None:
 def deleted(event: ManifestEvent, origin: Origin | None) -> None:
     """A tag or manifest was removed: in the delete's transaction."""
     _enqueue(DELETE, event, origin)
+
+
+def pulled(event: ManifestEvent, origin: Origin | None) -> None:
+    """A manifest was pulled: written at once, and only if a webhook wants pulls.
+
+    A pull must never fail for it: a database that refuses the write (read-only, full)
+    costs the event, logged, not the pull.
+    """
+    try:
+        # Its own savepoint: a failed write leaves any surrounding transaction usable.
+        with transaction.atomic():
+            _enqueue(PULL, event, origin)
+    except DatabaseError:
+        logger.exception("the pull event of %s/%s was not recorded", event.owner.name, event.image)
 
 
 def listening(owner: Owner) -> bool:

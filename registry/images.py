@@ -482,14 +482,15 @@ def _file_manifest(
                 media_type=row.media_type,
                 size=manifest_blob.size,
                 tag=reference if is_tag(reference) else None,
-                actor=_actor(creator),
+                actor=actor_name(creator),
             ),
             origin,
         )
     return subject
 
 
-def _actor(user) -> str:
+def actor_name(user) -> str:
+    """Who an event names as its actor: the user's name, empty for an anonymous one."""
     return user.get_username() if user is not None else ""
 
 
@@ -721,7 +722,7 @@ def _deletion_events(owner: Owner, package: Package, doomed: list[PackageVersion
             media_type=media_type,
             size=size,
             tag=name if is_tag(name) else None,
-            actor=_actor(actor),
+            actor=actor_name(actor),
         )
         for name, digest, media_type, size in rows
     ]

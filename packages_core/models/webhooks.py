@@ -8,8 +8,9 @@ from packages_core.models.owners import Owner
 
 PUSH = "push"
 DELETE = "delete"
-# Pull events are not sent yet: the pull path writes nothing (docs/webhooks.md).
-EVENTS = (PUSH, DELETE)
+# Off unless asked for: each pull a webhook wants is a row written on the pull path.
+PULL = "pull"
+EVENTS = (PUSH, DELETE, PULL)
 DEFAULT_EVENTS = [PUSH, DELETE]
 
 GITEA = "gitea"
@@ -35,7 +36,9 @@ class Webhook(models.Model):
     url = models.URLField(max_length=2000)
     # Kept as given: it signs every body, so it must be read back (docs/webhooks.md).
     secret = models.CharField(max_length=255, blank=True)
-    events = models.JSONField(default=default_events, help_text=f"A list of {', '.join(EVENTS)}.")
+    events = models.JSONField(
+        default=default_events, help_text=f"A list of {', '.join(EVENTS)}; pull is off by default."
+    )
     name_filter = models.CharField(
         max_length=255, blank=True, help_text="A glob on the image name (e.g. app/*); empty: all."
     )

@@ -10,7 +10,7 @@ from registry.bearer import PULL
 from registry.conf import registry_settings
 from registry.errors import BlobUnknown, BlobUploadInvalid, ManifestInvalid, SizeInvalid
 from registry.images import check_owner_name
-from registry.oci.digests import Digest, parse_digest
+from registry.oci.digests import Digest, looks_like_digest, parse_digest
 from registry.oci.errors import InvalidDigest
 from registry.oci.manifests import check_manifest_size
 from registry.oci.names import check_image_name
@@ -64,6 +64,19 @@ class ManifestView(RegistryView):
         found = self.pulled(reference)
         response = serving.manifest_response(request, found, reference, head=False)
         tallies.count_download(found.version_id)
+        if events.listening(self.owner):
+            events.pulled(
+                events.ManifestEvent(
+                    owner=self.owner,
+                    image=self.image,
+                    digest=found.digest,
+                    media_type=found.media_type,
+                    size=found.size,
+                    tag=None if looks_like_digest(reference) else reference,
+                    actor=images.actor_name(self.creator),
+                ),
+                events.Origin.of(request),
+            )
         return response
 
     def put(self, request, reference):

@@ -361,7 +361,7 @@ def test_createwebhook_for_the_site(db, capsys):
         ["--url", "https://x.example"],
         ["alice", "--site", "--url", "https://x.example"],
         ["nobody", "--url", "https://x.example"],
-        ["alice", "--url", "https://x.example", "--events", "pull,poke"],
+        ["alice", "--url", "https://x.example", "--events", "push,poke"],
     ],
 )
 def test_createwebhook_refuses(owner, args):

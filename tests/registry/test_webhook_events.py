@@ -211,3 +211,32 @@ def test_a_push_without_webhooks_writes_no_delivery_and_asks_once(client, owner,
     assert not WebhookDelivery.objects.exists()
     # The owner's and the site's webhooks were looked up by the first push, not again.
     assert not [q for q in queries if "packages_core_webhook" in (q["sql"] or "")]
+
+
+def test_pulls_are_events_only_for_a_webhook_that_asks(client, owner, receiver):
+    hook(owner, receiver, format="distribution", events="pull")
+    hook(owner, receiver)  # push and delete: no pulls
+    pushed = push_image(client, "alice/app", "v1")
+    WebhookDelivery.objects.all().delete()
+    assert send(client, "HEAD", "/v2/alice/app/manifests/v1", auth=ALICE).status_code == 200
+    assert send(client, "GET", "/v2/alice/app/manifests/v1", auth=ALICE).status_code == 200
+    deliver()
+    (got,) = receiver.received
+    assert got.headers["X-Forge-Event"] == "pull"
+    event = got.json["events"][0]
+    assert event["action"] == "pull"
+    assert (event["target"]["tag"], event["target"]["digest"]) == ("v1", pushed.digest)
+    assert event["request"]["method"] == "GET"
+
+
+def test_a_pull_is_served_when_its_event_cannot_be_written(client, owner, receiver, monkeypatch):
+    from django.db import OperationalError
+
+    hook(owner, receiver, events="pull")
+    push_image(client, "alice/app", "v1")
+
+    def read_only(*args, **kwargs):
+        raise OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(events.webhooks, "enqueue", read_only)
+    assert send(client, "GET", "/v2/alice/app/manifests/v1", auth=ALICE).status_code == 200

@@ -17,7 +17,11 @@ class Command(PackagesCommand):
         parser.add_argument("--site", action="store_true", help="Watch every owner instead.")
         parser.add_argument("--url", required=True, help="Where events are POSTed.")
         parser.add_argument("--secret", default="", help="Signs every body (HMAC-SHA256).")
-        parser.add_argument("--events", default="push,delete", help="push and/or delete.")
+        parser.add_argument(
+            "--events",
+            default="push,delete",
+            help="Some of push, delete, pull (default push,delete).",
+        )
         parser.add_argument("--format", default=GITEA, choices=FORMATS, help="The body's shape.")
         parser.add_argument("--filter", default="", help="A glob on image names, e.g. 'app/*'.")
 
