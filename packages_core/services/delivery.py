@@ -238,7 +238,6 @@ def record(delivery: WebhookDelivery, outcome: Outcome) -> None:
     delivery.last_status_code = outcome.status_code
     delivery.last_error = outcome.error
     delivery.last_duration_ms = outcome.duration_ms
-    delivery.claimed_until = None
     if outcome.ok:
         delivery.status = WebhookDelivery.DELIVERED
         delivery.next_attempt_at = None
@@ -248,8 +247,9 @@ def record(delivery: WebhookDelivery, outcome: Outcome) -> None:
     else:
         delivery.next_attempt_at = now + timedelta(seconds=retry_delay(delivery.attempts))
     # An update, not a save: a webhook deleted meanwhile took the row along, and that
-    # is no error.
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+    # is no error. Only while the claim is still ours: past its lease another worker
+    # may have the row, and its outcome is the one that counts.
+    WebhookDelivery.objects.filter(pk=delivery.pk, claimed_until=delivery.claimed_until).update(
         attempts=delivery.attempts,
         last_attempt_at=now,
         last_status_code=outcome.status_code,
@@ -272,10 +272,27 @@ def record(delivery: WebhookDelivery, outcome: Outcome) -> None:
         )
 
 
-def deliver_due(limit: int = 20) -> int:
-    """Claim and send what is due now; how many attempts were made."""
+def renew(delivery: WebhookDelivery) -> bool:
+    """Start the lease again just before a send, if the claim is still ours: the rows of
+    a batch are sent one after another, and each send needs a whole lease of its own.
+    """
+    until = timezone.now() + timedelta(seconds=lease_seconds())
+    renewed = WebhookDelivery.objects.filter(
+        pk=delivery.pk, claimed_until=delivery.claimed_until, status=WebhookDelivery.PENDING
+    ).update(claimed_until=until)
+    if renewed:
+        delivery.claimed_until = until
+    return bool(renewed)
+
+
+def deliver_due(limit: int = 5) -> int:
+    """Claim and send what is due now (a few webhooks' oldest events, so that other
+    workers find work too); how many rows were claimed.
+    """
     claimed = claim(limit)
     for delivery in claimed:
+        if not renew(delivery):
+            continue
         if not delivery.webhook.is_active:
             # Switched off since: held back, sent if it is switched on again.
             WebhookDelivery.objects.filter(pk=delivery.pk).update(

@@ -422,3 +422,17 @@ def test_a_webhook_deleted_while_its_event_is_sent_is_no_error(owner, receiver, 
     deliver_all()
     assert len(receiver.received) == 1
     assert not WebhookDelivery.objects.exists()
+
+
+def test_a_worker_whose_lease_ran_out_neither_sends_nor_records(owner, receiver):
+    webhooks.create_webhook(owner, receiver.url)
+    (row,) = enqueue(owner)
+    (mine,) = delivery.claim()
+    # My lease ran out and another worker claimed the row.
+    WebhookDelivery.objects.update(claimed_until=timezone.now() - timedelta(seconds=1))
+    (theirs,) = delivery.claim()
+    assert not delivery.renew(mine)
+    delivery.record(mine, delivery.Outcome(status_code=500, error="late"))
+    row.refresh_from_db()
+    assert (row.attempts, row.last_error, row.claimed_until) == (0, "", theirs.claimed_until)
+    assert delivery.renew(theirs)
