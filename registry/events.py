@@ -1,8 +1,9 @@
-"""Webhook events of containers: the bodies of a push or a delete in each format.
+"""Webhook events of containers: the bodies of a push, a delete or a pull in each format.
 
 `images.py` calls `pushed` and `deleted` inside the transaction that stores or removes a
-manifest; they hand the domain's outbox (`packages_core.services.webhooks`) a renderer,
-so nothing is built when no webhook listens.
+manifest, the manifest view `pulled` as it answers a GET; they hand the domain's outbox
+(`packages_core.services.webhooks`) a renderer, so nothing is built when no webhook
+listens.
 """
 
 from __future__ import annotations
