@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.conftest import REPO_ROOT, answers_http, child_env, free_port, manage
 from tests.webhook_helpers import Receiver
+
+from .conftest import REPO_ROOT, answers_http, child_env, free_port, manage
 
 VENV_BIN = Path(sys.executable).parent
 STARTUP_TIMEOUT = 60
