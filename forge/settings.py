@@ -146,6 +146,8 @@ REGISTRY = {
     "TOKEN_LIFETIME": environment.get_int(env, "FORGE_TOKEN_LIFETIME", 3600, minimum=60),
     "METRICS_TOKEN": env.get("FORGE_METRICS_TOKEN", "").strip(),
     "ALLOW_SIGNUP": environment.get_bool(env, "FORGE_ALLOW_SIGNUP", False),
+    "MIRROR_ALLOWED_HOSTS": environment.get_list(env, "FORGE_MIRROR_ALLOWED_HOSTS", []),
+    "MIRROR_TIMEOUT": environment.get_int(env, "FORGE_MIRROR_TIMEOUT", 30, minimum=1),
 }
 
 # Shared by every gunicorn worker (and, on Redis, every node): failed sign-in counts

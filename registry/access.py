@@ -11,6 +11,7 @@ from packages_core.models import Owner
 from registry.authentication import Identity, challenge
 from registry.bearer import DELETE, PULL, PUSH
 from registry.errors import Denied, NameUnknown, Unauthorized
+from registry.mirrors.service import mirror_of
 
 # The token action each method needs, and the scope actions a challenge asks for.
 METHOD_ACTIONS = {"POST": PUSH, "PUT": PUSH, "PATCH": PUSH, "DELETE": DELETE}
@@ -64,6 +65,11 @@ def authorize(
     needed = access.READ if action == PULL else access.WRITE
     by_rules = owner is not None and access.allowed(identity.user, identity.token, owner, needed)
     scope = repository_scope(owner_name, image, action)
+    if by_rules and action == PUSH and (mirror := mirror_of(owner)) is not None:
+        raise Denied(
+            f"{owner.name} is a mirror of {mirror.upstream_url}: its images come from there, "
+            "and nobody pushes to it"
+        )
     if by_rules and identity.grants(f"{owner.name}/{image}", action):
         return owner
     if by_rules:

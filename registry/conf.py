@@ -32,6 +32,11 @@ DEFAULTS = {
     # True: the pages offer a sign-up form where anyone makes themselves an account
     # (registry.web's /-/signup). Off by default: the site's admins make accounts.
     "ALLOW_SIGNUP": False,
+    # Hosts a mirror may fetch from although they resolve to loopback, private or
+    # link-local addresses ("*": any); others must be public (docs/mirrors.md).
+    "MIRROR_ALLOWED_HOSTS": [],
+    # Seconds a mirror waits on its upstream: to connect, and for each read.
+    "MIRROR_TIMEOUT": 30,
 }
 
 # Keys that moved to PACKAGES, which the API shares with /v2; the check names the new place.

@@ -147,6 +147,14 @@ class UploadRangeInvalid(BlobUploadInvalid):
     status, message = 416, "chunk does not continue the upload"
 
 
+class Unavailable(RegistryError):
+    """What a mirror lacks and its upstream cannot give now. The spec has no code for it;
+    CNCF Distribution's UNAVAILABLE, a 503, says the registry cannot serve it yet.
+    """
+
+    code, status, message = "UNAVAILABLE", 503, "the upstream registry is unavailable"
+
+
 class RouteUnknown(RegistryError):
     """A /v2 path that is no endpoint; the spec names no code, so UNSUPPORTED with 404."""
 

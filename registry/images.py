@@ -31,7 +31,7 @@ from packages_core.services import figures, quotas, versions
 from packages_core.services.blobs import lock_blobs, store_blob
 from packages_core.services.rows import get_or_create_unique
 from registry import events
-from registry.models import IndexChild, Manifest
+from registry.models import IndexChild, Manifest, MirroredBlob
 from registry.oci.digests import Digest, looks_like_digest, parse_digest
 from registry.oci.errors import (
     BlobNotFound,
@@ -368,11 +368,15 @@ def put_manifest(
     creator=None,
     store: ContentStore | None = None,
     origin: events.Origin | None = None,
+    mirrored: bool = False,
 ) -> PushedManifest:
     """Validate a manifest and file it under its tag (or digest) in one transaction.
 
     Nothing is created for a manifest that is refused. Manifests are stored and found
     by their sha256; one pushed by a sha512 digest is answered with that digest.
+    A `mirrored` manifest came from a mirror's upstream: the blobs and index children
+    it names may be missing, to be fetched when pulled (registry/mirrors/); the blobs
+    are recorded as MirroredBlob rows until then.
     """
     store = store or ContentStore.default()
     canonical = Digest.of(body)
@@ -390,7 +394,9 @@ def put_manifest(
         raise InvalidReference(f"tag {reference!r} is invalid", detail={"tag": reference})
     parsed = parse_manifest(body, content_type)
     existing = find_package(owner, image)
-    files = _referenced_files(owner, image, existing, parsed, store=store)
+    files, missing = _referenced_files(
+        owner, image, existing, parsed, store=store, mirrored=mirrored
+    )
     if existing is None or not existing.versions.versioned(tag or str(canonical)).exists():
         quotas.check_new_version(owner, user=creator)
     metadata = {**_metadata(parsed, files, store), "is_tagged": tag is not None}
@@ -407,6 +413,8 @@ def put_manifest(
             metadata,
             creator,
             origin,
+            missing=missing,
+            mirrored=mirrored,
         )
         if pushed is not None:
             return PushedManifest(str(answered), pushed)
@@ -414,7 +422,18 @@ def put_manifest(
 
 
 def _file_manifest(
-    owner, image, reference, parsed, manifest_blob, files, metadata, creator, origin
+    owner,
+    image,
+    reference,
+    parsed,
+    manifest_blob,
+    files,
+    metadata,
+    creator,
+    origin,
+    *,
+    missing=(),
+    mirrored=False,
 ) -> str | None:
     """File the manifest under `reference`; its subject digest, or None if garbage
     collection took the manifest's own blob since it was stored (store it again).
@@ -433,7 +452,11 @@ def _file_manifest(
                 )
         # One manifest write per image at a time: tags move without lost updates.
         package = versions.lock_package(owner, CONTAINER, image)
-        children = _check_children(owner, image, package, parsed) if parsed.is_index else set()
+        children = (
+            _check_children(owner, image, package, parsed, mirrored=mirrored)
+            if parsed.is_index
+            else set()
+        )
         stored_type = (
             Manifest.objects.filter(package=package, digest=canonical)
             .values_list("media_type", flat=True)
@@ -466,6 +489,12 @@ def _file_manifest(
         layers = PackageFile.objects.bulk_create(
             PackageFile(version=version, package=package, blob=blob, name=name)
             for name, blob in files.items()
+        )
+        MirroredBlob.objects.bulk_create(
+            MirroredBlob(
+                manifest=row, package=package, digest=descriptor.digest, size=descriptor.size
+            )
+            for descriptor in missing
         )
         figures.files_added(package.pk, [lead, *layers])
         if not created:
@@ -508,18 +537,25 @@ def _by_hex(blobs) -> dict[str, PackageBlob]:
     return found
 
 
-def _referenced_files(owner, image, package, parsed, *, store) -> dict[str, PackageBlob]:
-    """The blobs a manifest needs, by file name; the errors the spec names if any is missing."""
+def _referenced_files(owner, image, package, parsed, *, store, mirrored=False):
+    """The blobs a manifest needs that the image has, by file name, and (for a mirrored
+    manifest) the descriptors of those it has not; the errors the spec names if a
+    pushed manifest's blob is missing.
+    """
     if parsed.is_index:
-        return {}  # its children are checked under the image's lock
+        return {}, []  # its children are checked under the image's lock
     needed = list(parsed.referenced_blobs)
     present = _blobs_in_image(package, {d.digest for d in needed}) if package is not None else {}
-    files = {}
+    files, missing = {}, []
     for descriptor in needed:
         blob = present.get(descriptor.digest.partition(":")[2])
         if blob is None and descriptor.digest == EMPTY_DIGEST:
             # Clients may skip uploading the well-known empty config; we know its bytes.
             blob = store_blob(io.BytesIO(EMPTY_CONTENT), store=store).blob
+        if blob is None and mirrored:
+            if descriptor.digest not in {d.digest for d in missing}:
+                missing.append(descriptor)
+            continue
         if blob is None:
             raise BlobNotFound(
                 f"blob {descriptor.digest} is not in {owner.name}/{image}",
@@ -531,7 +567,7 @@ def _referenced_files(owner, image, package, parsed, *, store) -> dict[str, Pack
                 detail={"digest": descriptor.digest, "size": descriptor.size},
             )
         files[descriptor.digest] = blob
-    return files
+    return files, missing
 
 
 def _blobs_in_image(package: Package, digests: set[str]) -> dict[str, PackageBlob]:
@@ -564,9 +600,12 @@ def _blobs_in_image(package: Package, digests: set[str]) -> dict[str, PackageBlo
     return found
 
 
-def _check_children(owner: Owner, image: str, package: Package, parsed) -> set[str]:
+def _check_children(
+    owner: Owner, image: str, package: Package, parsed, *, mirrored: bool = False
+) -> set[str]:
     """The sha256 digests of the manifests an index lists (each may name one by sha512);
-    ManifestChildNotFound unless every one is in the image.
+    ManifestChildNotFound unless every one is in the image, or the index is mirrored
+    (its children are fetched when a platform is pulled).
     """
     children = [d.digest for d in parsed.manifests]
     sha512 = _hexes(c for c in children if c.startswith("sha512:"))
@@ -584,7 +623,9 @@ def _check_children(owner: Owner, image: str, package: Package, parsed) -> set[s
             ).values_list("file__blob__sha512", "file__blob__sha256")
         )
     for child in children:
-        if child not in found:
+        if child not in found and mirrored:
+            found[child] = child
+        elif child not in found:
             raise ManifestChildNotFound(
                 f"manifest {child} is not in {owner.name}/{image}", detail={"digest": child}
             )

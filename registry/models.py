@@ -1,8 +1,8 @@
-"""What the registry keeps beside the package domain: manifests, indexed for lookups."""
+"""What the registry keeps beside the package domain: manifests indexed for lookups, and mirrors."""
 
 from django.db import models
 
-from packages_core.models import Package, PackageFile
+from packages_core.models import Owner, Package, PackageFile
 
 
 class Manifest(models.Model):
@@ -59,3 +59,62 @@ class IndexChild(models.Model):
 
     def __str__(self) -> str:
         return f"{self.index} lists {self.digest}"
+
+
+class Mirror(models.Model):
+    """An owner whose images are an upstream registry's, pulled through and kept
+    (a pull-through cache, docs/mirrors.md). Nobody pushes to it.
+    """
+
+    owner = models.OneToOneField(Owner, on_delete=models.CASCADE, related_name="mirror")
+    upstream_url = models.URLField(
+        max_length=2000, help_text="The upstream registry's root, e.g. https://registry-1.docker.io"
+    )
+    username = models.CharField(max_length=255, blank=True)
+    # Sealed with a key derived from SECRET_KEY (packages_core/sealed.py): the upstream
+    # needs it in clear, so it cannot be hashed, and a database dump alone must not show it.
+    sealed_password = models.TextField(blank=True, editable=False)
+    ttl_seconds = models.PositiveIntegerField(
+        default=600, help_text="How long a tag is served before it is checked upstream again."
+    )
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.owner} mirrors {self.upstream_url}"
+
+
+class MirroredBlob(models.Model):
+    """A blob a mirrored manifest refers to that has not been fetched yet: what a blob
+    pull may fetch from the upstream, and the versions to give it to once it is here.
+    """
+
+    manifest = models.ForeignKey(Manifest, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: (package, digest) below leads with it.
+    package = models.ForeignKey(Package, on_delete=models.CASCADE, related_name="+", db_index=False)
+    digest = models.CharField(max_length=200)
+    size = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["package", "digest"], name="registry_mirroredblob_digest")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["manifest", "digest"], name="registry_mirroredblob_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.digest} of {self.manifest}"
+
+
+class MirrorFetch(models.Model):
+    """A blob one process is fetching from an upstream: the others wait for it rather
+    than fetch it again. `beat` moves while bytes arrive; a row that stopped beating
+    belonged to a process that died, and the next pull takes over.
+    """
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    started = models.DateTimeField(auto_now_add=True)
+    beat = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"fetching sha256:{self.sha256}"

@@ -10,8 +10,11 @@ from registry.bearer import PULL
 from registry.conf import registry_settings
 from registry.errors import BlobUnknown, BlobUploadInvalid, ManifestInvalid, SizeInvalid
 from registry.images import check_owner_name
+from registry.mirrors import blobs as mirror_blobs
+from registry.mirrors import manifests as mirror_manifests
+from registry.mirrors.service import mirror_of, upstream_of
 from registry.oci.digests import Digest, looks_like_digest, parse_digest
-from registry.oci.errors import InvalidDigest
+from registry.oci.errors import BlobNotFound, InvalidDigest
 from registry.oci.manifests import check_manifest_size
 from registry.oci.names import check_image_name
 from registry.request_body import RequestBody
@@ -20,11 +23,24 @@ from registry.views.base import RegistryView
 
 class BlobView(RegistryView):
     def head(self, request, digest):
-        blob = images.find_blob(self.owner, self.image, parse_blob_digest(digest))
+        wanted = parse_blob_digest(digest)
+        try:
+            blob = images.find_blob(self.owner, self.image, wanted)
+        except BlobNotFound:
+            if mirror_of(self.owner) is None:
+                raise
+            return mirror_blobs.head(self.owner, self.image, wanted)
         return serving.blob_head(blob, digest)
 
     def get(self, request, digest):
-        blob = images.find_blob(self.owner, self.image, parse_blob_digest(digest))
+        wanted = parse_blob_digest(digest)
+        try:
+            blob = images.find_blob(self.owner, self.image, wanted)
+        except BlobNotFound:
+            mirror = mirror_of(self.owner)
+            if mirror is None:
+                raise
+            return mirror_blobs.pull(request, self.owner, upstream_of(mirror), self.image, wanted)
         return serving.blob_response(request, blob, digest)
 
     def delete(self, request, digest):
@@ -51,6 +67,13 @@ class ManifestView(RegistryView):
         self.owner = access.authorize(
             request, self.identity, owner_name, self.image, PULL, owner=owner
         )
+        mirror = mirror_of(self.owner)
+        if mirror is not None:
+            # Only now, with access decided: an upstream is never asked for a caller
+            # who may not pull from its mirror.
+            self.found = mirror_manifests.pull(
+                self.owner, mirror, self.image, self.kwargs["reference"], self.found
+            )
 
     def pulled(self, reference: str) -> images.FoundManifest:
         if self.found is None:

@@ -1,0 +1,175 @@
+"""A mirror's manifests on a pull: what the cache has, checked upstream once its TTL is out.
+
+A digest names the same bytes forever, so one in the cache never needs the upstream
+again. A tag moves: it is served from the cache while it was checked within the
+mirror's TTL (the check's time is in the shared cache), then a HEAD asks the upstream
+which digest the tag has now, and only a changed tag costs a GET. When the upstream
+cannot answer (down, refusing, a 5xx) the cached manifest is served; only a manifest
+the cache lacks fails, with an error naming the upstream.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from packages_core import shared_cache
+from packages_core.models import Owner
+from registry import images
+from registry.conf import registry_settings
+from registry.errors import ManifestUnknown, RegistryError
+from registry.mirrors import blobs
+from registry.mirrors.service import upstream_of
+from registry.mirrors.upstream import (
+    ACCEPT_MANIFESTS,
+    Upstream,
+    UpstreamError,
+    UpstreamNotFound,
+)
+from registry.models import Mirror
+from registry.oci.digests import Digest, looks_like_digest, parse_digest
+from registry.oci.errors import InvalidDigest, OciError
+from registry.oci.manifests import parse_manifest
+from registry.oci.media_types import SUPPORTED_TYPES
+
+logger = logging.getLogger(__name__)
+
+CHECKED_KEY = "registry:mirror-checked:{owner}:{image}:{tag}"
+
+
+def pull(
+    owner: Owner, mirror: Mirror, image: str, reference: str, found: images.FoundManifest | None
+) -> images.FoundManifest:
+    """The manifest a pull through `mirror` gets: `found` (what the cache has) when it
+    is good, else what the upstream has now, stored first.
+    """
+    if looks_like_digest(reference):
+        if found is not None:
+            return found
+        return _fetch(owner, mirror, image, reference)
+    key = CHECKED_KEY.format(owner=owner.pk, image=image.lower(), tag=reference.lower())
+    if found is not None and shared_cache.get(key):
+        return found
+    upstream = upstream_of(mirror)
+    try:
+        current = _upstream_digest(upstream, image, reference)
+    except UpstreamError as error:
+        if found is not None:
+            logger.warning(
+                "serving %s/%s:%s from the cache: %s", owner.name, image, reference, error
+            )
+            return found
+        raise _failure(error, reference) from None
+    if found is not None and current == found.digest:
+        shared_cache.set(key, True, mirror.ttl_seconds)
+        return found
+    fetched = _fetch(owner, mirror, image, reference, upstream=upstream, found=found)
+    shared_cache.set(key, True, mirror.ttl_seconds)
+    return fetched
+
+
+def _upstream_digest(upstream: Upstream, image: str, tag: str) -> str | None:
+    """The digest the upstream's tag names now (a HEAD, which Docker Hub does not count
+    against its pull limit); None when the upstream does not say.
+    """
+    answer = upstream.get(
+        f"/v2/{upstream.repository(image)}/manifests/{tag}",
+        image=image,
+        accept=ACCEPT_MANIFESTS,
+        method="HEAD",
+    )
+    answer.close()
+    digest = answer.header("Docker-Content-Digest")
+    return digest if digest.startswith("sha256:") else None
+
+
+def _fetch(
+    owner: Owner,
+    mirror: Mirror,
+    image: str,
+    reference: str,
+    *,
+    upstream: Upstream | None = None,
+    found: images.FoundManifest | None = None,
+) -> images.FoundManifest:
+    """Fetch the manifest `reference` names upstream, check it, store it (under the tag,
+    if a tag), and answer it from the store.
+    """
+    upstream = upstream or upstream_of(mirror)
+    try:
+        body, media_type = _get_manifest(upstream, image, reference)
+        _prefetch_config(owner, image, upstream, body, media_type)
+    except UpstreamError as error:
+        if found is not None:
+            logger.warning(
+                "serving %s/%s:%s from the cache: %s", owner.name, image, reference, error
+            )
+            return found
+        raise _failure(error, reference) from None
+    images.put_manifest(owner, image, reference, body, media_type, mirrored=True)
+    _, stored = images.resolve_manifest(owner.name, image, reference)
+    if stored is None:
+        # Removed between our storing and reading it: as if never there.
+        raise images.manifest_unknown(owner, image, reference)
+    return stored
+
+
+def _get_manifest(upstream: Upstream, image: str, reference: str) -> tuple[bytes, str]:
+    """The manifest's bytes and media type, checked against the digest asked for or
+    the one the upstream names.
+    """
+    path = f"/v2/{upstream.repository(image)}/manifests/{reference}"
+    answer = upstream.get(path, image=image, accept=ACCEPT_MANIFESTS)
+    try:
+        limit = registry_settings.MAX_MANIFEST_SIZE
+        body = answer.read(limit + 1)
+        named = answer.header("Docker-Content-Digest")
+        media_type = answer.header("Content-Type").split(";")[0].strip()
+    except OSError as error:
+        raise UpstreamError(f"{upstream}{path}: the answer broke off: {error}") from None
+    finally:
+        answer.close()
+    if len(body) > limit:
+        raise UpstreamError(f"{upstream}{path}: the manifest is larger than {limit} bytes")
+    wanted = reference if looks_like_digest(reference) else named
+    if wanted:
+        try:
+            digest = parse_digest(wanted)
+        except InvalidDigest:
+            raise UpstreamError(f"{upstream}{path}: the upstream named digest {wanted!r}") from None
+        if Digest.of(body, digest.algorithm) != digest:
+            raise UpstreamError(
+                f"{upstream}{path}: the manifest's bytes do not have the digest {digest}"
+            )
+    if media_type not in SUPPORTED_TYPES:
+        # Servers that answer a generic type: the manifest's own mediaType decides.
+        media_type = ""
+    return body, media_type
+
+
+def _prefetch_config(owner: Owner, image: str, upstream: Upstream, body: bytes, media_type: str):
+    """Fetch an image's config with its manifest: it is small, and the pages show what it
+    says (platform, labels) from the moment the manifest is stored.
+    """
+    try:
+        parsed = parse_manifest(body, media_type or None)
+    except OciError as error:
+        raise UpstreamError(
+            f"{upstream}: the upstream's manifest is not valid: {error.message}"
+        ) from None
+    config = parsed.config
+    if parsed.is_index or config is None or config.size > images.MAX_CONFIG_SIZE:
+        return
+    blobs.fetch_small(owner, image, upstream, config.digest, config.size)
+
+
+def _failure(error: UpstreamError, reference: str) -> RegistryError:
+    """What a pull the cache cannot serve gets: MANIFEST_UNKNOWN (a 404) naming the
+    upstream and what it said. An outage is no "unknown manifest", but clients print the
+    message of a 4xx and not of a 5xx (docs/compatibility.md), and a user must learn
+    that the upstream is the problem.
+    """
+    if isinstance(error, UpstreamNotFound):
+        message = error.message
+    else:
+        message = f"not in the mirror's cache, and its upstream failed: {error.message}"
+    return ManifestUnknown(message, detail={"reference": reference})

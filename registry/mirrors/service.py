@@ -1,0 +1,97 @@
+"""Mirrors: making them, and telling on a pull whether an owner is one."""
+
+from __future__ import annotations
+
+import re
+
+from django.db import transaction
+
+from packages_core import sealed
+from packages_core.exceptions import InvalidInput, NameTaken
+from packages_core.memo import Memo
+from packages_core.models import Owner
+from packages_core.models.owners import Visibility
+from packages_core.services.owners import check_owner_name, check_visibility
+from registry.mirrors.upstream import Upstream
+from registry.models import Mirror
+
+# How long a process trusts what it knows of which owners are mirrors; a mirror saved
+# or deleted here is known at once (`forget`), elsewhere within this.
+KNOWN_SECONDS = 10.0
+TTL_PATTERN = re.compile(r"\A([0-9]+)([smhd]?)\Z")
+TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+# owner id -> the Mirror, or None for an owner that is not one
+_known = Memo()
+
+
+class MirrorInvalid(InvalidInput):
+    """A mirror's fields cannot be used (a URL that is not http(s), a bad TTL)."""
+
+
+def parse_ttl(text: str) -> int:
+    """Seconds from "600", "90s", "10m", "2h" or "1d"."""
+    match = TTL_PATTERN.match(text.strip().lower())
+    if match is None:
+        raise MirrorInvalid(f"a TTL is a number of seconds, or one with s, m, h or d: not {text!r}")
+    return int(match.group(1)) * TTL_UNITS[match.group(2)]
+
+
+def check_upstream_url(url: str) -> str:
+    if not url.lower().startswith(("http://", "https://")) or "://" not in url[:8]:
+        raise MirrorInvalid(f"the upstream must be an http:// or https:// URL, not {url!r}")
+    return url.rstrip("/")
+
+
+def create_mirror(
+    name: str,
+    upstream_url: str,
+    *,
+    username: str = "",
+    password: str = "",
+    visibility: str = Visibility.PUBLIC,
+    ttl_seconds: int = 600,
+) -> Mirror:
+    """A new owner `name` that mirrors `upstream_url`; an organisation without members,
+    which site admins manage.
+    """
+    check_owner_name(name)
+    check_visibility(visibility)
+    url = check_upstream_url(upstream_url)
+    if Owner.objects.named(name).exists():
+        raise NameTaken(f"The name {name!r} is already taken.")
+    with transaction.atomic():
+        owner = Owner.objects.create(
+            name=name,
+            kind=Owner.Kind.ORG,
+            visibility=visibility,
+            description=f"Mirror of {url}",
+        )
+        mirror = Mirror(owner=owner, upstream_url=url, username=username, ttl_seconds=ttl_seconds)
+        set_password(mirror, password)
+        mirror.full_clean()
+        mirror.save()
+    return mirror
+
+
+def set_password(mirror: Mirror, password: str) -> None:
+    """Keep the upstream password sealed (packages_core/sealed.py); saved by the caller."""
+    mirror.sealed_password = sealed.seal(password)
+
+
+def upstream_of(mirror: Mirror) -> Upstream:
+    return Upstream(mirror.upstream_url, mirror.username, sealed.unseal(mirror.sealed_password))
+
+
+def mirror_of(owner: Owner) -> Mirror | None:
+    """The owner's mirror, if it is one: asked of every pull, so known per process."""
+    found = _known.get(owner.pk, _known)
+    if found is _known:
+        found = Mirror.objects.filter(owner_id=owner.pk).first()
+        _known.set(owner.pk, found, KNOWN_SECONDS)
+    return found
+
+
+def forget(**kwargs) -> None:
+    """Drop what this process knows of mirrors (connected to Mirror's save and delete)."""
+    _known.clear()
