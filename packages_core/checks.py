@@ -101,16 +101,24 @@ def webhook_errors() -> list[checks.Error]:
                     id="packages.E011",
                 )
             )
-    hosts = packages_settings.WEBHOOK_ALLOWED_HOSTS
-    if isinstance(hosts, str) or not all(isinstance(host, str) for host in hosts):
-        errors.append(
-            checks.Error(
-                f"PACKAGES['WEBHOOK_ALLOWED_HOSTS'] must be a list of host names; it is {hosts!r}.",
-                hint="FORGE_WEBHOOK_ALLOWED_HOSTS in the bundled forge site (comma-separated).",
-                id="packages.E012",
-            )
-        )
+    errors += host_list_errors(packages_settings, "WEBHOOK_ALLOWED_HOSTS", id="packages.E012")
     return errors
+
+
+def host_list_errors(app_settings, name: str, *, id: str) -> list[checks.Error]:
+    """An error unless the setting is a list of host names (a lone string is not: it
+    would be read as a list of letters).
+    """
+    hosts = getattr(app_settings, name)
+    if not isinstance(hosts, str) and all(isinstance(host, str) for host in hosts):
+        return []
+    return [
+        checks.Error(
+            f"{app_settings.setting_name}[{name!r}] must be a list of host names; it is {hosts!r}.",
+            hint=f"FORGE_{name} in the bundled forge site (comma-separated).",
+            id=id,
+        )
+    ]
 
 
 def seconds_errors(app_settings, name: str, *, id: str) -> list[checks.Error]:

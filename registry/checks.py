@@ -5,7 +5,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
 
-from packages_core.checks import bool_errors, seconds_errors
+from packages_core.checks import bool_errors, host_list_errors, seconds_errors
 from packages_core.conf import packages_settings
 from registry.conf import MOVED_TO_PACKAGES, registry_settings
 
@@ -54,6 +54,8 @@ def check_settings(app_configs=None, **kwargs):
         )
     problems += seconds_errors(registry_settings, "PULL_CACHE_SECONDS", id="registry.E007")
     problems += bool_errors(registry_settings, "ALLOW_SIGNUP", id="registry.E009")
+    problems += host_list_errors(registry_settings, "MIRROR_ALLOWED_HOSTS", id="registry.E010")
+    problems += seconds_errors(registry_settings, "MIRROR_TIMEOUT", id="registry.E011")
     size = registry_settings.MAX_MANIFEST_SIZE
     if type(size) is not int or size <= 0:
         # Checked here rather than at the first manifest push, which would be a 500.

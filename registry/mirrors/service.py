@@ -7,7 +7,7 @@ import re
 from django.db import transaction
 
 from packages_core import sealed
-from packages_core.exceptions import InvalidInput, NameTaken
+from packages_core.exceptions import InvalidInput
 from packages_core.memo import Memo
 from packages_core.models import Owner
 from packages_core.models.owners import Visibility
@@ -58,8 +58,6 @@ def create_mirror(
     check_owner_name(name)
     check_visibility(visibility)
     url = check_upstream_url(upstream_url)
-    if Owner.objects.named(name).exists():
-        raise NameTaken(f"The name {name!r} is already taken.")
     with transaction.atomic():
         owner = Owner.objects.create(
             name=name,

@@ -21,6 +21,8 @@ from packages_core.content_store import ContentStore
 from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
 from registry import images, indexes
 from registry.authentication import external_base
+from registry.mirrors.service import mirror_of
+from registry.mirrors.upstream import Upstream
 from registry.models import Manifest
 from registry.oci.digests import looks_like_digest, parse_digest
 from registry.oci.errors import (
@@ -527,3 +529,13 @@ def pull_command(host: str, owner: Owner, image: str, detail: VersionDetail) -> 
     if detail.kind == KIND_ARTIFACT:
         return f"oras pull {reference}"
     return f"docker pull {reference}"
+
+
+def mirrored_from(owner, image: str) -> str:
+    """Where a mirror's image comes from ("https://registry-1.docker.io/library/alpine");
+    empty for an owner that is no mirror.
+    """
+    mirror = mirror_of(owner)
+    if mirror is None:
+        return ""
+    return f"{mirror.upstream_url}/{Upstream(mirror.upstream_url).repository(image)}"

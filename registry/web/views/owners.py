@@ -10,6 +10,7 @@ from packages_core.models.limits import UNLIMITED
 from packages_core.models.packages import storable
 from packages_core.services import quotas
 from registry import generation
+from registry.mirrors.service import mirror_of
 from registry.web import browse
 from registry.web.access import can_manage, can_write, readable_owner
 
@@ -33,6 +34,7 @@ def owner_context(request, owner, tab: str) -> dict:
         "can_write": writer,
         "can_manage": can_manage(request, owner),
         "usage": describe_usage(owner) if writer else "",
+        "mirror": mirror_of(owner),
     }
 
 
