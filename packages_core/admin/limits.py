@@ -75,6 +75,7 @@ class CleanupRuleAdmin(admin.ModelAdmin):
         "keep_count",
         "keep_pattern",
         "remove_days",
+        "remove_unpulled_days",
         "remove_pattern",
         "updated",
     ]

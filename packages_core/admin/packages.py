@@ -113,12 +113,20 @@ class PackageVersionAdmin(admin.ModelAdmin):
         "creator",
         "is_internal",
         "download_count",
+        "last_pulled",
         "created",
         "updated",
         "pretty_metadata",
         "property_list",
     ]
-    readonly_fields = ["download_count", "created", "updated", "pretty_metadata", "property_list"]
+    readonly_fields = [
+        "download_count",
+        "last_pulled",
+        "created",
+        "updated",
+        "pretty_metadata",
+        "property_list",
+    ]
     date_hierarchy = "created"
     inlines = [PackageFileInline]
     actions = ["delete_selected"]

@@ -52,6 +52,10 @@ class VersionSerializer(serializers.Serializer):
     created = serializers.DateTimeField()
     updated = serializers.DateTimeField()
     download_count = serializers.IntegerField()
+    last_pulled = serializers.DateTimeField(
+        allow_null=True,
+        help_text="The latest manifest pull (written within seconds of it); null: never pulled.",
+    )
     metadata = serializers.DictField(
         help_text="Type-specific metadata (for containers: platform, labels, layers, ...)."
     )

@@ -3,7 +3,7 @@
 import re
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from packages_core.models.owners import Owner
@@ -56,6 +56,7 @@ CLEANUP_RULE_FIELDS = (
     "keep_count",
     "keep_pattern",
     "remove_days",
+    "remove_unpulled_days",
     "remove_pattern",
     "match_full_name",
 )
@@ -75,6 +76,17 @@ class CleanupRule(models.Model):
         default=0,
         validators=[MaxValueValidator(MAX_REMOVE_DAYS)],
         help_text="Remove versions older than this many days; 0 ignores age.",
+    )
+    remove_unpulled_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        default=None,
+        # 0 would mean "any version", which leaving it empty already says.
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_REMOVE_DAYS)],
+        help_text=(
+            "Remove only versions not pulled for this many days (never pulled: counted "
+            "from their creation); empty ignores pulls."
+        ),
     )
     remove_pattern = models.CharField(max_length=255, blank=True, validators=[validate_regex])
     match_full_name = models.BooleanField(

@@ -117,6 +117,9 @@ class PackageVersion(models.Model):
     )
     metadata = models.JSONField(default=dict, blank=True)
     download_count = models.PositiveBigIntegerField(default=0, editable=False)
+    # The latest manifest pull, written in batches with download_count (services/tallies.py);
+    # null until the first. Cleanup rules' "not pulled for N days" reads it.
+    last_pulled = models.DateTimeField(null=True, blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

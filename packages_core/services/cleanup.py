@@ -177,12 +177,20 @@ def _pattern(pattern: str) -> re.Pattern | None:
 def versions_removed_by(rule: CleanupRule, package: Package, *, now: datetime | None = None):
     """The versions of `package` that `rule` removes, as Gitea decides: the newest
     `keep_count` stay; of the rest, a version stays if the package type protects it,
-    if it matches the keep pattern, if it is younger than `remove_days`, or if a
-    remove pattern is set and it does not match; the others go. Patterns match the
-    whole version (or `package/version` with `match_full_name`), ignoring case.
+    if it matches the keep pattern, if it is younger than `remove_days`, if it was
+    pulled (or, never pulled, created) within `remove_unpulled_days`, or if a remove
+    pattern is set and it does not match; the others go. Patterns match the whole
+    version (or `package/version` with `match_full_name`), ignoring case.
     """
     keep, remove = _pattern(rule.keep_pattern), _pattern(rule.remove_pattern)
-    older_than = (now or timezone.now()) - timedelta(days=rule.remove_days)
+    now = now or timezone.now()
+    older_than = now - timedelta(days=rule.remove_days)
+    # Not Gitea's: a mirror keeps what its clients still pull (issue 18).
+    unpulled_since = (
+        now - timedelta(days=rule.remove_unpulled_days)
+        if rule.remove_unpulled_days is not None
+        else None
+    )
     protected = types.protected_versions(package)
     candidates = (
         package.versions.published()
@@ -198,6 +206,8 @@ def versions_removed_by(rule: CleanupRule, package: Package, *, now: datetime | 
         if keep is not None and keep.fullmatch(subject):
             continue
         if version.created > older_than:
+            continue
+        if unpulled_since is not None and (version.last_pulled or version.created) > unpulled_since:
             continue
         if remove is not None and not remove.fullmatch(subject):
             continue

@@ -1,4 +1,4 @@
-"""What pulls record (download counts, an access token's last use), written in batches.
+"""What pulls record (download counts, last pulls, an access token's last use), in batches.
 
 A manifest GET is the most frequent request a registry answers, and a CI token signs
 in on every one. Writing a count or a last-use time then and there made pulls database
@@ -19,13 +19,17 @@ from collections import Counter, defaultdict
 from datetime import datetime
 
 from django.db import DatabaseError, connections, transaction
-from django.db.models import F, Q
+from django.db.models import Case, DateTimeField, F, Q, Value, When
+from django.utils import timezone
 
 from packages_core.models import AccessToken, PackageVersion
 
 logger = logging.getLogger(__name__)
 
 FLUSH_INTERVAL = 10.0
+# Versions whose last pull one UPDATE writes: each costs a few query parameters, and
+# SQLite may allow as few as 999 in a statement.
+PULLED_BATCH = 100
 
 
 class _Tally:
@@ -34,6 +38,8 @@ class _Tally:
     def __init__(self):
         self.lock = threading.Lock()
         self.downloads: Counter[int] = Counter()
+        # The latest download noted of each version in `downloads`.
+        self.pulled: dict[int, datetime] = {}
         self.token_uses: dict[int, datetime] = {}
         self.pid = os.getpid()
         self.flusher: threading.Thread | None = None
@@ -45,22 +51,29 @@ class _Tally:
                 self.__init__()
             if download is not None:
                 self.downloads[download] += 1
+                self.pulled[download] = max(when, self.pulled.get(download, when))
             if token is not None:
                 self.token_uses[token] = max(when, self.token_uses.get(token, when))
             if self.flusher is None:
                 self.start_flushing()
 
-    def take(self) -> tuple[Counter[int], dict[int, datetime]]:
+    def take(self) -> tuple[Counter[int], dict[int, datetime], dict[int, datetime]]:
         with self.lock:
-            taken = self.downloads, self.token_uses
-            self.downloads, self.token_uses = Counter(), {}
+            taken = self.downloads, self.pulled, self.token_uses
+            self.downloads, self.pulled, self.token_uses = Counter(), {}, {}
             return taken
 
-    def give_back(self, downloads: Counter[int], token_uses: dict[int, datetime]) -> None:
+    def give_back(
+        self,
+        downloads: Counter[int],
+        pulled: dict[int, datetime],
+        token_uses: dict[int, datetime],
+    ) -> None:
         with self.lock:
             self.downloads.update(downloads)
-            for token, when in token_uses.items():
-                self.token_uses[token] = max(when, self.token_uses.get(token, when))
+            for latest, given in ((self.pulled, pulled), (self.token_uses, token_uses)):
+                for key, when in given.items():
+                    latest[key] = max(when, latest.get(key, when))
 
     def start_flushing(self) -> None:
         self.flusher = threading.Thread(
@@ -78,9 +91,11 @@ class _Tally:
 _tally = _Tally()
 
 
-def count_download(version_id: int) -> None:
-    """Count one download of the version; written to the database within the interval."""
-    _tally.note(download=version_id)
+def count_download(version_id: int, when: datetime | None = None) -> None:
+    """Count one download of the version, at `when` (now) its latest pull so far;
+    written to the database within the interval.
+    """
+    _tally.note(download=version_id, when=when or timezone.now())
 
 
 def note_token_use(token_id: int, when: datetime) -> None:
@@ -92,7 +107,7 @@ def flush() -> int:
     """Write the notes now: how many were written (0 if the write failed, in which case
     they are kept for the next flush).
     """
-    downloads, token_uses = _tally.take()
+    downloads, pulled, token_uses = _tally.take()
     if not downloads and not token_uses:
         return 0
     by_count: dict[int, list[int]] = defaultdict(list)
@@ -104,16 +119,35 @@ def flush() -> int:
                 PackageVersion.objects.filter(pk__in=version_ids).update(
                     download_count=F("download_count") + count
                 )
+            _write_last_pulls(pulled)
             for token_id, when in token_uses.items():
                 # Never backwards: another process may have written a later use.
                 AccessToken.objects.filter(
                     Q(last_used_at__isnull=True) | Q(last_used_at__lt=when), pk=token_id
                 ).update(last_used_at=when)
     except DatabaseError as error:
-        _tally.give_back(downloads, token_uses)
+        _tally.give_back(downloads, pulled, token_uses)
         logger.warning("download counts and token uses could not be written, kept: %s", error)
         return 0
     return sum(downloads.values()) + len(token_uses)
+
+
+def _write_last_pulls(pulled: dict[int, datetime]) -> None:
+    """Each version's latest pull, one UPDATE per PULLED_BATCH versions, each row given
+    its own time by a CASE on its key.
+    """
+    noted = sorted(pulled.items())
+    for start in range(0, len(noted), PULLED_BATCH):
+        batch = noted[start : start + PULLED_BATCH]
+        latest = Case(
+            *(When(pk=pk, then=Value(when)) for pk, when in batch),
+            output_field=DateTimeField(),
+        )
+        # Never backwards: another process may have written a later pull.
+        PackageVersion.objects.filter(
+            Q(last_pulled__isnull=True) | Q(last_pulled__lt=latest),
+            pk__in=[pk for pk, _ in batch],
+        ).update(last_pulled=latest)
 
 
 def pending() -> int:

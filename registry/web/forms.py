@@ -48,6 +48,7 @@ class CleanupRuleForm(forms.ModelForm):
             "enabled": "Enabled",
             "keep_count": "Keep the most recent",
             "remove_days": "Remove versions older than (days)",
+            "remove_unpulled_days": "Remove versions not pulled for (days)",
             "keep_pattern": "Keep versions matching",
             "remove_pattern": "Remove versions matching",
             "match_full_name": "Match image/version",
@@ -56,6 +57,10 @@ class CleanupRuleForm(forms.ModelForm):
             "enabled": "Cleanup runs apply only enabled rules; a preview works either way.",
             "keep_count": "The newest this many versions of each image always stay; 0: none.",
             "remove_days": "Only versions pushed longer ago than this go; 0: any age.",
+            "remove_unpulled_days": (
+                "Only versions nobody pulled for this many days go (one never pulled counts "
+                "from its push), e.g. 30 for a mirror; empty: pulls do not matter."
+            ),
             "keep_pattern": (
                 "A regular expression, e.g. v\\d+\\.\\d+\\.\\d+ . Matching versions stay. "
                 "It must match the whole version; case is ignored."

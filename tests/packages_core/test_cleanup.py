@@ -331,6 +331,78 @@ def test_remove_days_and_remove_pattern_must_both_agree(alice, web):
     assert names(web) == {"young-1", "other"}
 
 
+def pulled(package: Package, ages: dict[str, float]) -> None:
+    """Mark versions of `package` as last pulled `ages[name]` days ago."""
+    now = timezone.now()
+    for name, days in ages.items():
+        package.versions.filter(version=name).update(last_pulled=now - timedelta(days=days))
+
+
+def test_remove_unpulled_days_removes_versions_not_pulled_for_that_long(alice, web):
+    dated_versions(web, {"stale": 90, "recent": 90, "never-old": 40, "never-new": 10})
+    pulled(web, {"stale": 31, "recent": 29})
+    make_rule(alice.package_owner, remove_unpulled_days=30)
+
+    report = run_cleanup()
+
+    # A version never pulled counts from its creation.
+    assert names(web) == {"recent", "never-new"}
+    assert report.versions == 2
+
+
+def test_remove_unpulled_days_empty_ignores_pulls(alice, web):
+    dated_versions(web, {"pulled-today": 90})
+    pulled(web, {"pulled-today": 0})
+    make_rule(alice.package_owner, remove_unpulled_days=None)
+
+    run_cleanup()
+
+    assert names(web) == set()
+
+
+def test_keep_count_and_keep_pattern_protect_versions_nobody_pulls(alice, web):
+    dated_versions(web, {"3.0": 50, "2.0": 60, "v-keep": 70, "1.0": 80})
+    make_rule(alice.package_owner, keep_count=1, keep_pattern="v-keep", remove_unpulled_days=30)
+
+    run_cleanup()
+
+    assert names(web) == {"3.0", "v-keep"}
+
+
+def test_latest_stays_however_long_nobody_pulled_it(alice, web):
+    dated_versions(web, {"latest": 400, "1.0": 400})
+    make_rule(alice.package_owner, remove_unpulled_days=1)
+
+    run_cleanup()
+
+    assert names(web) == {"latest"}
+
+
+def test_remove_unpulled_days_must_agree_with_the_age_and_the_pattern(alice, web):
+    dated_versions(web, {"dev-young": 5, "dev-old": 60, "dev-pulled": 60, "rel-old": 60})
+    pulled(web, {"dev-pulled": 2})
+    make_rule(alice.package_owner, remove_days=30, remove_pattern=r"dev-.*", remove_unpulled_days=7)
+
+    run_cleanup()
+
+    # dev-young was never pulled for 5 days only, and is younger than 30 days anyway.
+    assert names(web) == {"dev-young", "dev-pulled", "rel-old"}
+
+
+def test_preview_of_a_rule_on_pulls_is_what_a_run_then_removes(alice, web):
+    dated_versions(web, {"a": 100, "b": 100, "c": 100, "d": 3, "e": 100})
+    pulled(web, {"a": 45, "b": 5, "d": 1})
+    rule = make_rule(alice.package_owner, keep_count=1, remove_unpulled_days=30)
+
+    previewed = {version.version for version in preview_rule(rule)}
+    report = run_cleanup()
+
+    # d is kept by count; b was pulled within 30 days; a, c and e go.
+    assert previewed == {"a", "c", "e"}
+    assert names(web) == {"b", "d"}
+    assert report.versions == len(previewed)
+
+
 def test_disabled_rule_removes_nothing_but_previews_what_it_would(alice, web):
     dated_versions(web, {"1.0": 3, "2.0": 2, "3.0": 1})
     rule = make_rule(alice.package_owner, enabled=False, keep_count=1)
@@ -435,6 +507,21 @@ def test_index_children_stay_while_the_index_exists_and_go_after_it(client, unta
     response = send(client, "DELETE", f"/v2/{REPO}/manifests/multi", auth=ALICE)
     assert response.status_code == 202
     assert image_versions() == set()
+
+
+def test_platforms_of_a_pulled_index_stay_though_nobody_pulled_them_by_digest(client, alice):
+    amd, amd_body = push_untagged(client, layer=b"amd layer", architecture="amd64")
+    arm, arm_body = push_untagged(client, layer=b"arm layer", architecture="arm64")
+    stray, _ = push_untagged(client, layer=b"stray layer", architecture="s390x")
+    index = index_manifest([(amd_body, AMD64), (arm_body, ARM64)])
+    assert put_manifest(client, REPO, "multi", index).status_code == 201
+    age_everything(days=100)
+    PackageVersion.objects.filter(version="multi").update(last_pulled=ago(days=1))
+    rule = make_rule(alice.package_owner, remove_unpulled_days=30)
+
+    assert [version.version for version in preview_rule(rule)] == [stray]
+    assert run_cleanup().versions == 1
+    assert image_versions() == {"multi", amd, arm}
 
 
 def test_children_of_an_untagged_index_go_with_it(client, untagged_rule):

@@ -5,6 +5,7 @@ import json
 import pytest
 from django.db import OperationalError
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from packages_core.models import PackageVersion
 from packages_core.services import tallies
@@ -588,16 +589,19 @@ def test_moving_a_tag_leaves_the_old_manifest_reachable_by_digest(client):
     )
 
 
-def test_get_counts_a_download_and_head_does_not(client):
+def test_get_counts_a_download_and_its_time_and_head_does_not(client):
     push_image(client, REPO, "v1")
 
     head(client, "v1")
     head(client, "v1")
+    before = timezone.now()
     get(client, "v1")
     assert version("v1").download_count == 0  # tallied, not yet written
+    assert version("v1").last_pulled is None
 
     assert tallies.flush() == 1
     assert version("v1").download_count == 1
+    assert before <= version("v1").last_pulled <= timezone.now()
 
 
 def test_pulls_go_on_when_download_counts_cannot_be_written(client, monkeypatch):

@@ -6,6 +6,7 @@ import hashlib
 import io
 
 import pytest
+from django.utils.dateparse import parse_datetime
 
 from packages_core.models import PackageVersion
 from packages_core.services import tallies, versions
@@ -39,6 +40,7 @@ def test_a_tags_details(client, alice):
     assert body["manifest_media_type"] == OCI_MANIFEST
     assert body["total_size"] == len(pushed.manifest) + len(config) + len(b"one") + len(b"two")
     assert body["download_count"] == 0
+    assert body["last_pulled"] is None
     assert body["metadata"]["platform"] == "linux/arm64"
     assert body["metadata"]["labels"] == {"org.example": "yes"}
     assert body["created"]
@@ -60,7 +62,11 @@ def test_pulls_count_as_downloads(client, alice):
         assert send(client, "GET", "/v2/alice/web/manifests/1.0").status_code == 200
     tallies.flush()
 
-    assert client_with().get(version_url("alice", "web", "1.0")).json()["download_count"] == 2
+    body = client_with().get(version_url("alice", "web", "1.0")).json()
+    assert body["download_count"] == 2
+    pulled = PackageVersion.objects.get(version="1.0").last_pulled
+    assert pulled is not None
+    assert parse_datetime(body["last_pulled"]) == pulled
 
 
 def test_an_untagged_manifest_is_found_by_its_digest(client, alice):

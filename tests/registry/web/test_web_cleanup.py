@@ -300,6 +300,45 @@ def test_adding_a_rule_saves_it_and_goes_back_to_the_list(alice_signed_in, alice
     ]
 
 
+def test_a_rule_on_pulls_is_saved_and_listed(alice_signed_in, alice):
+    url = reverse("registry_web:owner_cleanup_new", args=["alice"])
+
+    response = alice_signed_in.post(url, rule_data(keep_count="0", remove_unpulled_days="30"))
+
+    assert response.status_code == 302
+    assert CleanupRule.objects.get(owner=alice.package_owner).remove_unpulled_days == 30
+    listed = page(alice_signed_in, "owner_cleanup", "alice").text
+    assert "not pulled for 30 days" in listed
+
+
+def test_a_rule_left_without_days_unpulled_ignores_pulls(alice_signed_in, alice):
+    url = reverse("registry_web:owner_cleanup_new", args=["alice"])
+
+    alice_signed_in.post(url, rule_data(remove_unpulled_days=""))
+
+    assert CleanupRule.objects.get(owner=alice.package_owner).remove_unpulled_days is None
+    assert "not pulled for" not in page(alice_signed_in, "owner_cleanup", "alice").text
+
+
+def test_the_form_offers_the_days_unpulled_with_its_label(alice_signed_in):
+    response = page(alice_signed_in, "owner_cleanup_new", "alice")
+
+    assert "Remove versions not pulled for (days)" in response.text
+    assert 'name="remove_unpulled_days"' in response.text
+
+
+@pytest.mark.parametrize("days", ["0", "-1", "36501", "thirty"])
+def test_days_unpulled_that_mean_nothing_are_refused(alice_signed_in, days):
+    response = alice_signed_in.post(
+        reverse("registry_web:owner_cleanup_new", args=["alice"]),
+        rule_data(remove_unpulled_days=days),
+    )
+
+    assert response.status_code == 200
+    assert "remove_unpulled_days" in response.context["form"].errors
+    assert not CleanupRule.objects.exists()
+
+
 def test_an_organisation_admin_adds_a_rule_to_the_organisation(alice_signed_in, org):
     alice_signed_in.post(reverse("registry_web:owner_cleanup_new", args=["acme"]), rule_data())
 
@@ -461,6 +500,20 @@ def test_preview_follows_the_age(alice_signed_in, alice, three_tags):
     response = preview(alice_signed_in, keep_count="0", remove_days="30")
 
     assert names(response.context["preview"]["versions"]) == ["web/1.0"]
+
+
+def test_preview_follows_the_last_pulls(alice_signed_in, alice, three_tags):
+    now = timezone.now()
+    PackageVersion.objects.update(created=now - timedelta(days=90))
+    PackageVersion.objects.filter(version="1.0").update(last_pulled=now - timedelta(days=40))
+    PackageVersion.objects.filter(version="2.0").update(last_pulled=now - timedelta(days=2))
+
+    response = preview(alice_signed_in, keep_count="0", remove_unpulled_days="30")
+
+    # 3.0 was never pulled, and pushed 90 days ago; latest always stays.
+    assert names(response.context["preview"]["versions"]) == ["web/1.0", "web/3.0"]
+    assert "<th>Last pulled</th>" in response.text
+    assert ">never</span>" in response.text
 
 
 def test_preview_of_an_edited_rule_leaves_the_saved_rule_alone(
@@ -627,6 +680,36 @@ def test_admin_keeps_a_saved_rule_with_a_type_no_app_registers_editable(admin_cl
     assert response.status_code == 302
     rule.refresh_from_db()
     assert rule.keep_count == 4
+
+
+def test_admin_saves_the_days_unpulled_and_lists_them(admin_client, alice_rule):
+    data = {
+        "owner": alice_rule.owner.pk,
+        "type": "container",
+        "enabled": "on",
+        "keep_count": "1",
+        "remove_days": "0",
+        "remove_unpulled_days": "30",
+    }
+
+    response = admin_client.post(admin_change(alice_rule), data)
+
+    assert response.status_code == 302
+    alice_rule.refresh_from_db()
+    assert alice_rule.remove_unpulled_days == 30
+    listing = admin_client.get(reverse("admin:packages_core_cleanuprule_changelist"))
+    assert "column-remove_unpulled_days" in listing.content.decode()
+
+
+def test_admin_refuses_zero_days_unpulled(admin_client, alice_rule):
+    data = {"owner": alice_rule.owner.pk, "type": "container", "keep_count": "1"}
+
+    response = admin_client.post(
+        admin_change(alice_rule), {**data, "remove_days": "0", "remove_unpulled_days": "0"}
+    )
+
+    assert response.status_code == 200
+    assert "remove_unpulled_days" in response.context["adminform"].form.errors
 
 
 def test_admin_refuses_a_type_no_app_registers_for_a_new_rule(admin_client, alice):

@@ -101,6 +101,15 @@ def test_version_page_shows_total_size_and_downloads(client, web_image):
     assert detail.total_size > expected  # and the config
     assert detail.version.download_count == 2
     assert "<dt>Downloads</dt><dd>2</dd>" in response.text
+    pulled = detail.version.last_pulled.strftime("%Y-%m-%d %H:%M")
+    _, _, shown = response.text.partition("<dt>Last pulled</dt><dd><time ")
+    assert shown.split("</dd>")[0].count(f'title="{pulled} UTC"') == 1
+
+
+def test_version_page_says_a_version_nobody_pulled_was_never_pulled(client, web_image):
+    response = version_page(client, "1.0")
+
+    assert "<dt>Last pulled</dt><dd>never</dd>" in response.text
 
 
 def test_untagged_version_pulls_by_digest(client, alice):
