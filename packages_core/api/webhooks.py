@@ -180,44 +180,53 @@ class WebhookDeliveryListView(OwnerWebhooksView, generics.ListAPIView):
 QUEUED = OpenApiResponse(WebhookDeliverySerializer, description="Queued; the worker sends it.")
 
 
-@extend_schema_view(
-    post=operation(
-        tags=TAGS,
-        operation_id="webhook_test",
-        summary="Send a test delivery",
-        description="Queues a `ping` event, whatever events the webhook wants.",
-        parameters=WEBHOOK_PATH,
-        request=None,
-        responses={202: QUEUED, **REFUSALS},
+def queues(operation_id: str, summary: str, description: str, parameters: list):
+    """The schema of a POST that queues a delivery and answers 202 with it."""
+    return extend_schema_view(
+        post=operation(
+            tags=TAGS,
+            operation_id=operation_id,
+            summary=summary,
+            description=description,
+            parameters=parameters,
+            request=None,
+            responses={202: QUEUED, **REFUSALS},
+        )
     )
-)
-class WebhookTestView(OwnerWebhooksView):
+
+
+class QueueingView(OwnerWebhooksView):
+    """A POST that queues a delivery of the webhook (`queue`), answered 202 with it."""
+
     serializer_class = WebhookDeliverySerializer
 
     def post(self, request, *args, **kwargs):
-        delivery = webhook_services.test_delivery(self.find_webhook())
+        delivery = self.queue(self.find_webhook())
         return Response(self.get_serializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 
 
-@extend_schema_view(
-    post=operation(
-        tags=TAGS,
-        operation_id="webhook_delivery_redeliver",
-        summary="Redeliver an event",
-        description="Queues the event again from its first attempt, whatever its status.",
-        parameters=DELIVERY_PATH,
-        request=None,
-        responses={202: QUEUED, **REFUSALS},
-    )
+@queues(
+    "webhook_test",
+    "Send a test delivery",
+    "Queues a `ping` event, whatever events the webhook wants.",
+    WEBHOOK_PATH,
 )
-class WebhookRedeliverView(OwnerWebhooksView):
-    serializer_class = WebhookDeliverySerializer
+class WebhookTestView(QueueingView):
+    def queue(self, webhook: Webhook) -> WebhookDelivery:
+        return webhook_services.test_delivery(webhook)
 
-    def post(self, request, *args, **kwargs):
-        webhook = self.find_webhook()
+
+@queues(
+    "webhook_delivery_redeliver",
+    "Redeliver an event",
+    "Queues the event again from its first attempt, whatever its status.",
+    DELIVERY_PATH,
+)
+class WebhookRedeliverView(QueueingView):
+    def queue(self, webhook: Webhook) -> WebhookDelivery:
         delivery = webhook.deliveries.filter(pk=self.kwargs["delivery_id"]).first()
         if delivery is None:
             raise NotFound("No such delivery of this webhook.")
         webhook_services.redeliver([delivery])
         delivery.refresh_from_db()
-        return Response(self.get_serializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+        return delivery
