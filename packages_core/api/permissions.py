@@ -33,6 +33,15 @@ def readable_owner(request, name: str) -> Owner:
     return owner
 
 
+def refuse_for_token(request, owner: Owner, action: str, doing: str) -> None:
+    """PermissionDenied naming the access token when it is the token's scopes, not the
+    user's rights, that refuse `action`: that is what to change, so say so.
+    """
+    refusal = access.token_refusal(request.user, access_token(request), owner, action, doing)
+    if refusal:
+        raise PermissionDenied(f"{refusal[0].upper()}{refusal[1:]}.")
+
+
 class OwnerPackageAccess(permissions.BasePermission):
     """Reads need read access to the view's `owner` (else 404), changes write access
     (else 403). Views list `IsAuthenticatedOrReadOnly` first, so an anonymous change
@@ -46,10 +55,23 @@ class OwnerPackageAccess(permissions.BasePermission):
         if request.method in permissions.SAFE_METHODS or can_write(request, owner):
             return True
         doing = "deleting packages" if request.method == "DELETE" else "changing packages"
-        refusal = access.token_refusal(
-            request.user, access_token(request), owner, access.WRITE, doing
-        )
-        if refusal:
-            # The token, not the user's rights, is what to change: say so.
-            raise PermissionDenied(f"{refusal[0].upper()}{refusal[1:]}.")
+        refuse_for_token(request, owner, access.WRITE, doing)
+        return False
+
+
+class OwnerSettingsAccess(permissions.BasePermission):
+    """An owner's settings (webhooks): reading them as well as changing them needs the
+    right to manage the owner (the user themself, an organisation's admins, site admins;
+    an access token also `write:package`), since they hold receivers' addresses. An
+    owner the caller may not read is 404; one they may read but not manage, 403. Views
+    list `IsAuthenticated` first, so anonymous callers are 401.
+    """
+
+    message = "You may not manage this owner's settings."
+
+    def has_permission(self, request, view) -> bool:
+        owner = view.owner  # NotFound unless readable
+        if access.allowed(request.user, access_token(request), owner, access.MANAGE):
+            return True
+        refuse_for_token(request, owner, access.MANAGE, view.doing)
         return False

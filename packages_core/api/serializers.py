@@ -1,4 +1,4 @@
-"""How packages, versions and files look in API responses, and the listing's filters."""
+"""How packages, versions, files and webhooks look in API responses, and the listing's filters."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_fiel
 from rest_framework import serializers
 
 from packages_core import types
+from packages_core.models import WebhookDelivery
 from packages_core.models.packages import MAX_PACKAGE_TYPE_LENGTH, PACKAGE_TYPE_PATTERN
+from packages_core.models.webhooks import DEFAULT_EVENTS, EVENTS, FORMATS, GITEA
 
 
 class PackageFilterSerializer(serializers.Serializer):
@@ -119,3 +121,63 @@ class ErrorSerializer(serializers.Serializer):
     """The body of an error response."""
 
     detail = serializers.CharField()
+
+
+class WebhookSerializer(serializers.Serializer):
+    """An owner's webhook. The secret is write-only: answers say only whether one is set.
+
+    The fields' rules (URL scheme, events, format) are the webhooks service's; this
+    checks only their shapes.
+    """
+
+    id = serializers.IntegerField(read_only=True)
+    url = serializers.CharField(max_length=2000, help_text="Where events are POSTed: http(s)://.")
+    secret = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=255,
+        help_text="Signs every body (X-Hub-Signature-256). Never returned; on a change, "
+        'left out it stays as it was, "" removes it.',
+    )
+    has_secret = serializers.SerializerMethodField()
+    events = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text=f"Some of {', '.join(EVENTS)}; default {', '.join(DEFAULT_EVENTS)}.",
+    )
+    name_filter = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=255,
+        help_text="A glob on image names (app/*); empty: every image.",
+    )
+    format = serializers.CharField(
+        required=False, help_text=f"The body's shape: {' or '.join(FORMATS)} (default {GITEA})."
+    )
+    is_active = serializers.BooleanField(required=False, default=True)
+    created = serializers.DateTimeField(read_only=True)
+    updated = serializers.DateTimeField(read_only=True)
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_has_secret(self, webhook) -> bool:
+        return bool(webhook.secret)
+
+
+class WebhookDeliverySerializer(serializers.Serializer):
+    """One event queued for a webhook, and how sending it went."""
+
+    id = serializers.IntegerField()
+    event_id = serializers.UUIDField(help_text="The X-Forge-Delivery header: the same on retries.")
+    event_type = serializers.CharField(help_text="push, delete, pull or ping (a test delivery).")
+    status = serializers.ChoiceField(choices=WebhookDelivery.STATUSES)
+    attempts = serializers.IntegerField()
+    last_status_code = serializers.IntegerField(allow_null=True)
+    last_duration_ms = serializers.IntegerField(allow_null=True)
+    last_error = serializers.CharField()
+    last_attempt_at = serializers.DateTimeField(allow_null=True)
+    next_attempt_at = serializers.DateTimeField(
+        allow_null=True, help_text="When a pending event is sent (again)."
+    )
+    created = serializers.DateTimeField()

@@ -6,13 +6,14 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 # Importing schema registers the access-token scheme with drf-spectacular.
-from packages_core.api import schema, views
+from packages_core.api import schema, views, webhooks
 
 app_name = "packages_api"
 
 # A package name may contain slashes ("team/app"): the version is the last segment,
 # the name everything between the type and it. `.../<version>/files` is matched first.
 VERSION = r"v1/packages/(?P<owner>[^/]+)/(?P<type>[^/]+)/(?P<name>.+?)/(?P<version>[^/]+)"
+WEBHOOK = "v1/owners/<str:owner>/webhooks/<int:webhook_id>"
 
 # drf-spectacular settings for this API's schema, unless the host's SPECTACULAR_SETTINGS
 # says otherwise.
@@ -32,6 +33,19 @@ urlpatterns = [
     path("v1/packages/<str:owner>", views.PackageListView.as_view(), name="api-packages"),
     re_path(rf"^{VERSION}/files$", views.VersionFileListView.as_view(), name="api-version-files"),
     re_path(rf"^{VERSION}$", views.VersionView.as_view(), name="api-version"),
+    path("v1/owners/<str:owner>/webhooks", webhooks.WebhookListView.as_view(), name="api-webhooks"),
+    path(WEBHOOK, webhooks.WebhookView.as_view(), name="api-webhook"),
+    path(
+        f"{WEBHOOK}/deliveries",
+        webhooks.WebhookDeliveryListView.as_view(),
+        name="api-webhook-deliveries",
+    ),
+    path(f"{WEBHOOK}/test", webhooks.WebhookTestView.as_view(), name="api-webhook-test"),
+    path(
+        f"{WEBHOOK}/deliveries/<int:delivery_id>/redeliver",
+        webhooks.WebhookRedeliverView.as_view(),
+        name="api-webhook-redeliver",
+    ),
 ]
 
 # The Swagger UI needs drf-spectacular's templates: a host that installs the app (and,

@@ -9,24 +9,38 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils import timezone
 
 from packages_core.conf import packages_settings
 from packages_core.models import Owner, Webhook, WebhookDelivery
 from packages_core.models.webhooks import DISTRIBUTION, EVENTS, FORMATS
 
+logger = logging.getLogger(__name__)
+
 DISTRIBUTION_MEDIA_TYPE = "application/vnd.docker.distribution.events.v1+json"
 CONTENT_TYPES = {DISTRIBUTION: DISTRIBUTION_MEDIA_TYPE}
+# How many of a webhook's deliveries its pages show.
+LAST_DELIVERIES = 20
 
 
 class WebhookInvalid(ValueError):
-    """A webhook's fields cannot be used (an unknown event or format, a bad URL)."""
+    """A webhook's fields cannot be used (an unknown event or format, a bad URL).
+
+    `field` names the field at fault (None: the webhook as a whole), so a form can put
+    the message beside it.
+    """
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -129,7 +143,8 @@ def parse_events(events: str | Iterable[str]) -> list[str]:
     unknown = sorted(set(names) - set(EVENTS))
     if unknown or not names:
         raise WebhookInvalid(
-            f"events must be some of {', '.join(EVENTS)}; not {', '.join(unknown) or 'none'}"
+            f"events must be some of {', '.join(EVENTS)}; not {', '.join(unknown) or 'none'}",
+            field="events",
         )
     return sorted(set(names), key=EVENTS.index)
 
@@ -145,10 +160,6 @@ def create_webhook(
     is_active: bool = True,
 ) -> Webhook:
     """A new webhook of an owner, or of the site (owner None)."""
-    if format not in FORMATS:
-        raise WebhookInvalid(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
-    if not url.lower().startswith(("http://", "https://")):
-        raise WebhookInvalid(f"the URL must be http:// or https://, not {url!r}")
     webhook = Webhook(
         owner=owner,
         url=url,
@@ -158,9 +169,72 @@ def create_webhook(
         name_filter=name_filter,
         is_active=is_active,
     )
-    webhook.full_clean()
-    webhook.save()
+    _check_and_save(webhook)
+    logger.info("webhook %s of %s created", webhook.pk, owner or "the site")
     return webhook
+
+
+def update_webhook(
+    webhook: Webhook,
+    *,
+    url: str | None = None,
+    secret: str | None = None,
+    events: str | Iterable[str] | None = None,
+    format: str | None = None,
+    name_filter: str | None = None,
+    is_active: bool | None = None,
+) -> Webhook:
+    """Change the fields given (None: left as they are), with create_webhook's rules.
+
+    A secret of "" removes it; None keeps it, since forms and API clients never see it
+    to send it back.
+    """
+    changes = {
+        "url": url,
+        "secret": secret,
+        "format": format,
+        "name_filter": name_filter,
+        "is_active": is_active,
+        "events": None if events is None else parse_events(events),
+    }
+    for field, value in changes.items():
+        if value is not None:
+            setattr(webhook, field, value)
+    _check_and_save(webhook)
+    logger.info("webhook %s of %s changed", webhook.pk, webhook.owner or "the site")
+    return webhook
+
+
+def delete_webhook(webhook: Webhook) -> None:
+    """Remove a webhook and its deliveries, sent or not."""
+    pk, owner = webhook.pk, webhook.owner
+    webhook.delete()
+    logger.info("webhook %s of %s deleted", pk, owner or "the site")
+
+
+def _check_and_save(webhook: Webhook) -> None:
+    """Save the webhook, or WebhookInvalid naming the first field that cannot be used."""
+    if webhook.format not in FORMATS:
+        raise WebhookInvalid(
+            f"format must be one of {', '.join(FORMATS)}, not {webhook.format!r}", field="format"
+        )
+    if not webhook.url.lower().startswith(("http://", "https://")):
+        raise WebhookInvalid(
+            f"the URL must be http:// or https://, not {webhook.url!r}", field="url"
+        )
+    try:
+        webhook.full_clean()
+    except ValidationError as error:
+        field, messages = next(iter(error.message_dict.items()))
+        if field == NON_FIELD_ERRORS:
+            raise WebhookInvalid(messages[0]) from error
+        raise WebhookInvalid(f"{field}: {messages[0]}", field=field) from error
+    webhook.save()
+
+
+def last_deliveries(webhook: Webhook, count: int = LAST_DELIVERIES) -> list[WebhookDelivery]:
+    """The webhook's newest deliveries, newest first (without their bodies)."""
+    return list(webhook.deliveries.defer("body").order_by("-pk")[:count])
 
 
 def redeliver(deliveries: Iterable[WebhookDelivery]) -> int:

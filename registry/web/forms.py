@@ -9,6 +9,7 @@ from packages_core.models import CleanupRule, Membership
 from packages_core.models.limits import CLEANUP_RULE_FIELDS
 from packages_core.models.owners import OWNER_NAME_MAX_LENGTH, Visibility
 from packages_core.models.tokens import Scope
+from packages_core.models.webhooks import DEFAULT_EVENTS, EVENTS, FORMATS, GITEA
 
 VISIBILITY_HELP = (
     "Public: anyone may pull and browse. Limited: signed-in users. Private: members only."
@@ -159,3 +160,73 @@ class SignUpForm(forms.Form):
             except ValidationError as error:
                 self.add_error("password1", error)
         return cleaned
+
+
+class WebhookForm(forms.Form):
+    """A webhook's fields as typed; the webhooks service checks them and saves.
+
+    The secret is never rendered back: left empty on a saved webhook it stays as it was,
+    and "remove the secret" is a box of its own.
+    """
+
+    url = forms.CharField(
+        label="URL", max_length=2000, help_text="Where events are POSTed: http:// or https://."
+    )
+    secret = forms.CharField(
+        required=False,
+        max_length=255,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Signs every body (X-Hub-Signature-256). Optional.",
+    )
+    remove_secret = forms.BooleanField(
+        required=False, label="Remove the secret", help_text="Bodies are then signed with ''."
+    )
+    events = forms.MultipleChoiceField(
+        choices=[(event, event) for event in EVENTS],
+        widget=forms.CheckboxSelectMultiple,
+        initial=DEFAULT_EVENTS,
+        help_text="Pull events are a row written on every manifest pull: off unless needed.",
+    )
+    name_filter = forms.CharField(
+        label="Image names",
+        required=False,
+        max_length=255,
+        help_text="A glob, e.g. app/* or *-dev; empty: every image.",
+    )
+    format = forms.ChoiceField(
+        choices=[(name, name) for name in FORMATS],
+        initial=GITEA,
+        widget=forms.RadioSelect,
+        help_text="gitea: Gitea's package webhook; distribution: CNCF Distribution's events.",
+    )
+    is_active = forms.BooleanField(
+        required=False, initial=True, label="Active", help_text="An inactive webhook hears nothing."
+    )
+
+    def __init__(self, *args, webhook=None, **kwargs):
+        if webhook is not None:
+            kwargs.setdefault(
+                "initial",
+                {
+                    "url": webhook.url,
+                    "events": webhook.events,
+                    "name_filter": webhook.name_filter,
+                    "format": webhook.format,
+                    "is_active": webhook.is_active,
+                },
+            )
+        super().__init__(*args, **kwargs)
+        if webhook is None:
+            del self.fields["remove_secret"]
+        elif webhook.secret:
+            self.fields["secret"].help_text = "Set. Leave empty to keep it; type one to replace it."
+
+    def changes(self) -> dict:
+        """The cleaned fields as the service's keywords (secret None: keep the saved one)."""
+        data = dict(self.cleaned_data)
+        if data.pop("remove_secret", False):
+            data["secret"] = ""
+        elif not data["secret"] and "remove_secret" in self.fields:
+            data["secret"] = None
+        return data

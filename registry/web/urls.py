@@ -11,7 +11,17 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from registry.web.views import cleanup, home, members, orgs, owners, packages, settings, signin
+from registry.web.views import (
+    cleanup,
+    home,
+    members,
+    orgs,
+    owners,
+    packages,
+    settings,
+    signin,
+    webhooks,
+)
 
 app_name = "registry_web"
 
@@ -69,6 +79,28 @@ urlpatterns = [
         "<str:owner>/-/settings/cleanup/<int:rule_id>/delete",
         cleanup.delete_rule,
         name="owner_cleanup_delete",
+    ),
+    path("<str:owner>/-/settings/webhooks", webhooks.webhooks, name="owner_webhooks"),
+    path("<str:owner>/-/settings/webhooks/new", webhooks.new_webhook, name="owner_webhook_new"),
+    path(
+        "<str:owner>/-/settings/webhooks/<int:webhook_id>",
+        webhooks.webhook,
+        name="owner_webhook",
+    ),
+    path(
+        "<str:owner>/-/settings/webhooks/<int:webhook_id>/delete",
+        webhooks.delete_webhook,
+        name="owner_webhook_delete",
+    ),
+    path(
+        "<str:owner>/-/settings/webhooks/<int:webhook_id>/test",
+        webhooks.test_delivery,
+        name="owner_webhook_test",
+    ),
+    path(
+        "<str:owner>/-/settings/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/redeliver",
+        webhooks.redeliver,
+        name="owner_webhook_redeliver",
     ),
     # Last: a bare /<owner> matches any single path segment.
     path("<str:owner>", owners.owner, name="owner"),

@@ -75,6 +75,60 @@ def test_a_new_webhook_is_seen_at_once_by_its_process(owner):
     assert len(enqueue(owner)) == 1
 
 
+def test_update_changes_only_what_is_given_and_is_seen_at_once(owner):
+    webhook = webhooks.create_webhook(owner, "http://example.com/a", secret="s", name_filter="x*")
+    assert len(enqueue(owner, name="xy")) == 1
+
+    webhooks.update_webhook(webhook, events=["delete"], is_active=True)
+
+    webhook.refresh_from_db()
+    assert (webhook.url, webhook.secret, webhook.events, webhook.name_filter) == (
+        "http://example.com/a",
+        "s",
+        ["delete"],
+        "x*",
+    )
+    assert enqueue(owner, name="xy") == []  # the cached targets were dropped
+    webhooks.update_webhook(webhook, secret="", is_active=False)
+    webhook.refresh_from_db()
+    assert (webhook.secret, webhook.is_active) == ("", False)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"url": "ftp://example.com"}, "url"),
+        ({"url": "http://"}, "url"),
+        ({"events": "push,explode"}, "events"),
+        ({"format": "slack"}, "format"),
+        ({"name_filter": "x" * 256}, "name_filter"),
+    ],
+)
+def test_update_refuses_what_create_refuses_and_names_the_field(owner, changes, field):
+    webhook = webhooks.create_webhook(owner, "http://example.com/a")
+
+    with pytest.raises(webhooks.WebhookInvalid) as refused:
+        webhooks.update_webhook(webhook, **changes)
+
+    assert refused.value.field == field
+    webhook.refresh_from_db()
+    assert (webhook.url, webhook.events, webhook.format) == (
+        "http://example.com/a",
+        ["push", "delete"],
+        "gitea",
+    )
+
+
+def test_delete_webhook_takes_its_deliveries_and_stops_its_events(owner):
+    webhook = webhooks.create_webhook(owner, "http://example.com/a")
+    assert len(enqueue(owner)) == 1
+
+    webhooks.delete_webhook(webhook)
+
+    assert not WebhookDelivery.objects.exists()
+    assert enqueue(owner) == []
+
+
 def test_a_rolled_back_change_leaves_no_event(owner):
     webhooks.create_webhook(owner, "http://example.com/a")
 

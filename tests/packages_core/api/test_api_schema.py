@@ -19,6 +19,11 @@ API_PATHS = {
     "/api/v1/packages/{owner}": {"get"},
     "/api/v1/packages/{owner}/{type}/{name}/{version}": {"get", "delete"},
     "/api/v1/packages/{owner}/{type}/{name}/{version}/files": {"get"},
+    "/api/v1/owners/{owner}/webhooks": {"get", "post"},
+    "/api/v1/owners/{owner}/webhooks/{webhook_id}": {"get", "patch", "delete"},
+    "/api/v1/owners/{owner}/webhooks/{webhook_id}/deliveries": {"get"},
+    "/api/v1/owners/{owner}/webhooks/{webhook_id}/test": {"post"},
+    "/api/v1/owners/{owner}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": {"post"},
     "/api/v1/token/": {"post"},
     "/api/v1/token/refresh/": {"post"},
 }
@@ -106,3 +111,11 @@ def test_the_docs_use_the_bundled_swagger_ui(client):
     assert any(asset.endswith("swagger-ui-bundle.js") for asset in assets), assets
     for asset in assets:
         assert finders.find(asset), f"{asset} is not among the bundled static files"
+
+
+def test_the_schema_shows_the_webhook_secret_as_write_only(schema):
+    webhook = schema["components"]["schemas"]["Webhook"]["properties"]
+    assert webhook["secret"]["writeOnly"] is True
+    assert webhook["has_secret"]["readOnly"] is True
+    reads = schema["paths"]["/api/v1/owners/{owner}/webhooks"]["get"]
+    assert {} not in reads["security"]  # never anonymous
