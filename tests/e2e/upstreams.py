@@ -178,6 +178,7 @@ class Distribution:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [binary, "serve", str(self.config_path)],
+                # Nothing inherited: REGISTRY_* variables would override the config.
                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
