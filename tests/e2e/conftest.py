@@ -66,6 +66,7 @@ INSTALL_HINTS = {
     "nginx": "apt-get install -y nginx",
     "docker": "apt-get install -y docker.io",
     "dockerd": "apt-get install -y docker.io",
+    "docker-registry": "apt-get install -y docker-registry",
     "oras": ".venv/bin/pip install -r requirements-dev.txt (oras-py, 'oras>=0.2,<0.3')",
     "chromium": "apt-get install -y chromium chromium-driver",
     "chromedriver": "apt-get install -y chromium-driver",
