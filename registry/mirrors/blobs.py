@@ -310,8 +310,14 @@ def _download(answer, chunks, gone, fetch, owner, image, digest: Digest, size: i
 
 
 def _relay(chunks: queue.Queue, gone: threading.Event):
-    """The response's body: the chunks as the download reads them."""
+    """The response's body: the chunks as the download reads them, but the last one only
+    once all of them matched the digest. Part of the body is out when a mismatch shows,
+    so ending the connection short of its length is the only way left to tell the
+    client; holding one chunk back makes sure it does end short, and that no client,
+    even one that checks nothing, gets a whole body of the wrong bytes.
+    """
     timeout = registry_settings.MIRROR_TIMEOUT
+    held = None
     try:
         while True:
             try:
@@ -319,11 +325,13 @@ def _relay(chunks: queue.Queue, gone: threading.Event):
             except queue.Empty:
                 raise Unavailable(f"the upstream sent nothing for {timeout} s") from None
             if item is _END:
+                if held is not None:
+                    yield held
                 return
             if isinstance(item, BaseException):
-                # Part of the body is out: ending the connection short is the only way
-                # left to tell the client.
                 raise Unavailable(f"the upstream's blob was refused: {item}")
-            yield item
+            if held is not None:
+                yield held
+            held = item
     finally:
         gone.set()

@@ -121,7 +121,13 @@ class Upstream:
             challenge = answer.header("WWW-Authenticate")
             answer.close()
             authorization, seconds = self._authorize(challenge, scope)
-            if authorization and seconds:
+            if authorization is None:
+                raise UpstreamDenied(
+                    f"{self.url}{path}: the upstream refused access (401) and asks for "
+                    f"credentials the mirror has not got ({challenge.split(' ')[0]})",
+                    status=401,
+                )
+            if seconds:
                 _tokens.set(key, authorization, seconds)
             answer = self._send(method, path, accept, authorization)
         if 200 <= answer.status < 300:

@@ -70,7 +70,8 @@ def skopeo(site, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def podman(site, tmp_path_factory):
-    return client_tool("podman", tmp_path_factory.mktemp("mirror-podman"), site.host)
+    # Short: podman refuses a runroot path over 50 characters.
+    return client_tool("podman", tmp_path_factory.mktemp("mp"), site.host)
 
 
 @pytest.fixture(scope="module")
@@ -244,8 +245,9 @@ def test_second_pull_fetches_no_blob_from_the_upstream(site, skopeo, upstream, i
 
     pull(skopeo, site, reference, tmp_path / "first")
     after_first = {digest: upstream.blob_gets("library/app", digest) for digest in blobs}
-    # Each blob crossed from the upstream once: streamed to the client and stored.
-    assert {d: after_first[d] - before[d] for d in blobs} == dict.fromkeys(blobs, 1)
+    # Each blob crossed from the upstream at most once, streamed to the client and
+    # stored (none if an earlier test's mirror brought it: the bytes are the digest's).
+    assert all(after_first[d] - before[d] <= 1 for d in blobs), (before, after_first)
 
     pull(skopeo, site, reference, tmp_path / "second")
     digest_reference = f"{name}/library/app@{images.app.manifest_digest}"
@@ -420,7 +422,7 @@ def test_an_htpasswd_upstream_needs_the_mirror_credentials(site, skopeo, images,
         assert_pulled(tmp_path / "good", "1.0", images.app, images.layout)
 
         without = create_mirror(site, own.url, "--visibility", "public")
-        asked = own.count("GET", r"/v2/team/app/manifests/1\.0")
+        asked = manifest_requests(own)
         failed = pull(skopeo, site, f"{without}/team/app:1.0", tmp_path / "bad", check=False)
         assert failed.returncode != 0
         status, body = get(site, f"/v2/{without}/team/app/manifests/1.0", ADMIN)
@@ -429,7 +431,14 @@ def test_an_htpasswd_upstream_needs_the_mirror_credentials(site, skopeo, images,
         text = error_text(body)
         assert own.host in text or "upstream" in text.lower(), text
         # It did ask (and was refused): the failure is the missing credentials.
-        assert own.count("GET", r"/v2/team/app/manifests/1\.0") > asked
+        assert manifest_requests(own) > asked
+        assert "credentials" in text
+
+
+def manifest_requests(upstream) -> int:
+    """The requests for team/app:1.0 the upstream saw: a mirror asks with a HEAD first."""
+    path = r"/v2/team/app/manifests/1\.0"
+    return upstream.count("GET", path) + upstream.count("HEAD", path)
 
 
 def test_another_forge_is_an_upstream_through_its_token_flow(
