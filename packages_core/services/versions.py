@@ -222,8 +222,14 @@ def prepare_events(
     Nothing is read of an owner no webhook could hear of, nor of internal versions.
     """
     by_type: dict[str, list[PackageVersion]] = {}
+    listening: dict[int, bool] = {}
     for version in versions_:
-        if not version.is_internal and webhooks.has_webhooks(version.package.owner_id):
+        if version.is_internal:
+            continue
+        owner_id = version.package.owner_id
+        if owner_id not in listening:
+            listening[owner_id] = webhooks.has_webhooks(owner_id)
+        if listening[owner_id]:
             by_type.setdefault(version.package.type, []).append(version)
     origin = origin or webhooks.Origin()
     senders = [
