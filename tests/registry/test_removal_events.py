@@ -102,19 +102,26 @@ def test_untagging_a_manifest_an_index_needs_is_one_event_for_the_tag(client, ho
     assert PackageVersion.objects.filter(version=image.digest).exists()
 
 
-def test_deleting_an_index_announces_the_untagged_platforms_it_takes_along(client, hook, receiver):
+@pytest.fixture
+def untagged_platform(client, hook):
+    """alice/app:multi, an index listing a manifest pushed by digest only; no event queued."""
     platform = push_image(client, "alice/app", "placeholder")
     send(client, "DELETE", "/v2/alice/app/manifests/placeholder", auth=ALICE)
     push_image(client, "alice/app", platform.digest)
     body = index_manifest([(platform.manifest, AMD64)])
     assert put_manifest(client, "alice/app", "multi", body).status_code == 201
     WebhookDelivery.objects.all().delete()
+    return platform
 
+
+def test_deleting_an_index_announces_the_untagged_platforms_it_takes_along(
+    client, untagged_platform, receiver
+):
     assert send(client, "DELETE", "/v2/alice/app/manifests/multi", auth=ALICE).status_code == 202
 
     events = deleted(receiver)
     assert [event["target"]["mediaType"] for event in events] == [OCI_INDEX, OCI_MANIFEST]
-    assert tags_and_digests(events)[1] == (None, platform.digest)
+    assert tags_and_digests(events)[1] == (None, untagged_platform.digest)
 
 
 def test_a_rolled_back_delete_sends_nothing(client, hook, receiver, monkeypatch):
@@ -187,15 +194,10 @@ def test_an_api_delete_sends_a_gitea_event_too(client, alice, owner, receiver):
     assert got.json["sender"]["login"] == "alice"
 
 
-def test_an_api_delete_that_is_refused_sends_nothing(client, alice, hook, receiver):
-    platform = push_image(client, "alice/app", "placeholder")
-    send(client, "DELETE", "/v2/alice/app/manifests/placeholder", auth=ALICE)
-    push_image(client, "alice/app", platform.digest)
-    body = index_manifest([(platform.manifest, AMD64)])
-    assert put_manifest(client, "alice/app", "multi", body).status_code == 201
-    WebhookDelivery.objects.all().delete()
+def test_an_api_delete_that_is_refused_sends_nothing(alice, untagged_platform, receiver):
+    url = version_url("alice", "app", untagged_platform.digest)
 
-    response = signed_in(alice).delete(version_url("alice", "app", platform.digest))
+    response = signed_in(alice).delete(url)
 
     assert response.status_code == 409
     assert deleted(receiver) == []
