@@ -4,7 +4,9 @@
 What a type means by them is the type's own: which version names are tags, what
 cleanup rules must never remove, which versions others need (so no one removes them)
 and which go with the one that needed them, which versions may be called the latest,
-where a version's web page is, how the REST API shows a version. A type's app
+where a version's web page is, how the REST API shows a version, what webhooks hear
+when versions go (`RemovalEvents`: asked by `services.versions.remove_versions`, so
+every face that removes versions announces them the same way). A type's app
 registers one `PackageType` in its `AppConfig.ready()`; packages_core asks the
 registry here and never imports the app (docs/architecture.md).
 """
@@ -20,6 +22,7 @@ from django.db.models import Q
 
 if TYPE_CHECKING:
     from packages_core.models import Package, PackageVersion
+    from packages_core.services.webhooks import Origin
 
 
 class CleanupPolicy:
@@ -54,6 +57,27 @@ class RemovalPolicy:
         return []
 
 
+class RemovalEvents:
+    """What webhooks hear when versions of one type go: a `delete` event per version.
+
+    `services.versions.remove_versions` asks it inside the removal's transaction, for
+    every version that goes there (those taken along too), whichever face removed them,
+    and only when a webhook could hear of the owner. `prepare` reads what the events
+    say while the rows are still there, and returns what writes them (through
+    `services.webhooks.enqueue`), called once the rows are gone. `actor` is the user who
+    asked, a name (`services.webhooks.CLEANUP_ACTOR`) or None. The default sends Gitea's
+    package event, which says nothing particular to a type (owner, name, type, version),
+    to `gitea` webhooks; a container's events are the registry's (`registry/events.py`).
+    """
+
+    def prepare(
+        self, versions: list[PackageVersion], *, actor, origin: Origin
+    ) -> Callable[[], None]:
+        from packages_core.services import webhooks
+
+        return webhooks.version_deletions(versions, actor=actor, origin=origin)
+
+
 def _always(name: str) -> bool:
     return True
 
@@ -71,6 +95,7 @@ class PackageType:
     is_tag: Callable[[str], bool] = _always
     cleanup_policy: CleanupPolicy = field(default_factory=CleanupPolicy)
     removal_policy: RemovalPolicy = field(default_factory=RemovalPolicy)
+    removal_events: RemovalEvents = field(default_factory=RemovalEvents)
     # The versions that may be called a package's latest, as a filter on its
     # versions (a container's tags of images and indexes, never an artifact that
     # refers to one); None: any version. A callable, as a type's Q may name its own

@@ -1,7 +1,9 @@
 """Webhook events of containers: the bodies of a push, a delete or a pull in each format.
 
-`images.py` calls `pushed` and `deleted` inside the transaction that stores or removes a
-manifest, the manifest view `pulled` as it answers a GET; they hand the domain's outbox
+`images.py` calls `pushed` inside the transaction that stores a manifest, the manifest
+view `pulled` as it answers a GET; deletes are announced by `ContainerRemovalEvents`,
+the container type's hook that `packages_core.services.versions.remove_versions` asks
+whichever face removed the versions. They hand the domain's outbox
 (`packages_core.services.webhooks`) a renderer, so nothing is built when no webhook
 listens.
 """
@@ -11,19 +13,22 @@ from __future__ import annotations
 import logging
 import socket
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.db import DatabaseError, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from packages_core.client_address import client_address
-from packages_core.models import Owner
+from packages_core import types
+from packages_core.models import Owner, PackageVersion
 from packages_core.models.webhooks import DELETE, DISTRIBUTION, PULL, PUSH
 from packages_core.services import webhooks
+from packages_core.services.webhooks import Origin
 from registry.authentication import external_base
 from registry.conf import registry_settings
+from registry.models import Manifest
 
 logger = logging.getLogger(__name__)
 
@@ -32,27 +37,9 @@ CONTAINER = "container"
 INSTANCE_ID = str(uuid.uuid4())
 
 
-@dataclass(frozen=True)
-class Origin:
-    """The request behind an event, for Distribution's `request` and `source`."""
-
-    base_url: str = ""
-    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    addr: str = ""
-    host: str = ""
-    method: str = ""
-    useragent: str = ""
-
-    @classmethod
-    def of(cls, request) -> Origin:
-        return cls(
-            base_url=external_base(request),
-            request_id=request.META.get("HTTP_X_REQUEST_ID") or str(uuid.uuid4()),
-            addr=client_address(request),
-            host=request.get_host(),
-            method=request.method,
-            useragent=request.META.get("HTTP_USER_AGENT", ""),
-        )
+def origin_of(request) -> Origin:
+    """The request behind an event, on the site's external URL."""
+    return Origin.of(request, external_base(request))
 
 
 @dataclass(frozen=True)
@@ -77,10 +64,6 @@ def _base_url(origin: Origin) -> str:
     return origin.base_url
 
 
-def _user(name: str, pk=None) -> dict:
-    return {"id": pk, "login": name, "username": name}
-
-
 def _html_url(event: ManifestEvent, origin: Origin) -> str:
     version = event.tag or event.digest
     try:
@@ -92,27 +75,17 @@ def _html_url(event: ManifestEvent, origin: Origin) -> str:
     return _base_url(origin) + path
 
 
-GITEA_ACTIONS = {PUSH: "created", DELETE: "deleted", PULL: "pulled"}
-
-
 def gitea_body(action: str, event: ManifestEvent, origin: Origin) -> dict:
-    """Gitea's package webhook: action created/deleted (and, ours, pulled), the package,
-    its sender.
-    """
-    sender = _user(event.actor) if event.actor else _user("")
-    return {
-        "action": GITEA_ACTIONS[action],
-        "package": {
-            "owner": _user(event.owner.name, event.owner.pk),
-            "name": event.image,
-            "type": CONTAINER,
-            "version": event.tag or event.digest,
-            "html_url": _html_url(event, origin),
-            "creator": sender,
-            "created_at": timezone.now().isoformat(),
-        },
-        "sender": sender,
-    }
+    """Gitea's package webhook, naming the tag, or the digest of an untagged manifest."""
+    return webhooks.gitea_body(
+        action,
+        owner=event.owner,
+        name=event.image,
+        type=CONTAINER,
+        version=event.tag or event.digest,
+        html_url=_html_url(event, origin),
+        actor=event.actor,
+    )
 
 
 def distribution_body(action: str, event: ManifestEvent, origin: Origin, event_id: str) -> dict:
@@ -172,6 +145,48 @@ def pushed(event: ManifestEvent, origin: Origin | None) -> None:
 def deleted(event: ManifestEvent, origin: Origin | None) -> None:
     """A tag or manifest was removed: in the delete's transaction."""
     _enqueue(DELETE, event, origin)
+
+
+class ContainerRemovalEvents(types.RemovalEvents):
+    """One delete event per version that goes: a tag naming its manifest's digest, or an
+    untagged manifest by its digest. A version without a manifest says nothing.
+    """
+
+    def prepare(
+        self, versions: list[PackageVersion], *, actor, origin: Origin
+    ) -> Callable[[], None]:
+        found = manifest_events(versions, actor)
+
+        def announce() -> None:
+            for event in found:
+                deleted(event, origin)
+
+        return announce
+
+
+def manifest_events(versions: list[PackageVersion], actor) -> list[ManifestEvent]:
+    """What the events of these versions say of their manifests, in version order."""
+    by_pk = {version.pk: version for version in versions}
+    rows = (
+        Manifest.objects.filter(file__version__in=list(by_pk), file__is_lead=True)
+        .values_list("file__version_id", "digest", "media_type", "file__blob__size")
+        .order_by("file__version_id")
+    )
+    found = []
+    for version_id, digest, media_type, size in rows:
+        version = by_pk[version_id]
+        found.append(
+            ManifestEvent(
+                owner=version.package.owner,
+                image=version.package.name,
+                digest=digest,
+                media_type=media_type,
+                size=size,
+                tag=version.version if types.is_tag(version) else None,
+                actor=webhooks.actor_name(actor),
+            )
+        )
+    return found
 
 
 def pulled(event: ManifestEvent, origin: Origin | None) -> None:

@@ -27,7 +27,7 @@ from packages_core.models import Owner, Package, PackageBlob, PackageFile, Packa
 from packages_core.models.blobs import blob_key
 from packages_core.models.owners import is_owner_name
 from packages_core.prepared import PreparedQuery
-from packages_core.services import figures, quotas, versions
+from packages_core.services import figures, quotas, versions, webhooks
 from packages_core.services.blobs import lock_blobs, store_blob
 from packages_core.services.rows import get_or_create_unique
 from registry import events
@@ -367,7 +367,7 @@ def put_manifest(
     *,
     creator=None,
     store: ContentStore | None = None,
-    origin: events.Origin | None = None,
+    origin: webhooks.Origin | None = None,
     mirrored: bool = False,
 ) -> PushedManifest:
     """Validate a manifest and file it under its tag (or digest) in one transaction.
@@ -511,16 +511,11 @@ def _file_manifest(
                 media_type=row.media_type,
                 size=manifest_blob.size,
                 tag=reference if is_tag(reference) else None,
-                actor=actor_name(creator),
+                actor=webhooks.actor_name(creator),
             ),
             origin,
         )
     return subject
-
-
-def actor_name(user) -> str:
-    """Who an event names as its actor: the user's name, empty for an anonymous one."""
-    return user.get_username() if user is not None else ""
 
 
 def _hexes(digests) -> set[str]:
@@ -673,7 +668,7 @@ def delete_manifest(
     reference: str,
     *,
     actor=None,
-    origin: events.Origin | None = None,
+    origin: webhooks.Origin | None = None,
 ) -> None:
     """Delete a tag, or by digest every version holding that manifest (every tag on it).
 
@@ -711,14 +706,11 @@ def delete_manifest(
     with transaction.atomic():
         # Under the image's lock: no push adds an index listing the manifest meanwhile.
         figures.lock([package.pk])
-        announce = _deletion_events(owner, package, doomed, actor)
         if not looks_like_digest(reference) and versions.removal_blockers(doomed):
-            _untag(doomed[0])
-            announce(origin)
+            _untag(doomed[0], actor=actor, origin=origin)
             return
         try:
-            versions.remove_versions(doomed)
-            announce(origin)
+            versions.remove_versions(doomed, actor=actor, origin=origin)
         except InUse as error:
             raise ManifestReferenced(
                 f"manifest {reference} is listed by {', '.join(error.needed_by)} in "
@@ -728,7 +720,7 @@ def delete_manifest(
 
 
 def delete_version(
-    version: PackageVersion, *, actor=None, origin: events.Origin | None = None
+    version: PackageVersion, *, actor=None, origin: webhooks.Origin | None = None
 ) -> None:
     """Delete one version of an image, as the pages do: a tag as `delete_manifest` deletes
     a tag (its manifest kept untagged while an index lists it); an untagged manifest
@@ -736,51 +728,24 @@ def delete_version(
     """
     with transaction.atomic():
         figures.lock([version.package_id])
-        announce = _deletion_events(version.package.owner, version.package, [version], actor)
         if is_tag(version.version) and versions.removal_blockers([version]):
-            _untag(version)
+            _untag(version, actor=actor, origin=origin)
         else:
-            versions.remove_version(version)
-        announce(origin)
+            versions.remove_version(version, actor=actor, origin=origin)
 
 
-def _deletion_events(owner: Owner, package: Package, doomed: list[PackageVersion], actor):
-    """What to announce once `doomed` are gone: one delete event per version (a tag, or
-    an untagged manifest), read before they go. Nothing is read when no webhook listens.
+def _untag(version: PackageVersion, *, actor, origin: webhooks.Origin | None) -> None:
+    """Drop a tag but keep its manifest, as the untagged version of its digest.
+
+    The tag's one delete event is read before its manifest moves out of it: the version
+    the service then removes holds nothing left to describe.
     """
-    if not events.listening(owner):
-        return lambda origin: None
-    rows = (
-        Manifest.objects.filter(file__version__in=doomed, file__is_lead=True)
-        .values_list("file__version__version", "digest", "media_type", "file__blob__size")
-        .order_by("file__version_id")
-    )
-    found = [
-        events.ManifestEvent(
-            owner=owner,
-            image=package.name,
-            digest=digest,
-            media_type=media_type,
-            size=size,
-            tag=name if is_tag(name) else None,
-            actor=actor_name(actor),
-        )
-        for name, digest, media_type, size in rows
-    ]
-
-    def announce(origin) -> None:
-        for event in found:
-            events.deleted(event, origin)
-
-    return announce
-
-
-def _untag(version: PackageVersion) -> None:
-    """Drop a tag but keep its manifest, as the untagged version of its digest."""
+    send_events = versions.prepare_events([version], actor=actor, origin=origin)
     current = Manifest.objects.filter(file__version=version, file__is_lead=True).first()
     if current is not None:
         _retire(version, current)
-    versions.remove_version(version)
+    versions.remove_version(version, announce=False)
+    send_events()
 
 
 # Listings

@@ -7,6 +7,7 @@ from django.urls import NoReverseMatch, reverse
 from packages_core.models import PackageVersion
 from packages_core.types import PackageType
 from registry.cleanup import ContainerCleanupPolicy
+from registry.events import ContainerRemovalEvents
 from registry.images import CONTAINER, is_tag, latest_candidates
 from registry.indexes import ContainerRemovalPolicy
 
@@ -29,6 +30,7 @@ CONTAINER_TYPE = PackageType(
     is_tag=is_tag,
     cleanup_policy=ContainerCleanupPolicy(),
     removal_policy=ContainerRemovalPolicy(),
+    removal_events=ContainerRemovalEvents(),
     latest_candidates=latest_candidates,
     web_url=web_url,
     api_serializer="registry.serializers.ContainerVersionSerializer",

@@ -29,6 +29,7 @@ from packages_core.models import (
     PackageVersion,
 )
 from packages_core.services import versions as version_services
+from packages_core.services.webhooks import Origin
 
 
 @admin.register(Package)
@@ -56,12 +57,13 @@ class PackageAdmin(admin.ModelAdmin):
         return filesizeformat(obj.size)
 
     def delete_model(self, request, obj):
-        version_services.remove_package(obj)
+        version_services.remove_package(obj, actor=request.user, origin=Origin.of(request))
 
     def delete_queryset(self, request, queryset):
+        origin = Origin.of(request)
         with transaction.atomic():
             for package in queryset:
-                version_services.remove_package(package)
+                version_services.remove_package(package, actor=request.user, origin=origin)
 
 
 class PackageFileInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -220,18 +222,18 @@ class PackageVersionAdmin(admin.ModelAdmin):
         return deleted, counts, perms_needed, protected
 
     def delete_model(self, request, obj):
-        version_services.remove_versions([obj])
+        version_services.remove_versions([obj], actor=request.user, origin=Origin.of(request))
 
     def delete_queryset(self, request, queryset):
-        delete_versions(queryset)
-
-
-def delete_versions(queryset) -> None:
-    # Read again without the list's annotations; together, so a selected index and its
-    # selected platforms go as one.
-    selected = list(queryset.values_list("pk", flat=True))
-    with transaction.atomic():
-        version_services.remove_versions(list(PackageVersion.objects.filter(pk__in=selected)))
+        # Read again without the list's annotations; together, so a selected index and
+        # its selected platforms go as one.
+        selected = list(queryset.values_list("pk", flat=True))
+        with transaction.atomic():
+            version_services.remove_versions(
+                list(PackageVersion.objects.filter(pk__in=selected)),
+                actor=request.user,
+                origin=Origin.of(request),
+            )
 
 
 @admin.register(PackageFile)

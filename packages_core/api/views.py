@@ -55,6 +55,7 @@ from packages_core.client_address import client_address
 from packages_core.exceptions import InUse, TooManySignIns
 from packages_core.models import Owner, Package, PackageFile, PackageVersion
 from packages_core.services.versions import remove_version
+from packages_core.services.webhooks import Origin
 
 logger = logging.getLogger(__name__)
 
@@ -239,7 +240,7 @@ class VersionView(OwnerView, generics.RetrieveDestroyAPIView):
 
     def perform_destroy(self, instance):
         try:
-            remove_version(instance)
+            remove_version(instance, actor=self.request.user, origin=Origin.of(self.request))
         except InUse as refusal:
             raise Conflict(str(refusal)) from None
 

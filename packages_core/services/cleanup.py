@@ -46,7 +46,7 @@ from packages_core.models import (
     PackageProperty,
     PackageVersion,
 )
-from packages_core.services import uploads, versions
+from packages_core.services import uploads, versions, webhooks
 from packages_core.services.properties import RefType
 from packages_core.services.reconcile import reconcile_storage
 
@@ -244,7 +244,7 @@ def apply_rules(report: CleanupReport, *, now: datetime, progress: Progress) -> 
                     if version.pk in gone:
                         continue  # taken along with one removed before it
                     try:
-                        removed = versions.remove_version(version)
+                        removed = versions.remove_version(version, actor=webhooks.CLEANUP_ACTOR)
                     except InUse:
                         # Its type's policy says others need it (a tag that is the
                         # only holder of an index's platform): it stays this run.

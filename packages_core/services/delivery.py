@@ -10,6 +10,10 @@ died mid-send) lets another take the row again.
 Addresses are checked after DNS resolution and the connection goes to the checked
 address (with the URL's host in `Host` and for TLS), so a name that resolves anew to
 a private address between check and connect cannot reach it.
+
+A send has WEBHOOK_TIMEOUT in all, not per read: every socket operation gets only the
+time left (`_DeadlineSocket`), so a receiver trickling its answer a byte at a time
+cannot keep a send going past the row's lease.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
+import io
 import ipaddress
 import logging
 import random
@@ -84,27 +89,72 @@ def resolve(host: str, port: int) -> str:
     return str(addresses[0])
 
 
-class _PinnedHTTP(http.client.HTTPConnection):
-    """HTTP to a checked address; `Host` stays the URL's host."""
+def _time_left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the receiver took longer than WEBHOOK_TIMEOUT in all")
+    return left
 
-    def __init__(self, host, port, address, timeout):
-        super().__init__(host, port, timeout=timeout)
+
+class _DeadlineSocket:
+    """A socket whose every send and receive may take only the time left before
+    `deadline` (on the monotonic clock); TimeoutError once it has passed. http.client
+    reads the answer through `makefile`, so its reads come here too.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: float):
+        self._sock = sock
+        self._deadline = deadline
+
+    def sendall(self, data, *args):
+        self._sock.settimeout(_time_left(self._deadline))
+        return self._sock.sendall(data, *args)
+
+    def recv_into(self, buffer, *args):
+        self._sock.settimeout(_time_left(self._deadline))
+        return self._sock.recv_into(buffer, *args)
+
+    def makefile(self, mode="rb", *args, **kwargs):
+        # socket.SocketIO reads with our recv_into; http.client asks only for "rb".
+        return io.BufferedReader(socket.SocketIO(self, "rb"))
+
+    def _decref_socketios(self):
+        pass  # the connection closes the socket itself
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    """HTTP to a checked address, within a deadline; `Host` stays the URL's host."""
+
+    def __init__(self, host, port, address, deadline):
+        super().__init__(host, port, timeout=_time_left(deadline))
         self.address = address
+        self.deadline = deadline
 
     def connect(self):
-        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+        sock = socket.create_connection((self.address, self.port), _time_left(self.deadline))
+        self.sock = _DeadlineSocket(sock, self.deadline)
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
-    """HTTPS to a checked address; the certificate is checked for the URL's host."""
+    """HTTPS to a checked address, within a deadline; the certificate is checked for the
+    URL's host.
+    """
 
-    def __init__(self, host, port, address, timeout):
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+    def __init__(self, host, port, address, deadline):
+        super().__init__(
+            host, port, timeout=_time_left(deadline), context=ssl.create_default_context()
+        )
         self.address = address
+        self.deadline = deadline
 
     def connect(self):
-        sock = socket.create_connection((self.address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        sock = socket.create_connection((self.address, self.port), _time_left(self.deadline))
+        sock.settimeout(_time_left(self.deadline))  # the handshake gets what connect left
+        wrapped = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = _DeadlineSocket(wrapped, self.deadline)
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -146,8 +196,12 @@ class Outcome:
 
 
 def send(delivery: WebhookDelivery) -> Outcome:
-    """POST one delivery; never raises for what the network or the receiver does."""
+    """POST one delivery, within WEBHOOK_TIMEOUT in all (the name's resolution, which
+    the resolver bounds, counts too); never raises for what the network or the receiver
+    does.
+    """
     started = time.monotonic()
+    deadline = started + packages_settings.WEBHOOK_TIMEOUT
     outcome = Outcome()
     try:
         parts = urlsplit(delivery.webhook.url)
@@ -156,7 +210,7 @@ def send(delivery: WebhookDelivery) -> Outcome:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         address = resolve(parts.hostname, port)
         kind = _PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP
-        conn = kind(parts.hostname, port, address, packages_settings.WEBHOOK_TIMEOUT)
+        conn = kind(parts.hostname, port, address, deadline)
         try:
             path = parts.path or "/"
             if parts.query:
@@ -188,7 +242,9 @@ def retry_delay(attempts: int) -> float:
 
 
 def lease_seconds() -> float:
-    """How long a claim holds: a send's connect and read timeouts, with room to spare."""
+    """How long a claim holds: a send's whole deadline (WEBHOOK_TIMEOUT), with room to
+    spare for a slow name resolution and recording the outcome.
+    """
     return packages_settings.WEBHOOK_TIMEOUT * 3 + 30
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db import transaction
 
 from packages_core import changes, types
 from packages_core.exceptions import InUse, InvalidInput, NameTaken, NotFound
 from packages_core.models import Owner, Package, PackageBlob, PackageFile, PackageVersion
-from packages_core.services import figures, properties
+from packages_core.services import figures, properties, webhooks
 from packages_core.services.blobs import lock_blobs
 from packages_core.services.properties import RefType
 from packages_core.services.rows import get_or_create_unique
@@ -157,12 +159,18 @@ def removal_blockers(versions_: list[PackageVersion]) -> dict[int, list[str]]:
     return blockers
 
 
-def remove_version(version: PackageVersion) -> set[int]:
+def remove_version(version: PackageVersion, **kwargs) -> set[int]:
     """Delete a version with its files and all their properties; see `remove_versions`."""
-    return remove_versions([version])
+    return remove_versions([version], **kwargs)
 
 
-def remove_versions(versions_: list[PackageVersion]) -> set[int]:
+def remove_versions(
+    versions_: list[PackageVersion],
+    *,
+    actor=None,
+    origin: webhooks.Origin | None = None,
+    announce: bool = True,
+) -> set[int]:
     """Delete versions together, with their files and all their properties, and the
     versions that only they needed (a container index's untagged platforms).
 
@@ -171,6 +179,12 @@ def remove_versions(versions_: list[PackageVersion]) -> set[int]:
     here, so none can break what others pull. Blobs are left in place: other versions
     may share them, and garbage collection removes the ones nothing refers to any more.
     The ids of the versions that went, those taken along included.
+
+    Each version that goes, those taken along included, is a `delete` webhook event
+    (its type's `RemovalEvents`), written in this transaction: `actor` (a user, a name
+    such as `webhooks.CLEANUP_ACTOR`, or None) asked, in the request `origin` (None: no
+    request). Without `announce` the caller writes the events itself (a container tag
+    whose manifest moved out of it before it went).
     """
     if not versions_:
         return set()
@@ -191,10 +205,43 @@ def remove_versions(versions_: list[PackageVersion]) -> set[int]:
             for follower in policy.freed_by(version, going):
                 if follower.pk not in going:
                     freed.setdefault(follower.pk, follower)
+        send_events = prepare_events(versions_, actor=actor, origin=origin) if announce else None
         for version in versions_:
             _delete_version(version)
+        if send_events is not None:
+            send_events()
         # They may free others in turn (an index listed by an index).
-        return going | remove_versions(list(freed.values()))
+        return going | remove_versions(list(freed.values()), actor=actor, origin=origin)
+
+
+def prepare_events(
+    versions_: list[PackageVersion], *, actor=None, origin: webhooks.Origin | None = None
+) -> Callable[[], None]:
+    """The delete events of these versions, read now (by their types' `RemovalEvents`)
+    while their rows are there; the callable returned writes them once they are gone.
+    Nothing is read of an owner no webhook could hear of, nor of internal versions.
+    """
+    by_type: dict[str, list[PackageVersion]] = {}
+    listening: dict[int, bool] = {}
+    for version in versions_:
+        if version.is_internal:
+            continue
+        owner_id = version.package.owner_id
+        if owner_id not in listening:
+            listening[owner_id] = webhooks.has_webhooks(owner_id)
+        if listening[owner_id]:
+            by_type.setdefault(version.package.type, []).append(version)
+    origin = origin or webhooks.Origin()
+    senders = [
+        types.get(name).removal_events.prepare(group, actor=actor, origin=origin)
+        for name, group in by_type.items()
+    ]
+
+    def send() -> None:
+        for sender in senders:
+            sender()
+
+    return send
 
 
 def _delete_version(version: PackageVersion) -> None:
@@ -211,14 +258,18 @@ def _delete_version(version: PackageVersion) -> None:
         figures.files_removed(owning_package, blob_ids)
 
 
-def remove_package(package: Package) -> None:
+def remove_package(package: Package, *, actor=None, origin: webhooks.Origin | None = None) -> None:
     """Delete a package with every version, file and property.
 
     The whole package goes, so what its versions need of each other does not matter.
+    Each published version is a `delete` webhook event, as in `remove_versions`.
     """
     with transaction.atomic():
         figures.lock([package.pk])
-        for version in package.versions.all():
+        doomed = list(package.versions.all())
+        send_events = prepare_events(doomed, actor=actor, origin=origin)
+        for version in doomed:
             _delete_version(version)
+        send_events()
         properties.delete_properties(RefType.PACKAGE, [package.pk])
         package.delete()

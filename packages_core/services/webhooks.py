@@ -3,25 +3,34 @@
 `enqueue` runs inside the caller's transaction: the delivery rows commit with the push
 or delete, or not at all. A type (the registry, say) renders the body of each format
 it is asked for; the worker (`services/delivery.py`) sends those bytes as they are.
+`Origin` is the request behind an event, `gitea_body` Gitea's type-agnostic package
+event, and `version_deletions` the delete events of a type that renders none of its own.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils import timezone
 
+from packages_core import types
+from packages_core.client_address import client_address
 from packages_core.conf import packages_settings
 from packages_core.models import Owner, Webhook, WebhookDelivery
-from packages_core.models.webhooks import DISTRIBUTION, EVENTS, FORMATS
+from packages_core.models.webhooks import DELETE, DISTRIBUTION, EVENTS, FORMATS, PULL, PUSH
+
+if TYPE_CHECKING:
+    from packages_core.models import PackageVersion
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +38,10 @@ DISTRIBUTION_MEDIA_TYPE = "application/vnd.docker.distribution.events.v1+json"
 CONTENT_TYPES = {DISTRIBUTION: DISTRIBUTION_MEDIA_TYPE}
 # How many of a webhook's deliveries its pages show.
 LAST_DELIVERIES = 20
+
+
+# The actor events of cleanup rules name: no user asked for those removals.
+CLEANUP_ACTOR = "cleanup"
 
 
 class WebhookInvalid(ValueError):
@@ -41,6 +54,48 @@ class WebhookInvalid(ValueError):
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.field = field
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The request behind an event, for Distribution's `request` and the links events
+    carry; the empty one for what no request caused (cleanup rules).
+    """
+
+    # scheme://host of the site as clients reach it.
+    base_url: str = ""
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    addr: str = ""
+    host: str = ""
+    method: str = ""
+    useragent: str = ""
+
+    @classmethod
+    def of(cls, request, base_url: str | None = None) -> Origin:
+        """The origin of `request`; `base_url` is the request's scheme and host unless the
+        caller knows better (the registry's configured external URL).
+        """
+        if base_url is None:
+            base_url = f"{request.scheme}://{request.get_host()}"
+        return cls(
+            base_url=base_url,
+            request_id=request.META.get("HTTP_X_REQUEST_ID") or str(uuid.uuid4()),
+            addr=client_address(request),
+            host=request.get_host(),
+            method=request.method,
+            useragent=request.META.get("HTTP_USER_AGENT", ""),
+        )
+
+
+def actor_name(actor) -> str:
+    """Who an event names as its actor: a user's name (empty for an anonymous one), a
+    name given as it is (`CLEANUP_ACTOR`), empty for none.
+    """
+    if actor is None:
+        return ""
+    if isinstance(actor, str):
+        return actor
+    return actor.get_username()
 
 
 @dataclass(frozen=True)
@@ -99,13 +154,14 @@ def enqueue(
     owner: Owner,
     event_type: str,
     name: str,
-    render: Callable[[str, str], dict],
+    render: Callable[[str, str], dict | None],
 ) -> list[WebhookDelivery]:
     """Write one delivery per matching webhook (the owner's and the site's) for an event
     on the package `name`, in the caller's transaction.
 
     `render(format, event_id)` builds the body of one format; it is called only when a
-    webhook wants the event, once per format.
+    webhook wants the event, once per format. None: the format cannot say it (a type
+    without manifests has no Distribution event), and webhooks of that format hear nothing.
     """
     wanted = [
         target
@@ -115,14 +171,17 @@ def enqueue(
     if not wanted:
         return []
     event_id = str(uuid.uuid4())
-    bodies: dict[str, bytes] = {}
+    bodies: dict[str, bytes | None] = {}
     now = timezone.now()
     rows = []
     for target in wanted:
         if target.format not in bodies:
-            bodies[target.format] = json.dumps(
-                render(target.format, event_id), separators=(",", ":")
-            ).encode()
+            body = render(target.format, event_id)
+            bodies[target.format] = (
+                None if body is None else json.dumps(body, separators=(",", ":")).encode()
+            )
+        if bodies[target.format] is None:
+            continue
         rows.append(
             WebhookDelivery(
                 webhook_id=target.id,
@@ -133,7 +192,74 @@ def enqueue(
                 next_attempt_at=now,
             )
         )
-    return WebhookDelivery.objects.bulk_create(rows)
+    return WebhookDelivery.objects.bulk_create(rows) if rows else []
+
+
+GITEA_ACTIONS = {PUSH: "created", DELETE: "deleted", PULL: "pulled"}
+
+
+def gitea_user(name: str, pk=None) -> dict:
+    return {"id": pk, "login": name, "username": name}
+
+
+def gitea_body(
+    action: str, *, owner: Owner, name: str, type: str, version: str, html_url: str, actor: str
+) -> dict:
+    """Gitea's package webhook: action created/deleted (and, ours, pulled), the package,
+    its sender. Nothing in it is particular to a type.
+    """
+    sender = gitea_user(actor)
+    return {
+        "action": GITEA_ACTIONS[action],
+        "package": {
+            "owner": gitea_user(owner.name, owner.pk),
+            "name": name,
+            "type": type,
+            "version": version,
+            "html_url": html_url,
+            "creator": sender,
+            "created_at": timezone.now().isoformat(),
+        },
+        "sender": sender,
+    }
+
+
+def version_deletions(
+    versions: list[PackageVersion], *, actor, origin: Origin
+) -> Callable[[], None]:
+    """The delete events of versions of a type without events of its own
+    (`types.RemovalEvents`): Gitea's package event, one per version, read now, written
+    by the callable returned. Distribution's envelope describes manifests: its webhooks
+    hear nothing of these.
+    """
+    found = []
+    for version in versions:
+        package = version.package
+        path = types.web_url(version)
+        body = functools.partial(
+            gitea_body,
+            DELETE,
+            owner=package.owner,
+            name=package.name,
+            type=package.type,
+            version=version.version,
+            html_url=origin.base_url + path if path and origin.base_url else "",
+            actor=actor_name(actor),
+        )
+        found.append((package.owner, package.name, body))
+
+    def announce() -> None:
+        for owner, name, body in found:
+            enqueue(owner, DELETE, name, _gitea_only(body))
+
+    return announce
+
+
+def _gitea_only(body: Callable[[], dict]) -> Callable[[str, str], dict | None]:
+    def render(format_: str, event_id: str) -> dict | None:
+        return None if format_ == DISTRIBUTION else body()
+
+    return render
 
 
 def parse_events(events: str | Iterable[str]) -> list[str]:
@@ -197,9 +323,9 @@ def update_webhook(
         "is_active": is_active,
         "events": None if events is None else parse_events(events),
     }
-    for field, value in changes.items():
+    for name, value in changes.items():
         if value is not None:
-            setattr(webhook, field, value)
+            setattr(webhook, name, value)
     _check_and_save(webhook)
     logger.info("webhook %s of %s changed", webhook.pk, webhook.owner or "the site")
     return webhook

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 
-from packages_core.services import tallies
+from packages_core.services import tallies, webhooks
 from registry import access, events, images, pull_cache, serving
 from registry.bearer import PULL
 from registry.conf import registry_settings
@@ -96,9 +96,9 @@ class ManifestView(RegistryView):
                     media_type=found.media_type,
                     size=found.size,
                     tag=None if looks_like_digest(reference) else reference,
-                    actor=images.actor_name(self.creator),
+                    actor=webhooks.actor_name(self.creator),
                 ),
-                events.Origin.of(request),
+                events.origin_of(request),
             )
         return response
 
@@ -118,7 +118,7 @@ class ManifestView(RegistryView):
             body,
             request.META.get("CONTENT_TYPE"),
             creator=self.creator,
-            origin=events.Origin.of(request),
+            origin=events.origin_of(request),
         )
         response = HttpResponse(status=201)
         response["Location"] = self.repository_url(f"manifests/{pushed.digest}")
@@ -133,7 +133,7 @@ class ManifestView(RegistryView):
             self.image,
             reference,
             actor=self.creator,
-            origin=events.Origin.of(request),
+            origin=events.origin_of(request),
         )
         return HttpResponse(status=202)
 

@@ -759,9 +759,9 @@ def test_delete_selected_versions_confirms_then_removes_through_the_service(
     removed = []
     real_remove = versions.remove_versions
 
-    def spy(doomed):
+    def spy(doomed, **context):
         removed.extend(version.pk for version in doomed)
-        return real_remove(doomed)
+        return real_remove(doomed, **context)
 
     monkeypatch.setattr(versions, "remove_versions", spy)
     selected = {"action": "delete_selected", "_selected_action": [catalog.version.pk, second.pk]}
@@ -791,9 +791,9 @@ def test_deleting_a_version_from_its_page_goes_through_the_service(
     removed = []
     real_remove = versions.remove_versions
 
-    def spy(doomed):
+    def spy(doomed, **context):
         removed.extend(version.pk for version in doomed)
-        return real_remove(doomed)
+        return real_remove(doomed, **context)
 
     monkeypatch.setattr(versions, "remove_versions", spy)
     response = admin_client.post(delete_url(catalog.version), {"post": "yes"})

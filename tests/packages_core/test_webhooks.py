@@ -8,6 +8,7 @@ import ipaddress
 import json
 import socket
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -490,3 +491,66 @@ def test_a_worker_whose_lease_ran_out_neither_sends_nor_records(owner, receiver)
     row.refresh_from_db()
     assert (row.attempts, row.last_error, row.claimed_until) == (0, "", theirs.claimed_until)
     assert delivery.renew(theirs)
+
+
+class Trickler:
+    """A receiver on loopback that reads the request, then answers one byte per `pause`
+    seconds: each read is quick, the whole answer is not.
+    """
+
+    ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+    def __init__(self, pause: float = 0.5):
+        self.pause = pause
+        self.stopped = threading.Event()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/hook"
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                for byte in self.ANSWER:
+                    if self.stopped.wait(self.pause):
+                        return
+                    try:
+                        conn.sendall(bytes([byte]))
+                    except OSError:
+                        break
+
+    def close(self):
+        self.stopped.set()
+        self.server.close()
+
+
+@pytest.fixture
+def trickler(settings):
+    settings.PACKAGES = {**settings.PACKAGES, "WEBHOOK_ALLOWED_HOSTS": ["127.0.0.1"]}
+    trickler = Trickler()
+    yield trickler
+    trickler.close()
+
+
+def test_a_receiver_trickling_its_answer_fails_the_attempt_at_the_timeout(
+    owner, trickler, settings
+):
+    settings.PACKAGES = {**settings.PACKAGES, "WEBHOOK_TIMEOUT": 1.5}
+    webhooks.create_webhook(owner, trickler.url)
+    (row,) = enqueue(owner)
+
+    started = time.monotonic()
+    deliver_all()
+    took = time.monotonic() - started
+
+    # Every byte comes well within the timeout, the whole answer (~20 s) does not.
+    assert 1.4 < took < 3.5
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.last_status_code) == ("pending", 1, None)
+    assert "TimeoutError" in row.last_error
+    assert row.next_attempt_at > timezone.now()  # retried later
+    assert row.claimed_until is None

@@ -98,7 +98,7 @@ def delete_version(request, owner, image, reference):
     names = {"owner": owner.name, "image": package.name}
     if request.method == "POST":
         try:
-            images.delete_version(version, actor=request.user, origin=events.Origin.of(request))
+            images.delete_version(version, actor=request.user, origin=events.origin_of(request))
         except InUse as refusal:
             messages.error(request, _refusal(version, refusal.needed_by))
             return redirect("registry_web:package_version", **names, reference=version.version)
