@@ -9,9 +9,11 @@ to the address it checked, so that a second DNS answer cannot point elsewhere.
 from __future__ import annotations
 
 import http.client
+import io
 import ipaddress
 import socket
 import ssl
+import time
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -59,35 +61,95 @@ def resolve(host: str, port: int, allowed_hosts: Iterable[str], setting: str) ->
     return str(addresses[0])
 
 
-class _PinnedHTTP(http.client.HTTPConnection):
+def _time_left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the other end took longer than the time it had in all")
+    return left
+
+
+class _DeadlineSocket:
+    """A socket whose every send and receive may take only the time left before
+    `deadline` (on the monotonic clock); TimeoutError once it has passed. http.client
+    reads the answer through `makefile`, so its reads come here too.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: float):
+        self._sock = sock
+        self._deadline = deadline
+
+    def sendall(self, data, *args):
+        self._sock.settimeout(_time_left(self._deadline))
+        return self._sock.sendall(data, *args)
+
+    def recv_into(self, buffer, *args):
+        self._sock.settimeout(_time_left(self._deadline))
+        return self._sock.recv_into(buffer, *args)
+
+    def makefile(self, mode="rb", *args, **kwargs):
+        # socket.SocketIO reads with our recv_into; http.client asks only for "rb".
+        return io.BufferedReader(socket.SocketIO(self, "rb"))
+
+    def _decref_socketios(self):
+        pass  # the connection closes the socket itself
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+class _Pinned:
+    """What both connection kinds share: the checked address, and the deadline if any."""
+
+    address: str
+    deadline: float | None
+
+    def _timeout(self) -> float:
+        return self.timeout if self.deadline is None else _time_left(self.deadline)
+
+    def _open(self) -> socket.socket:
+        return socket.create_connection((self.address, self.port), self._timeout())
+
+    def _bounded(self, sock: socket.socket):
+        return sock if self.deadline is None else _DeadlineSocket(sock, self.deadline)
+
+
+class _PinnedHTTP(_Pinned, http.client.HTTPConnection):
     """HTTP to a checked address; `Host` stays the URL's host."""
 
-    def __init__(self, host, port, address, timeout):
+    def __init__(self, host, port, address, timeout, deadline):
         super().__init__(host, port, timeout=timeout)
-        self.address = address
+        self.address, self.deadline = address, deadline
 
     def connect(self):
-        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._bounded(self._open())
 
 
-class _PinnedHTTPS(http.client.HTTPSConnection):
+class _PinnedHTTPS(_Pinned, http.client.HTTPSConnection):
     """HTTPS to a checked address; the certificate is checked for the URL's host."""
 
-    def __init__(self, host, port, address, timeout):
+    def __init__(self, host, port, address, timeout, deadline):
         super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self.address = address
+        self.address, self.deadline = address, deadline
 
     def connect(self):
-        sock = socket.create_connection((self.address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        sock = self._open()
+        sock.settimeout(self._timeout())  # the handshake gets what connecting left
+        self.sock = self._bounded(self._context.wrap_socket(sock, server_hostname=self.host))
 
 
 def connect(
-    url: str, *, allowed_hosts: Iterable[str], setting: str, timeout: float
+    url: str,
+    *,
+    allowed_hosts: Iterable[str],
+    setting: str,
+    timeout: float,
+    deadline: float | None = None,
 ) -> tuple[http.client.HTTPConnection, str]:
     """An unopened connection to the URL's host at a checked address, and the path (with
-    its query) to ask for there. AddressRefused for a URL that is not http(s) or a host
-    that is not public.
+    its query) to ask for there. `timeout` bounds connecting and each read; a
+    `deadline` (on the monotonic clock) bounds the whole exchange as well, so a peer
+    trickling bytes cannot hold it longer. AddressRefused for a URL that is not http(s)
+    or a host that is not public.
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -98,7 +160,9 @@ def connect(
         raise AddressRefused(f"bad port in {url}: {error}") from None
     address = resolve(parts.hostname, port, allowed_hosts, setting)
     kind = _PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP
+    if deadline is not None:
+        timeout = min(timeout, _time_left(deadline))
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    return kind(parts.hostname, port, address, timeout), path
+    return kind(parts.hostname, port, address, timeout, deadline), path

@@ -12,7 +12,7 @@ address (with the URL's host in `Host` and for TLS), so a name that resolves ane
 a private address between check and connect cannot reach it.
 
 A send has WEBHOOK_TIMEOUT in all, not per read: every socket operation gets only the
-time left (`_DeadlineSocket`), so a receiver trickling its answer a byte at a time
+time left (packages_core/outbound.py), so a receiver trickling its answer a byte at a time
 cannot keep a send going past the row's lease.
 """
 
@@ -21,21 +21,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
-import io
-import ipaddress
 import logging
 import random
-import socket
-import ssl
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from django.db import connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
+from packages_core import outbound
 from packages_core.conf import packages_settings
 from packages_core.models import WebhookDelivery
 
@@ -44,117 +40,6 @@ logger = logging.getLogger(__name__)
 # Kept of an answer's body or an error, for the admin.
 KEPT_CHARS = 1000
 USER_AGENT = "forge-webhooks/1"
-
-
-class DeliveryRefused(Exception):
-    """A URL the worker will not send to (scheme, or an address that is not public)."""
-
-
-# Metadata services that sit on otherwise ordinary-looking addresses.
-_METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
-
-
-def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Whether an address is on the public internet: not loopback, private, link-local,
-    shared (CGNAT), multicast, reserved or a cloud metadata address.
-    """
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_global and not address.is_multicast and address not in _METADATA
-
-
-def host_allowed(host: str) -> bool:
-    allowed = {name.strip().lower() for name in packages_settings.WEBHOOK_ALLOWED_HOSTS}
-    return "*" in allowed or host.lower() in allowed
-
-
-def resolve(host: str, port: int) -> str:
-    """The address to connect to for `host`: every address it resolves to must be public,
-    unless the host is allowed (WEBHOOK_ALLOWED_HOSTS). DeliveryRefused otherwise.
-    """
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as error:
-        raise DeliveryRefused(f"cannot resolve {host}: {error}") from None
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
-    if not addresses:
-        raise DeliveryRefused(f"{host} has no address")
-    if not host_allowed(host):
-        blocked = [str(a) for a in addresses if not is_public(a)]
-        if blocked:
-            raise DeliveryRefused(
-                f"{host} resolves to {', '.join(blocked)}, which is not a public address "
-                "(allow the host in WEBHOOK_ALLOWED_HOSTS)"
-            )
-    return str(addresses[0])
-
-
-def _time_left(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError("the receiver took longer than WEBHOOK_TIMEOUT in all")
-    return left
-
-
-class _DeadlineSocket:
-    """A socket whose every send and receive may take only the time left before
-    `deadline` (on the monotonic clock); TimeoutError once it has passed. http.client
-    reads the answer through `makefile`, so its reads come here too.
-    """
-
-    def __init__(self, sock: socket.socket, deadline: float):
-        self._sock = sock
-        self._deadline = deadline
-
-    def sendall(self, data, *args):
-        self._sock.settimeout(_time_left(self._deadline))
-        return self._sock.sendall(data, *args)
-
-    def recv_into(self, buffer, *args):
-        self._sock.settimeout(_time_left(self._deadline))
-        return self._sock.recv_into(buffer, *args)
-
-    def makefile(self, mode="rb", *args, **kwargs):
-        # socket.SocketIO reads with our recv_into; http.client asks only for "rb".
-        return io.BufferedReader(socket.SocketIO(self, "rb"))
-
-    def _decref_socketios(self):
-        pass  # the connection closes the socket itself
-
-    def __getattr__(self, name):
-        return getattr(self._sock, name)
-
-
-class _PinnedHTTP(http.client.HTTPConnection):
-    """HTTP to a checked address, within a deadline; `Host` stays the URL's host."""
-
-    def __init__(self, host, port, address, deadline):
-        super().__init__(host, port, timeout=_time_left(deadline))
-        self.address = address
-        self.deadline = deadline
-
-    def connect(self):
-        sock = socket.create_connection((self.address, self.port), _time_left(self.deadline))
-        self.sock = _DeadlineSocket(sock, self.deadline)
-
-
-class _PinnedHTTPS(http.client.HTTPSConnection):
-    """HTTPS to a checked address, within a deadline; the certificate is checked for the
-    URL's host.
-    """
-
-    def __init__(self, host, port, address, deadline):
-        super().__init__(
-            host, port, timeout=_time_left(deadline), context=ssl.create_default_context()
-        )
-        self.address = address
-        self.deadline = deadline
-
-    def connect(self):
-        sock = socket.create_connection((self.address, self.port), _time_left(self.deadline))
-        sock.settimeout(_time_left(self.deadline))  # the handshake gets what connect left
-        wrapped = self._context.wrap_socket(sock, server_hostname=self.host)
-        self.sock = _DeadlineSocket(wrapped, self.deadline)
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -201,20 +86,16 @@ def send(delivery: WebhookDelivery) -> Outcome:
     does.
     """
     started = time.monotonic()
-    deadline = started + packages_settings.WEBHOOK_TIMEOUT
     outcome = Outcome()
     try:
-        parts = urlsplit(delivery.webhook.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise DeliveryRefused(f"not an http(s) URL: {delivery.webhook.url}")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        address = resolve(parts.hostname, port)
-        kind = _PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP
-        conn = kind(parts.hostname, port, address, deadline)
+        conn, path = outbound.connect(
+            delivery.webhook.url,
+            allowed_hosts=packages_settings.WEBHOOK_ALLOWED_HOSTS,
+            setting="WEBHOOK_ALLOWED_HOSTS",
+            timeout=packages_settings.WEBHOOK_TIMEOUT,
+            deadline=started + packages_settings.WEBHOOK_TIMEOUT,
+        )
         try:
-            path = parts.path or "/"
-            if parts.query:
-                path += "?" + parts.query
             conn.request("POST", path, body=bytes(delivery.body), headers=headers_for(delivery))
             response = conn.getresponse()
             # Redirects are answers like any other: a 3xx is not success, and not followed.
@@ -224,7 +105,7 @@ def send(delivery: WebhookDelivery) -> Outcome:
                 outcome.error = answer[:KEPT_CHARS].decode("utf-8", "replace")
         finally:
             conn.close()
-    except DeliveryRefused as error:
+    except outbound.AddressRefused as error:
         outcome.error = f"refused: {error}"
     except (OSError, http.client.HTTPException, ValueError) as error:
         outcome.error = f"{type(error).__name__}: {error}"[:KEPT_CHARS]

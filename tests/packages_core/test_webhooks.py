@@ -16,6 +16,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
+from packages_core import outbound
 from packages_core.models import Owner, Webhook, WebhookDelivery
 from packages_core.services import delivery, webhooks
 
@@ -330,12 +331,12 @@ def test_two_workers_deliver_each_event_once(alice, receiver):
     ],
 )
 def test_private_and_special_addresses_are_not_public(address):
-    assert not delivery.is_public(ipaddress.ip_address(address))
+    assert not outbound.is_public(ipaddress.ip_address(address))
 
 
 def test_public_addresses_are(settings):
-    assert delivery.is_public(ipaddress.ip_address("93.184.216.34"))
-    assert delivery.is_public(ipaddress.ip_address("2606:4700::1111"))
+    assert outbound.is_public(ipaddress.ip_address("93.184.216.34"))
+    assert outbound.is_public(ipaddress.ip_address("2606:4700::1111"))
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:{port}/", "http://localhost:{port}/"])
@@ -358,8 +359,9 @@ def test_the_check_follows_dns(owner, receiver, settings, monkeypatch):
         "getaddrinfo",
         lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.5", 80))],
     )
-    with pytest.raises(delivery.DeliveryRefused):
-        delivery.resolve("hooks.example.com", 80)
+    with pytest.raises(outbound.AddressRefused, match="WEBHOOK_ALLOWED_HOSTS"):
+        outbound.resolve("hooks.example.com", 80, [], "WEBHOOK_ALLOWED_HOSTS")
+    assert outbound.resolve("hooks.example.com", 80, ["hooks.example.com"], "X") == "10.0.0.5"
 
 
 def test_an_allowed_name_connects_to_the_checked_address_with_its_host(owner, receiver, settings):
