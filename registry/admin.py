@@ -52,6 +52,8 @@ class MirrorForm(forms.ModelForm):
             self.fields["visibility"].initial = self.instance.owner.visibility
 
     def clean_upstream_url(self):
+        if self.instance.pk:
+            return self.instance.upstream_url
         try:
             return check_upstream_url(self.cleaned_data["upstream_url"])
         except MirrorInvalid as error:

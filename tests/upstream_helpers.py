@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from tests.registry_helpers import OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, canonical
+from tests.registry_helpers import (
+    OCI_CONFIG,
+    OCI_EMPTY,
+    OCI_INDEX,
+    OCI_LAYER,
+    OCI_MANIFEST,
+    canonical,
+)
 
 
 @dataclass
@@ -29,6 +36,7 @@ class Request:
 class Repository:
     manifests: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # ref -> (type, body)
     blobs: dict[str, bytes] = field(default_factory=dict)
+    referrers: dict[str, list[dict]] = field(default_factory=dict)  # subject -> descriptors
 
 
 def sha256(data: bytes) -> str:
@@ -115,6 +123,33 @@ class Upstream:
         }
         return self._add_manifest(self.repository(name), tag, OCI_INDEX, canonical(document))
 
+    def add_referrer(self, name: str, subject: tuple[bytes, str], artifact_type: str):
+        """An artifact manifest whose subject is `subject` (bytes, digest), listed by the
+        referrers API; (its bytes, its digest).
+        """
+        repository = self.repository(name)
+        empty = b"{}"
+        repository.blobs[sha256(empty)] = empty
+        descriptor = {"mediaType": OCI_EMPTY, "digest": sha256(empty), "size": len(empty)}
+        document = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": artifact_type,
+            "config": descriptor,
+            "layers": [descriptor],
+            "subject": {"mediaType": OCI_MANIFEST, "digest": subject[1], "size": len(subject[0])},
+        }
+        body, digest = self._add_manifest(repository, None, OCI_MANIFEST, canonical(document))
+        repository.referrers.setdefault(subject[1], []).append(
+            {
+                "mediaType": OCI_MANIFEST,
+                "digest": digest,
+                "size": len(body),
+                "artifactType": artifact_type,
+            }
+        )
+        return body, digest
+
     @staticmethod
     def _add_manifest(repository: Repository, tag, media_type: str, body: bytes):
         digest = sha256(body)
@@ -144,7 +179,7 @@ class Upstream:
         if parts.path == "/v2/":
             self._send(handler, 200, b"{}")
             return
-        for kind in ("manifests", "blobs"):
+        for kind in ("manifests", "blobs", "referrers"):
             name, marker, reference = parts.path[len("/v2/") :].rpartition(f"/{kind}/")
             if marker and parts.path.startswith("/v2/"):
                 self._content(handler, kind, name, reference, head=head)
@@ -184,6 +219,11 @@ class Upstream:
 
     def _content(self, handler, kind: str, name: str, reference: str, *, head: bool) -> None:
         repository = self.repositories.get(name)
+        if kind == "referrers":
+            listed = repository.referrers.get(reference, []) if repository else []
+            index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": listed}
+            self._send(handler, 200, canonical(index), {"Content-Type": OCI_INDEX}, head=head)
+            return
         if kind == "manifests":
             found = repository.manifests.get(reference) if repository else None
             if found is None:

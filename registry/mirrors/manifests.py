@@ -10,7 +10,10 @@ the cache lacks fails, with an error naming the upstream.
 
 from __future__ import annotations
 
+import http.client
+import json
 import logging
+from urllib.parse import urlencode
 
 from packages_core import shared_cache
 from packages_core.models import Owner
@@ -29,7 +32,7 @@ from registry.models import Mirror
 from registry.oci.digests import Digest, looks_like_digest, parse_digest
 from registry.oci.errors import InvalidDigest, OciError
 from registry.oci.manifests import parse_manifest
-from registry.oci.media_types import SUPPORTED_TYPES
+from registry.oci.media_types import OCI_INDEX, SUPPORTED_TYPES
 
 logger = logging.getLogger(__name__)
 
@@ -173,3 +176,36 @@ def _failure(error: UpstreamError, reference: str) -> RegistryError:
     else:
         message = f"not in the mirror's cache, and its upstream failed: {error.message}"
     return ManifestUnknown(message, detail={"reference": reference})
+
+
+def referrers(
+    mirror: Mirror, image: str, subject: Digest, *, artifact_type: str = ""
+) -> list[dict] | None:
+    """The descriptors the upstream's referrers API lists for `subject` (filtered by
+    `artifact_type` if it filters), or None when it cannot say: an upstream without the
+    API, or one that is down. Not kept: referrers come and go upstream, and the
+    manifests they name are fetched and kept when pulled by digest.
+    """
+    upstream = upstream_of(mirror)
+    path = f"/v2/{upstream.repository(image)}/referrers/{subject}"
+    if artifact_type:
+        path += "?" + urlencode({"artifactType": artifact_type})
+    try:
+        answer = upstream.get(path, image=image, accept=OCI_INDEX)
+    except UpstreamError as error:
+        logger.info("referrers of %s from %s: %s", subject, upstream, error)
+        return None
+    try:
+        document = json.loads(answer.read(registry_settings.MAX_MANIFEST_SIZE))
+    except (ValueError, OSError, http.client.HTTPException):
+        return None
+    finally:
+        answer.close()
+    found = document.get("manifests") if isinstance(document, dict) else None
+    if not isinstance(found, list):
+        return None
+    listed = [entry for entry in found if isinstance(entry, dict) and "digest" in entry]
+    if artifact_type:
+        # An upstream that does not filter says so by leaving out OCI-Filters-Applied.
+        listed = [entry for entry in listed if entry.get("artifactType") == artifact_type]
+    return listed

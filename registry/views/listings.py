@@ -7,6 +7,8 @@ from urllib.parse import urlencode
 from registry import access, images
 from registry.errors import NameInvalid, ParameterInvalid
 from registry.images import is_valid_repository
+from registry.mirrors import manifests as mirror_manifests
+from registry.mirrors.service import mirror_of
 from registry.oci.digests import parse_digest
 from registry.oci.media_types import MEDIA_TYPE_PATTERN, OCI_INDEX
 from registry.oci.names import is_valid_tag
@@ -67,9 +69,15 @@ class ReferrersView(RegistryView):
                 "artifactType must be a media type such as type/subtype",
                 detail={"artifactType": artifact_type[:300]},
             )
-        descriptors = images.referrers(
-            self.owner, self.image, parse_digest(digest), artifact_type=artifact_type
-        )
+        subject = parse_digest(digest)
+        descriptors = images.referrers(self.owner, self.image, subject, artifact_type=artifact_type)
+        mirror = mirror_of(self.owner)
+        if mirror is not None:
+            upstream = mirror_manifests.referrers(
+                mirror, self.image, subject, artifact_type=artifact_type
+            )
+            known = {descriptor["digest"] for descriptor in descriptors}
+            descriptors += [d for d in upstream or () if d["digest"] not in known]
         index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors}
         response = json_response(index, content_type=OCI_INDEX)
         if artifact_type:

@@ -8,6 +8,7 @@ a thread of its own, with a connection of its own.
 
 from __future__ import annotations
 
+import io
 import os
 
 import pytest
@@ -18,6 +19,7 @@ from django.db import connection
 from packages_core import sealed
 from packages_core.models import Owner, PackageBlob
 from packages_core.services import owners, quotas
+from registry.management.commands import createmirror
 from registry.mirrors import upstream as upstream_module
 from registry.mirrors.service import MirrorInvalid, create_mirror, parse_ttl, upstream_of
 from registry.mirrors.upstream import Upstream as UpstreamClient
@@ -400,7 +402,7 @@ def test_the_admin_makes_and_changes_a_mirror_without_showing_its_password(clien
     page = client.get(f"/admin/registry/mirror/{mirror.pk}/change/")
     assert b"hub-token" not in page.content
     assert mirror.sealed_password.encode() not in page.content
-    fields = {"upstream_url": mirror.upstream_url, "username": "me", "password": ""}
+    fields = {"upstream_url": "https://elsewhere.example.com", "username": "me", "password": ""}
     changed = client.post(
         f"/admin/registry/mirror/{mirror.pk}/change/",
         {**fields, "visibility": "public", "ttl_seconds": "60"},
@@ -409,6 +411,7 @@ def test_the_admin_makes_and_changes_a_mirror_without_showing_its_password(clien
     mirror.refresh_from_db()
     assert upstream_of(mirror).password == "hub-token", "an empty field dropped the password"
     assert (mirror.ttl_seconds, mirror.owner.visibility) == (60, "public")
+    assert mirror.upstream_url == "https://registry-1.docker.io", "a mirror changed upstream"
 
     taken = client.post(
         "/admin/registry/mirror/add/",
@@ -429,3 +432,32 @@ def test_the_pages_say_what_a_mirror_mirrors(client, upstream):
 
     assert f"Mirrors <code>{upstream.url}</code>" in owner_page.content.decode()
     assert f"Mirrored from <code>{upstream.url}/team/app</code>" in version_page.content.decode()
+
+
+def test_referrers_come_from_the_upstream_and_are_fetched_when_pulled(client, upstream):
+    image = upstream.add_image("team/app", "v1", [b"layer"])
+    signature = upstream.add_referrer("team/app", image, "application/vnd.dev.sigstore.bundle")
+    sbom = upstream.add_referrer("team/app", image, "application/spdx+json")
+    mirror_to(upstream)
+    get(client, "hub/team/app/manifests/v1", **ACCEPT)
+
+    listed = get(client, f"hub/team/app/referrers/{image[1]}").json()["manifests"]
+    only = get(client, f"hub/team/app/referrers/{image[1]}?artifactType=application/spdx%2Bjson")
+
+    assert {d["digest"] for d in listed} == {signature[1], sbom[1]}
+    assert [d["digest"] for d in only.json()["manifests"]] == [sbom[1]]
+    pulled = get(client, f"hub/team/app/manifests/{signature[1]}", **ACCEPT)
+    assert content(pulled) == signature[0]
+    upstream.close()
+    # Down upstream: the referrer pulled through is still listed, from the cache.
+    listed = get(client, f"hub/team/app/referrers/{image[1]}").json()["manifests"]
+    assert [d["digest"] for d in listed] == [signature[1]]
+
+
+def test_createmirror_reads_the_password_from_stdin(upstream, monkeypatch):
+    monkeypatch.setattr(createmirror.Command, "stdin", io.StringIO("from-stdin\n"))
+    call_command(
+        "createmirror", "hub", "--upstream", upstream.url, "--username", "u", "--password-stdin"
+    )
+
+    assert upstream_of(Mirror.objects.get(owner__name="hub")).password == "from-stdin"

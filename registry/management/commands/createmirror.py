@@ -1,6 +1,6 @@
 """`manage.py createmirror NAME --upstream URL [--username U --password P] ...`."""
 
-import os
+import sys
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
@@ -12,6 +12,7 @@ from registry.mirrors.service import MirrorInvalid, create_mirror, parse_ttl
 
 
 class Command(PackagesCommand):
+    stdin = sys.stdin
     help = "Create a mirror: an owner whose images are pulled through from an upstream registry."
 
     def add_arguments(self, parser):
@@ -22,10 +23,11 @@ class Command(PackagesCommand):
             help="The upstream registry, e.g. https://registry-1.docker.io",
         )
         parser.add_argument("--username", default="", help="The upstream account, if it needs one.")
+        parser.add_argument("--password", default="", help="Its password or token.")
         parser.add_argument(
-            "--password",
-            default=os.environ.get("FORGE_MIRROR_PASSWORD", ""),
-            help="Its password or token (or FORGE_MIRROR_PASSWORD, kept out of the process list).",
+            "--password-stdin",
+            action="store_true",
+            help="Read the password from standard input, out of the process list and history.",
         )
         parser.add_argument(
             "--visibility",
@@ -40,6 +42,10 @@ class Command(PackagesCommand):
         )
 
     def handle(self, *args, **options):
+        if options["password_stdin"]:
+            if options["password"]:
+                raise CommandError("Give --password or --password-stdin, not both.")
+            options["password"] = self.stdin.readline().rstrip("\r\n")
         try:
             mirror = create_mirror(
                 options["name"],
