@@ -10,7 +10,8 @@ Starts CNCF Distribution 2.8 (Debian's docker-registry) as the upstream and our 
   a client does that first, and it is what tells the mirror of the layer);
 - times GETs of the layer: `direct` from Distribution, `cold` through the mirror (the
   mirror fetches from Distribution while it answers), `warm` through the mirror again,
-  `local` from the ordinary owner's image.
+  `local` from the ordinary owner's image; in alternating orders, cold always before
+  warm.
 
 Each GET is timed to its first body byte (TTFB) and to its last, read in 1 MiB pieces
 and thrown away, over a new connection with Basic credentials. Medians of the rounds,
@@ -158,16 +159,21 @@ def one_round(stack: sbs.Stack, forge: dict, upstream: str, size: int, index: in
     manifest_path = f"/v2/{mirror}/{UPSTREAM_REPO}/manifests/{tag}"
     manifest = timed_get(forge["url"], manifest_path, auth=True, accept=MANIFEST_TYPES)
     figures = {"manifest_cold": manifest}
-    # Direct first: what the upstream's own disk cache has then is what the mirror's
-    # fetch finds too.
-    figures["direct"] = timed_get(upstream, f"/v2/{UPSTREAM_REPO}/blobs/{layer}", auth=False)
-    figures["cold"] = timed_get(
-        forge["url"], f"/v2/{mirror}/{UPSTREAM_REPO}/blobs/{layer}", auth=True
+    paths = {
+        "direct": (upstream, f"/v2/{UPSTREAM_REPO}/blobs/{layer}", False),
+        "cold": (forge["url"], f"/v2/{mirror}/{UPSTREAM_REPO}/blobs/{layer}", True),
+        "warm": (forge["url"], f"/v2/{mirror}/{UPSTREAM_REPO}/blobs/{layer}", True),
+        "local": (forge["url"], f"/v2/{USER}/local/blobs/{layer}", True),
+    }
+    # Cold comes before warm, by definition; the rest alternate from round to round,
+    # so that neither side always goes first (with the disk still writing back what
+    # the one before it wrote, say).
+    order = (
+        ["direct", "cold", "warm", "local"] if index % 2 else ["cold", "direct", "local", "warm"]
     )
-    figures["warm"] = timed_get(
-        forge["url"], f"/v2/{mirror}/{UPSTREAM_REPO}/blobs/{layer}", auth=True
-    )
-    figures["local"] = timed_get(forge["url"], f"/v2/{USER}/local/blobs/{layer}", auth=True)
+    for name in order:
+        url, path, auth = paths[name]
+        figures[name] = timed_get(url, path, auth=auth)
     for name in ("direct", "cold", "warm", "local"):
         if figures[name]["bytes"] != layer_size:
             raise sbs.SetupError(f"{name}: read {figures[name]['bytes']} bytes, not {layer_size}")

@@ -16,7 +16,9 @@ thread, and quick requests never queue behind long transfers.
   lock, and four of them answering manifests took four times the CPU per request.
   Requests that move bulk (a blob GET, an upload's POST, PATCH or PUT) run on the
   transfer pool (`threads`), where a slow or large body waits in `recv` without
-  holding anyone up. A body that stalls for FORGE_BODY_TIMEOUT seconds ends.
+  holding anyone up. A body that stalls for FORGE_BODY_TIMEOUT seconds ends. So do
+  pulls from a mirror (docs/mirrors.md), which may wait on its upstream: a slow
+  upstream must not stall every manifest behind it.
 - **Big socket reads.** Layers arrive as request bodies of hundreds of megabytes;
   gunicorn reads 8 KiB per call and joins the pieces in Python. Reading up to RECV_SIZE
   per call lifts that cap.
@@ -81,14 +83,32 @@ def starts_tls_handshake(data: bytes) -> bool:
     return data[:1] == bytes([TLS_HANDSHAKE_RECORD])
 
 
-def is_transfer(head: bytes) -> bool:
-    """Whether the request this head opens moves bulk: an upload, or a blob download."""
+def is_transfer(head: bytes, waiting_namespaces: frozenset[bytes] = frozenset()) -> bool:
+    """Whether the request this head opens moves bulk (an upload, a blob download) or
+    may wait on another server: a pull from one of `waiting_namespaces`, a mirror's
+    (lowercase), whose misses are fetched from its upstream before they are answered.
+    """
     method, _, rest = head.partition(b" ")
     method = method.decode("latin-1")
     if method in TRANSFER_METHODS:
         return True
     path = rest.partition(b" ")[0].partition(b"?")[0]
-    return method == "GET" and path.startswith(b"/v2/") and b"/blobs/" in path
+    if not path.startswith(b"/v2/"):
+        return False
+    if method == "GET" and b"/blobs/" in path:
+        return True
+    return bool(waiting_namespaces) and path[4:].partition(b"/")[0].lower() in waiting_namespaces
+
+
+def mirror_namespaces() -> frozenset[bytes]:
+    """The mirrors this process knows of (registry/mirrors/service.py); none before the
+    site's apps are loaded.
+    """
+    try:
+        from registry.mirrors.service import mirror_names
+    except Exception:  # the apps not ready yet, or a site without the registry
+        return frozenset()
+    return mirror_names()
 
 
 def body_wanted(head: bytes) -> tuple[int, bool]:
@@ -386,7 +406,7 @@ class ForgeWorker(ThreadWorker):
         first, conn.fresh = conn.fresh, False
         conn.init()
         conn.parser.unreader.unread(head)
-        if is_transfer(head):
+        if is_transfer(head, mirror_namespaces()):
             future = self.tpool.submit(self.handle, conn)
         else:
             future = self.quick.submit(first, self.handle, conn)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from django.db import transaction
 
@@ -23,6 +24,11 @@ TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 # owner id -> the Mirror, or None for an owner that is not one
 _known = Memo()
+# The mirrors' names, lowercase, as bytes: forge's gunicorn worker sends their /v2
+# requests to its transfer lane, since a miss waits on the upstream. Read there from
+# the event loop, so only ever replaced whole; refreshed from request threads.
+_names: frozenset[bytes] = frozenset()
+_names_until = 0.0
 
 
 class MirrorInvalid(InvalidInput):
@@ -87,9 +93,27 @@ def mirror_of(owner: Owner) -> Mirror | None:
     if found is _known:
         found = Mirror.objects.filter(owner_id=owner.pk).first()
         _known.set(owner.pk, found, KNOWN_SECONDS)
+        _refresh_names()
     return found
+
+
+def mirror_names() -> frozenset[bytes]:
+    """The lowercase names of the mirrors, as this process last learnt them."""
+    return _names
+
+
+def _refresh_names() -> None:
+    global _names, _names_until
+    now = time.monotonic()
+    if now < _names_until:
+        return
+    _names_until = now + KNOWN_SECONDS
+    names = Mirror.objects.values_list("owner__name", flat=True)
+    _names = frozenset(name.lower().encode() for name in names)
 
 
 def forget(**kwargs) -> None:
     """Drop what this process knows of mirrors (connected to Mirror's save and delete)."""
+    global _names_until
     _known.clear()
+    _names_until = 0.0
