@@ -503,18 +503,21 @@ def _file_manifest(
             version.save(update_fields=["metadata", "creator", "updated"])
             versions.mark_pushed(package, version.updated)
         # In this transaction: the event is sent if, and only if, the push commits.
-        events.pushed(
-            events.ManifestEvent(
-                owner=owner,
-                image=package.name,
-                digest=canonical,
-                media_type=row.media_type,
-                size=manifest_blob.size,
-                tag=reference if is_tag(reference) else None,
-                actor=webhooks.actor_name(creator),
-            ),
-            origin,
-        )
+        # A mirror's fetch is no push: nobody pushed, and a site-wide webhook would
+        # hear of every image anyone pulled through a mirror.
+        if not mirrored:
+            events.pushed(
+                events.ManifestEvent(
+                    owner=owner,
+                    image=package.name,
+                    digest=canonical,
+                    media_type=row.media_type,
+                    size=manifest_blob.size,
+                    tag=reference if is_tag(reference) else None,
+                    actor=webhooks.actor_name(creator),
+                ),
+                origin,
+            )
     return subject
 
 

@@ -17,8 +17,9 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from packages_core import sealed
-from packages_core.models import Owner, PackageBlob
+from packages_core.models import Owner, PackageBlob, WebhookDelivery
 from packages_core.services import owners, quotas
+from packages_core.services.webhooks import create_webhook
 from registry.management.commands import createmirror
 from registry.mirrors import upstream as upstream_module
 from registry.mirrors.service import MirrorInvalid, create_mirror, parse_ttl, upstream_of
@@ -461,3 +462,13 @@ def test_createmirror_reads_the_password_from_stdin(upstream, monkeypatch):
     )
 
     assert upstream_of(Mirror.objects.get(owner__name="hub")).password == "from-stdin"
+
+
+def test_a_fetch_is_no_push_for_webhooks(client, upstream):
+    create_webhook(None, "https://hooks.example.com/all", events="push,delete,pull")
+    upstream.add_image("team/app", "v1", [b"layer"])
+    mirror_to(upstream)
+
+    assert get(client, "hub/team/app/manifests/v1", **ACCEPT).status_code == 200
+
+    assert list(WebhookDelivery.objects.values_list("event_type", flat=True)) == ["pull"]
