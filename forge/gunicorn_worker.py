@@ -44,6 +44,7 @@ import threading
 import time
 from concurrent import futures
 from functools import partial
+from urllib.parse import unquote_to_bytes
 
 from gunicorn.http import wsgi
 from gunicorn.workers.gthread import TConn, ThreadWorker
@@ -97,7 +98,11 @@ def is_transfer(head: bytes, waiting_namespaces: frozenset[bytes] = frozenset())
         return False
     if method == "GET" and b"/blobs/" in path:
         return True
-    return bool(waiting_namespaces) and path[4:].partition(b"/")[0].lower() in waiting_namespaces
+    if not waiting_namespaces:
+        return False
+    # As Django will read it: /v2/h%75b/... is the mirror hub's.
+    namespace = unquote_to_bytes(path[4:].partition(b"/")[0]).lower()
+    return namespace in waiting_namespaces
 
 
 def mirror_namespaces() -> frozenset[bytes]:

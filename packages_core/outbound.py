@@ -19,6 +19,10 @@ from urllib.parse import urlsplit
 
 # Metadata services that sit on otherwise ordinary-looking addresses.
 _METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+# IPv6 prefixes whose last 32 bits are an IPv4 address a translator reaches: NAT64's
+# well-known prefix, and the deprecated IPv4-compatible addresses.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_COMPATIBLE = ipaddress.ip_network("::/96")
 
 
 class AddressRefused(Exception):
@@ -27,11 +31,25 @@ class AddressRefused(Exception):
 
 def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """Whether an address is on the public internet: not loopback, private, link-local,
-    shared (CGNAT), multicast, reserved or a cloud metadata address.
+    shared (CGNAT), multicast, reserved or a cloud metadata address, nor an IPv6 address
+    that carries such an IPv4 address to a translator (mapped, NAT64, 6to4, compatible).
     """
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return is_public(embedded)
     return address.is_global and not address.is_multicast and address not in _METADATA
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address reaches through a translator, if it is such."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64 or (address in _COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
 
 
 def host_allowed(host: str, allowed_hosts: Iterable[str]) -> bool:

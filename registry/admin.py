@@ -8,7 +8,13 @@ from packages_core.exceptions import PackagesError
 from packages_core.models.owners import Visibility
 from packages_core.services.owners import check_owner_name, remove_owner
 from registry.mirrors import upstream
-from registry.mirrors.service import MirrorInvalid, check_upstream_url, create_mirror, set_password
+from registry.mirrors.service import (
+    MAX_TTL_SECONDS,
+    MirrorInvalid,
+    check_upstream_url,
+    create_mirror,
+    set_password,
+)
 from registry.models import Manifest, Mirror
 
 
@@ -29,8 +35,7 @@ class MirrorForm(forms.ModelForm):
     name = forms.CharField(
         required=False, help_text="The new owner's name; the namespace pulls go through."
     )
-    upstream_url = forms.URLField(
-        assume_scheme="https",
+    upstream_url = forms.CharField(
         max_length=2000,
         help_text="The upstream registry's root, e.g. https://registry-1.docker.io",
     )
@@ -41,6 +46,12 @@ class MirrorForm(forms.ModelForm):
         help_text="The upstream password or token; kept sealed. Empty keeps the current one.",
     )
     clear_password = forms.BooleanField(required=False, help_text="Forget the stored password.")
+    ttl_seconds = forms.IntegerField(
+        min_value=0,
+        max_value=MAX_TTL_SECONDS,
+        initial=600,
+        help_text="How long a tag is served before it is checked upstream again, in seconds.",
+    )
 
     class Meta:
         model = Mirror
@@ -58,6 +69,12 @@ class MirrorForm(forms.ModelForm):
             return check_upstream_url(self.cleaned_data["upstream_url"])
         except MirrorInvalid as error:
             raise forms.ValidationError(str(error)) from None
+
+    def clean(self):
+        data = super().clean()
+        if data.get("clear_password") and data.get("password"):
+            raise forms.ValidationError("Give a new password or clear it, not both.")
+        return data
 
     def clean_name(self):
         name = self.cleaned_data["name"]

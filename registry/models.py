@@ -67,7 +67,9 @@ class Mirror(models.Model):
     """
 
     owner = models.OneToOneField(Owner, on_delete=models.CASCADE, related_name="mirror")
-    upstream_url = models.URLField(
+    # Not a URLField: its validator refuses a bare host name (a compose service's,
+    # http://registry:5000); registry/mirrors/service.py checks it.
+    upstream_url = models.CharField(
         max_length=2000, help_text="The upstream registry's root, e.g. https://registry-1.docker.io"
     )
     username = models.CharField(max_length=255, blank=True)

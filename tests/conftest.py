@@ -23,6 +23,8 @@ from packages_core.models import Membership
 from packages_core.services import owners, tallies, versions, webhooks
 from packages_core.services.blobs import store_blob
 from registry import authentication, pull_cache
+from registry.mirrors import service as mirrors
+from registry.mirrors import upstream
 from tests import checkout
 from tests.redis_helpers import drop_keys, redis_cache_config, require_redis
 from tests.s3_helpers import bucket_keys, drop_bucket, make_bucket, s3_client, s3_env, start_moto
@@ -107,8 +109,11 @@ def private_cache(settings, request):
     throttling._clean.clear()
     lookups.forget()
     pull_cache._found.clear()
-    # Webhooks a rolled-back test made are not deleted: no signal says they went.
+    # Webhooks and mirrors a rolled-back test made are not deleted: no signal says
+    # they went.
     webhooks.forget()
+    mirrors.forget()
+    upstream.forget_tokens()
 
 
 @contextlib.contextmanager

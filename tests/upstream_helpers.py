@@ -54,6 +54,10 @@ class Upstream:
         # Digests whose blob bytes are served wrong (a corrupt or lying upstream).
         self.lies: set[str] = set()
         self.status: int | None = None  # answer every /v2/<repo> request with this
+        self.manifest_get_status: int | None = None  # and manifest GETs (not HEADs) this
+        self.padding: dict[str, bytes] = {}  # digest -> bytes served after the blob's own
+        self.redirect_blobs_to: str | None = None  # another server's URL, for blob GETs
+        self.token_override: str | None = None  # the token the token endpoint hands out
         self.tokens_issued = 0
         self.lock = threading.Lock()
         upstream = self
@@ -213,7 +217,7 @@ class Upstream:
             return
         with self.lock:
             self.tokens_issued += 1
-            token = f"tok-{self.tokens_issued}"
+            token = self.token_override or f"tok-{self.tokens_issued}"
         body = json.dumps({"token": token, "expires_in": 300, "scope": query.get("scope")})
         self._send(handler, 200, body.encode())
 
@@ -225,6 +229,9 @@ class Upstream:
             self._send(handler, 200, canonical(index), {"Content-Type": OCI_INDEX}, head=head)
             return
         if kind == "manifests":
+            if self.manifest_get_status is not None and not head:
+                self._send(handler, self.manifest_get_status, b'{"errors":[]}')
+                return
             found = repository.manifests.get(reference) if repository else None
             if found is None:
                 body = b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}'
@@ -234,12 +241,17 @@ class Upstream:
             headers = {"Content-Type": media_type, "Docker-Content-Digest": sha256(body)}
             self._send(handler, 200, body, headers, head=head)
             return
+        if self.redirect_blobs_to:
+            location = f"{self.redirect_blobs_to}/v2/{name}/blobs/{reference}"
+            self._send(handler, 307, b"", {"Location": location})
+            return
         blob = repository.blobs.get(reference) if repository else None
         if blob is None:
             self._send(handler, 404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"no blob"}]}')
             return
         if reference in self.lies:
             blob = bytes([blob[0] ^ 1]) + blob[1:]
+        blob += self.padding.get(reference, b"")
         headers = {"Content-Type": "application/octet-stream", "Docker-Content-Digest": reference}
         self._send(handler, 200, blob, headers, head=head)
 

@@ -22,6 +22,7 @@ import time
 from datetime import timedelta
 
 from django.db import IntegrityError, connections, transaction
+from django.db.models import Exists, OuterRef
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
@@ -43,9 +44,12 @@ logger = logging.getLogger(__name__)
 
 # Chunks between the download and a slow client: bounds the memory a fetch holds.
 QUEUE_CHUNKS = 32
-# How often a fetch says it is alive, and how long a silent one is trusted.
+# How often a fetch says it is alive, and how much longer than the upstream's timeout a
+# silent one is trusted.
 BEAT_SECONDS = 2.0
-STALE_SECONDS = 30.0
+STALE_MARGIN_SECONDS = 15.0
+# A pull waits for another's fetch while that one says it is alive, but not longer.
+MAX_WAIT_SECONDS = 6 * 3600
 # How often a waiting pull looks whether the fetch it waits for has ended.
 POLL_SECONDS = 0.1
 
@@ -77,22 +81,21 @@ def head(owner: Owner, image: str, digest: Digest) -> HttpResponse:
 
 
 def pull(request, owner: Owner, upstream: Upstream, image: str, digest: Digest) -> HttpResponse:
-    """A GET of a blob not in the image yet: from the store if some other pull brought
-    it, else fetched (or waited for while another request fetches it).
+    """A GET of a blob not in the image yet: from the store if another image of this
+    mirror brought it, else fetched (or waited for while another request fetches it).
     """
     row = _wanted(owner, image, digest)
     quotas.check_blob(owner, row.size)
-    deadline = time.monotonic() + registry_settings.MIRROR_TIMEOUT + row.size / 1_000_000
+    deadline = time.monotonic() + MAX_WAIT_SECONDS
     while True:
-        blob = _stored(digest)
-        if blob is not None:
-            attach(owner, image, blob, str(digest))
+        blob = _stored(owner, digest)
+        if blob is not None and attach(owner, image, blob, str(digest)):
             return serving.blob_response(request, blob, str(digest))
         fetch = _claim(digest)
         if fetch is not None:
             return _stream(owner, image, upstream, digest, row.size, fetch)
         if not _wait(digest, deadline):
-            raise Unavailable(
+            raise BlobUnknown(
                 f"blob {digest}: another pull's fetch from {upstream} did not end in time",
                 detail={"digest": str(digest)},
             )
@@ -103,10 +106,13 @@ def fetch_small(owner: Owner, image: str, upstream: Upstream, digest: str, size:
     its manifest is stored; UpstreamError if the upstream cannot give it.
     """
     wanted = parse_digest(digest)
-    blob = _stored(wanted)
+    blob = _stored(owner, wanted)
     if blob is not None:
-        images.stage_blob(owner, image, blob)
-        return
+        try:
+            images.stage_blob(owner, image, blob)
+            return
+        except BlobNotFound:
+            pass  # collected since it was found: fetched again below
     answer = upstream.get(_blob_path(upstream, image, wanted), image=image)
     try:
         _store(answer, wanted, size, claim=images.staging_claim(owner, image))
@@ -116,13 +122,16 @@ def fetch_small(owner: Owner, image: str, upstream: Upstream, digest: str, size:
         answer.close()
 
 
-def attach(owner: Owner, image: str, blob: PackageBlob, digest: str) -> None:
-    """Give a fetched blob to every version of the image whose manifest names it."""
+def attach(owner: Owner, image: str, blob: PackageBlob, digest: str) -> bool:
+    """Give a stored blob to every version of the image whose manifest names it; False
+    if garbage collection took it meanwhile (fetch it again).
+    """
     with transaction.atomic():
         if not lock_blobs([blob.pk]):
-            return
+            return False
         package = versions.lock_package(owner, images.CONTAINER, image)
         _give(package, blob, digest)
+    return True
 
 
 def _give(package, blob: PackageBlob, digest: str) -> None:
@@ -143,6 +152,8 @@ def _give(package, blob: PackageBlob, digest: str) -> None:
 
 
 def _claim_for(owner: Owner, image: str, digest: str) -> Claim:
+    """What a fetch's blob does as it is recorded: go to the image's versions that name it."""
+
     def claim(blob: PackageBlob) -> None:
         package = versions.lock_package(owner, images.CONTAINER, image)
         _give(package, blob, digest)
@@ -150,11 +161,14 @@ def _claim_for(owner: Owner, image: str, digest: str) -> Claim:
     return claim
 
 
-def _stored(digest: Digest) -> PackageBlob | None:
-    """The blob, if the site has its bytes already (pulled through any mirror, or pushed):
-    they are the digest's, whoever brought them.
+def _stored(owner: Owner, digest: Digest) -> PackageBlob | None:
+    """The blob, if an image of this mirror holds it already: its bytes came from this
+    mirror's upstream. Bytes someone else pushed are not served in its place, though
+    they have the digest: an upstream that names a digest it has not got (one it learnt
+    somehow) would otherwise read a private image's layer through a public mirror.
     """
-    blob = PackageBlob.objects.filter(**{digest.algorithm: digest.hex}).first()
+    held = PackageFile.objects.filter(blob=OuterRef("pk"), package__owner=owner)
+    blob = PackageBlob.objects.filter(**{digest.algorithm: digest.hex}).filter(Exists(held)).first()
     if blob is not None and ContentStore.default().exists(blob.storage_key):
         return blob
     return None
@@ -195,15 +209,22 @@ def _claim(digest: Digest) -> MirrorFetch | None:
         return None
 
 
+def stale_seconds() -> float:
+    """How long a fetch may stay silent before it is taken for dead: longer than the
+    upstream may keep it waiting for one read.
+    """
+    return registry_settings.MIRROR_TIMEOUT + STALE_MARGIN_SECONDS
+
+
 def _wait(digest: Digest, deadline: float) -> bool:
-    """Wait while another request fetches `digest`: True once it is over (stored or
-    failed: the caller looks), False at the deadline.
+    """Wait while another request fetches `digest`, for as long as it says it is alive:
+    True once it is over (stored or failed: the caller looks), False at the deadline.
     """
     while time.monotonic() < deadline:
         fetch = MirrorFetch.objects.filter(sha256=digest.hex[:64]).first()
         if fetch is None:
             return True
-        if fetch.beat < timezone.now() - timedelta(seconds=STALE_SECONDS):
+        if fetch.beat < timezone.now() - timedelta(seconds=stale_seconds()):
             # Its process died mid-fetch: end it, and let the next look take over.
             MirrorFetch.objects.filter(pk=fetch.pk, beat=fetch.beat).delete()
             return True
@@ -221,15 +242,26 @@ def _end(fetch: MirrorFetch) -> None:
 class _Tee:
     """The upstream's answer, read by store_blob; each chunk is also queued for the client."""
 
-    def __init__(self, answer, chunks: queue.Queue, gone: threading.Event, fetch: MirrorFetch):
+    def __init__(
+        self, answer, chunks: queue.Queue, gone: threading.Event, fetch: MirrorFetch, size: int
+    ):
         self.answer = answer
         self.chunks = chunks
         self.gone = gone
         self.fetch = fetch
+        self.size = size
+        self.count = 0
         self.beaten = time.monotonic()
 
     def read(self, amount: int = -1) -> bytes:
-        data = self.answer.read(amount if amount and amount > 0 else CHUNK_SIZE)
+        amount = amount if amount and amount > 0 else CHUNK_SIZE
+        # One byte past the size at most: enough to tell an upstream that sends more.
+        data = self.answer.read(min(amount, self.size - self.count + 1))
+        self.count += len(data)
+        if self.count > self.size:
+            # Before the chunk goes to the client: it must never have the descriptor's
+            # length of bytes that are not the blob.
+            raise ValueError(f"the upstream sent more than the blob's {self.size} bytes")
         if data:
             self._give(data)
             self._beat()
@@ -237,13 +269,14 @@ class _Tee:
 
     def _give(self, data: bytes) -> None:
         # A client that stopped reading must not stop the download: once it is gone
-        # the chunks are dropped; while it is slow, the download waits for it.
+        # the chunks are dropped; while it is slow, the download waits for it, and
+        # says it is alive meanwhile.
         while not self.gone.is_set():
             try:
                 self.chunks.put(data, timeout=1)
                 return
             except queue.Full:
-                continue
+                self._beat()
 
     def _beat(self) -> None:
         now = time.monotonic()
@@ -257,8 +290,10 @@ def _stream(
 ) -> HttpResponse:
     try:
         answer = upstream.get(_blob_path(upstream, image, digest), image=image)
-    except UpstreamError as error:
+    except BaseException as error:
         _end(fetch)
+        if not isinstance(error, UpstreamError):
+            raise
         # A 4xx, whose message clients print (manifests._failure says why).
         message = error.message
         if not isinstance(error, UpstreamNotFound):
@@ -286,7 +321,7 @@ def _download(answer, chunks, gone, fetch, owner, image, digest: Digest, size: i
     outcome: object = _END
     try:
         _store(
-            _Tee(answer, chunks, gone, fetch),
+            _Tee(answer, chunks, gone, fetch, size),
             digest,
             size,
             claim=_claim_for(owner, image, str(digest)),

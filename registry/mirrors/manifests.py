@@ -32,7 +32,8 @@ from registry.models import Mirror
 from registry.oci.digests import Digest, looks_like_digest, parse_digest
 from registry.oci.errors import InvalidDigest, OciError
 from registry.oci.manifests import parse_manifest
-from registry.oci.media_types import OCI_INDEX, SUPPORTED_TYPES
+from registry.oci.media_types import MEDIA_TYPE_PATTERN, OCI_INDEX, SUPPORTED_TYPES
+from registry.oci.names import is_valid_tag
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,14 @@ def pull(
     if looks_like_digest(reference):
         if found is not None:
             return found
-        return _fetch(owner, mirror, image, reference)
+        try:
+            parse_digest(reference)
+        except InvalidDigest:
+            raise images.manifest_unknown(owner, image, reference) from None
+        return _fetch(owner, mirror, image, reference)[0]
+    if not is_valid_tag(reference):
+        # Never sent upstream: it could carry a query or another path.
+        raise images.manifest_unknown(owner, image, reference)
     key = CHECKED_KEY.format(owner=owner.pk, image=image.lower(), tag=reference.lower())
     if found is not None and shared_cache.get(key):
         return found
@@ -65,8 +73,11 @@ def pull(
     if found is not None and current == found.digest:
         shared_cache.set(key, True, mirror.ttl_seconds)
         return found
-    fetched = _fetch(owner, mirror, image, reference, upstream=upstream, found=found)
-    shared_cache.set(key, True, mirror.ttl_seconds)
+    fetched, fresh = _fetch(owner, mirror, image, reference, upstream=upstream, found=found)
+    if fresh:
+        # Only what the upstream has now starts a TTL: a cached manifest served because
+        # the GET failed (a 429 after a free HEAD, say) is asked about again next time.
+        shared_cache.set(key, True, mirror.ttl_seconds)
     return fetched
 
 
@@ -93,9 +104,10 @@ def _fetch(
     *,
     upstream: Upstream | None = None,
     found: images.FoundManifest | None = None,
-) -> images.FoundManifest:
+) -> tuple[images.FoundManifest, bool]:
     """Fetch the manifest `reference` names upstream, check it, store it (under the tag,
-    if a tag), and answer it from the store.
+    if a tag), and answer it from the store; with whether it came from the upstream
+    (False: `found`, served because the upstream failed).
     """
     upstream = upstream or upstream_of(mirror)
     try:
@@ -106,14 +118,14 @@ def _fetch(
             logger.warning(
                 "serving %s/%s:%s from the cache: %s", owner.name, image, reference, error
             )
-            return found
+            return found, False
         raise _failure(error, reference) from None
     images.put_manifest(owner, image, reference, body, media_type, mirrored=True)
     _, stored = images.resolve_manifest(owner.name, image, reference)
     if stored is None:
         # Removed between our storing and reading it: as if never there.
         raise images.manifest_unknown(owner, image, reference)
-    return stored
+    return stored, True
 
 
 def _get_manifest(upstream: Upstream, image: str, reference: str) -> tuple[bytes, str]:
@@ -127,7 +139,7 @@ def _get_manifest(upstream: Upstream, image: str, reference: str) -> tuple[bytes
         body = answer.read(limit + 1)
         named = answer.header("Docker-Content-Digest")
         media_type = answer.header("Content-Type").split(";")[0].strip()
-    except OSError as error:
+    except (OSError, http.client.HTTPException) as error:
         raise UpstreamError(f"{upstream}{path}: the answer broke off: {error}") from None
     finally:
         answer.close()
@@ -143,10 +155,18 @@ def _get_manifest(upstream: Upstream, image: str, reference: str) -> tuple[bytes
             raise UpstreamError(
                 f"{upstream}{path}: the manifest's bytes do not have the digest {digest}"
             )
-    if media_type not in SUPPORTED_TYPES:
-        # Servers that answer a generic type: the manifest's own mediaType decides.
-        media_type = ""
-    return body, media_type
+    # The digest covers the body, not the header: the body's own mediaType, when it
+    # names one, wins over a Content-Type that says otherwise (or says nothing useful).
+    return body, _own_media_type(body) or (media_type if media_type in SUPPORTED_TYPES else "")
+
+
+def _own_media_type(body: bytes) -> str:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return ""
+    named = document.get("mediaType") if isinstance(document, dict) else None
+    return named if named in SUPPORTED_TYPES else ""
 
 
 def _prefetch_config(owner: Owner, image: str, upstream: Upstream, body: bytes, media_type: str):
@@ -179,13 +199,21 @@ def _failure(error: UpstreamError, reference: str) -> RegistryError:
 
 
 def referrers(
-    mirror: Mirror, image: str, subject: Digest, *, artifact_type: str = ""
-) -> list[dict] | None:
-    """The descriptors the upstream's referrers API lists for `subject` (filtered by
-    `artifact_type` if it filters), or None when it cannot say: an upstream without the
-    API, or one that is down. Not kept: referrers come and go upstream, and the
-    manifests they name are fetched and kept when pulled by digest.
+    mirror: Mirror, image: str, subject: Digest, cached: list[dict], *, artifact_type: str = ""
+) -> list[dict]:
+    """The referrers of `subject`: the `cached` ones (what the mirror holds), then those
+    the upstream's referrers API lists besides. An upstream without the API, or one that
+    is down, adds none. What it lists is not kept: referrers come and go upstream, and
+    the manifests they name are fetched and kept when pulled by digest.
     """
+    listed = _upstream_referrers(mirror, image, subject, artifact_type)
+    known = {descriptor["digest"] for descriptor in cached}
+    return cached + [d for d in listed if d["digest"] not in known]
+
+
+def _upstream_referrers(
+    mirror: Mirror, image: str, subject: Digest, artifact_type: str
+) -> list[dict]:
     upstream = upstream_of(mirror)
     path = f"/v2/{upstream.repository(image)}/referrers/{subject}"
     if artifact_type:
@@ -194,18 +222,46 @@ def referrers(
         answer = upstream.get(path, image=image, accept=OCI_INDEX)
     except UpstreamError as error:
         logger.info("referrers of %s from %s: %s", subject, upstream, error)
-        return None
+        return []
     try:
         document = json.loads(answer.read(registry_settings.MAX_MANIFEST_SIZE))
     except (ValueError, OSError, http.client.HTTPException):
-        return None
+        return []
     finally:
         answer.close()
-    found = document.get("manifests") if isinstance(document, dict) else None
-    if not isinstance(found, list):
-        return None
-    listed = [entry for entry in found if isinstance(entry, dict) and "digest" in entry]
+    entries = document.get("manifests") if isinstance(document, dict) else None
+    found = [_descriptor(entry) for entry in entries] if isinstance(entries, list) else []
+    found = [entry for entry in found if entry is not None]
     if artifact_type:
         # An upstream that does not filter says so by leaving out OCI-Filters-Applied.
-        listed = [entry for entry in listed if entry.get("artifactType") == artifact_type]
-    return listed
+        found = [entry for entry in found if entry.get("artifactType") == artifact_type]
+    return found
+
+
+def _descriptor(entry) -> dict | None:
+    """An upstream's referrer entry as a descriptor of ours (the fields the API lists,
+    checked), or None for one that is not a manifest's descriptor.
+    """
+    if not isinstance(entry, dict):
+        return None
+    digest, media_type, size = entry.get("digest"), entry.get("mediaType"), entry.get("size")
+    if not isinstance(digest, str) or not isinstance(media_type, str):
+        return None
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        return None
+    try:
+        parse_digest(digest)
+    except InvalidDigest:
+        return None
+    if not MEDIA_TYPE_PATTERN.match(media_type):
+        return None
+    descriptor = {"mediaType": media_type, "digest": digest, "size": size}
+    artifact_type = entry.get("artifactType")
+    if isinstance(artifact_type, str) and MEDIA_TYPE_PATTERN.match(artifact_type):
+        descriptor["artifactType"] = artifact_type
+    annotations = entry.get("annotations")
+    if isinstance(annotations, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()
+    ):
+        descriptor["annotations"] = annotations
+    return descriptor

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
+from urllib.parse import urlsplit
 
 from django.db import transaction
 
@@ -16,11 +18,14 @@ from packages_core.services.owners import check_owner_name, check_visibility
 from registry.mirrors.upstream import Upstream
 from registry.models import Mirror
 
+logger = logging.getLogger(__name__)
+
 # How long a process trusts what it knows of which owners are mirrors; a mirror saved
 # or deleted here is known at once (`forget`), elsewhere within this.
 KNOWN_SECONDS = 10.0
 TTL_PATTERN = re.compile(r"\A([0-9]+)([smhd]?)\Z")
 TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_TTL_SECONDS = 365 * 86400
 
 # owner id -> the Mirror, or None for an owner that is not one
 _known = Memo()
@@ -36,17 +41,35 @@ class MirrorInvalid(InvalidInput):
 
 
 def parse_ttl(text: str) -> int:
-    """Seconds from "600", "90s", "10m", "2h" or "1d"."""
+    """Seconds from "600", "90s", "10m", "2h" or "1d", at most a year."""
     match = TTL_PATTERN.match(text.strip().lower())
     if match is None:
         raise MirrorInvalid(f"a TTL is a number of seconds, or one with s, m, h or d: not {text!r}")
-    return int(match.group(1)) * TTL_UNITS[match.group(2)]
+    seconds = int(match.group(1)) * TTL_UNITS[match.group(2)]
+    if seconds > MAX_TTL_SECONDS:
+        raise MirrorInvalid(f"a TTL is at most a year ({MAX_TTL_SECONDS} s), not {text!r}")
+    return seconds
 
 
 def check_upstream_url(url: str) -> str:
-    if not url.lower().startswith(("http://", "https://")) or "://" not in url[:8]:
+    """The upstream's root URL, without a trailing slash; MirrorInvalid unless it is
+    http(s) with a host (a bare name such as a compose service's is fine) and no user,
+    password, query or fragment (credentials go in their own fields, never in a URL
+    the pages show).
+    """
+    parts = urlsplit(url.strip())
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        raise MirrorInvalid(f"the upstream URL {url!r} has a bad port") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise MirrorInvalid(f"the upstream must be an http:// or https:// URL, not {url!r}")
-    return url.rstrip("/")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise MirrorInvalid(
+            "the upstream URL holds no user, password, query or fragment; give the "
+            "credentials as the mirror's username and password"
+        )
+    return url.strip().rstrip("/")
 
 
 def create_mirror(
@@ -84,7 +107,16 @@ def set_password(mirror: Mirror, password: str) -> None:
 
 
 def upstream_of(mirror: Mirror) -> Upstream:
-    return Upstream(mirror.upstream_url, mirror.username, sealed.unseal(mirror.sealed_password))
+    """The mirror's upstream with its credentials. A password no key of the site opens
+    (SECRET_KEY changed without the old one in SECRET_KEY_FALLBACKS) refuses every
+    upstream request, so pulls fall back to what the cache holds.
+    """
+    try:
+        password = sealed.unseal(mirror.sealed_password)
+    except sealed.SealBroken as error:
+        logger.error("mirror %s: %s", mirror.owner_id, error)
+        return Upstream(mirror.upstream_url, mirror.username, credentials_error=str(error))
+    return Upstream(mirror.upstream_url, mirror.username, password)
 
 
 def mirror_of(owner: Owner) -> Mirror | None:

@@ -37,6 +37,9 @@ DOCKER_HUB_NAMES = frozenset(
 DEFAULT_TOKEN_SECONDS = 60
 MAX_TOKEN_BYTES = 64 * 1024
 CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+# What a token may hold to go in a header: printable ASCII, no spaces.
+TOKEN_PATTERN = re.compile(r"[\x21-\x7e]{1,8192}")
+BASIC_SECONDS = 3600
 
 # (upstream, username, scope) -> the Authorization header a token flow gave
 _tokens = Memo()
@@ -90,11 +93,17 @@ class Answer:
 class Upstream:
     """One upstream registry, with the credentials a mirror has for it."""
 
-    def __init__(self, url: str, username: str = "", password: str = ""):
+    def __init__(
+        self, url: str, username: str = "", password: str = "", *, credentials_error: str = ""
+    ):
         self.url = url.rstrip("/")
         self.username = username
         self.password = password
         self.host = (urlsplit(self.url).hostname or "").lower()
+        self.origin = _origin(self.url)
+        # Why the mirror's credentials cannot be used (a password no key opens): every
+        # request is refused, so pulls fall back to the cache as for any refusal.
+        self.credentials_error = credentials_error
 
     def repository(self, image: str) -> str:
         """The upstream's name for an image: Docker Hub keeps official images under
@@ -113,13 +122,21 @@ class Upstream:
         """The upstream's answer to a request on a repository, signed in as its
         challenge asks; redirects followed. UpstreamError for what is not a 2xx.
         """
+        if self.credentials_error:
+            raise UpstreamDenied(f"{self.url}{path}: {self.credentials_error}")
         scope = f"repository:{self.repository(image)}:pull"
         key = (self.url, self.username, scope)
         authorization = _tokens.get(key)
-        answer = self._send(method, path, accept, authorization)
+        answer, final_url = self._send(method, path, accept, authorization)
         if answer.status == 401 and answer.header("WWW-Authenticate"):
             challenge = answer.header("WWW-Authenticate")
             answer.close()
+            if _origin(final_url) != self.origin:
+                # A host a redirect chose asks for credentials: never the mirror's.
+                raise UpstreamDenied(
+                    f"{self.url}{path}: redirected to {final_url}, which asks to sign in",
+                    status=401,
+                )
             authorization, seconds = self._authorize(challenge, scope)
             if authorization is None:
                 raise UpstreamDenied(
@@ -129,7 +146,7 @@ class Upstream:
                 )
             if seconds:
                 _tokens.set(key, authorization, seconds)
-            answer = self._send(method, path, accept, authorization)
+            answer, _ = self._send(method, path, accept, authorization)
         if 200 <= answer.status < 300:
             return answer
         status = answer.status
@@ -148,15 +165,20 @@ class Upstream:
             )
         raise UpstreamError(f"{where}: the upstream answered {status}{detail}", status=status)
 
-    def _send(self, method: str, path: str, accept: str, authorization: str | None) -> Answer:
-        """One request, following redirects; credentials only to the upstream's own host."""
+    def _send(
+        self, method: str, path: str, accept: str, authorization: str | None
+    ) -> tuple[Answer, str]:
+        """One request, following redirects, and the URL that answered it; credentials
+        only to the upstream's own origin (scheme, host and port: not to an http:// page
+        of an https:// upstream either).
+        """
         url = self.url + path
         headers = {"User-Agent": USER_AGENT}
         if accept:
             headers["Accept"] = accept
         for _ in range(MAX_REDIRECTS + 1):
             sent = dict(headers)
-            if authorization and (urlsplit(url).hostname or "").lower() == self.host:
+            if authorization and _origin(url) == self.origin:
                 sent["Authorization"] = authorization
             answer = self._open(method, url, sent)
             if answer.status in (301, 302, 303, 307, 308) and answer.header("Location"):
@@ -166,7 +188,7 @@ class Upstream:
                 if answer.status == 303:
                     method = "GET"
                 continue
-            return answer
+            return answer, url
         raise UpstreamUnavailable(f"{self.url}{path}: more than {MAX_REDIRECTS} redirects")
 
     def _open(self, method: str, url: str, headers: dict[str, str]) -> Answer:
@@ -182,7 +204,9 @@ class Upstream:
         try:
             connection.request(method, path, headers=headers)
             response = connection.getresponse()
-        except (OSError, http.client.HTTPException) as error:
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            # ValueError: a header http.client will not send (a redirect's or a token's
+            # CR, LF or non-Latin-1 character), the upstream's doing.
             connection.close()
             raise UpstreamUnavailable(f"{url}: {type(error).__name__}: {error}") from None
         return Answer(response, connection)
@@ -196,7 +220,8 @@ class Upstream:
         if kind == "basic":
             if not self.username:
                 return None, 0
-            return self._basic(), 0
+            # Kept like a token, so later requests send it at once rather than after a 401.
+            return self._basic(), BASIC_SECONDS
         if kind != "bearer":
             return None, 0
         fields = dict(CHALLENGE_PARAM.findall(params))
@@ -208,7 +233,9 @@ class Upstream:
             query["service"] = fields["service"]
         token_url = f"{realm}{'&' if '?' in realm else '?'}{urlencode(query)}"
         headers = {"User-Agent": USER_AGENT}
-        if self.username:
+        realm_scheme = urlsplit(realm).scheme.lower()
+        if self.username and (realm_scheme == "https" or self.origin[0] == "http"):
+            # Not over plain HTTP to a realm of an upstream reached over TLS.
             headers["Authorization"] = self._basic()
         answer = self._open("GET", token_url, headers)
         try:
@@ -228,8 +255,8 @@ class Upstream:
             if isinstance(document, dict)
             else None
         )
-        if not isinstance(token, str) or not token:
-            raise UpstreamUnavailable(f"{token_url}: no token in the answer")
+        if not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token):
+            raise UpstreamUnavailable(f"{token_url}: no usable token in the answer")
         seconds = document.get("expires_in") or DEFAULT_TOKEN_SECONDS
         # Asked for again a little before it runs out, so no request carries a stale one.
         lifetime = (
@@ -258,3 +285,14 @@ class Upstream:
 def forget_tokens() -> None:
     """Drop every upstream token this process holds (tests; a mirror's credentials changed)."""
     _tokens.clear()
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL, the port filled in: what "the same server" means."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port

@@ -73,11 +73,9 @@ class ReferrersView(RegistryView):
         descriptors = images.referrers(self.owner, self.image, subject, artifact_type=artifact_type)
         mirror = mirror_of(self.owner)
         if mirror is not None:
-            upstream = mirror_manifests.referrers(
-                mirror, self.image, subject, artifact_type=artifact_type
+            descriptors = mirror_manifests.referrers(
+                mirror, self.image, subject, descriptors, artifact_type=artifact_type
             )
-            known = {descriptor["digest"] for descriptor in descriptors}
-            descriptors += [d for d in upstream or () if d["digest"] not in known]
         index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors}
         response = json_response(index, content_type=OCI_INDEX)
         if artifact_type:

@@ -16,13 +16,20 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from packages_core import sealed
+from packages_core import sealed, shared_cache
 from packages_core.models import Owner, PackageBlob, WebhookDelivery
 from packages_core.services import owners, quotas
 from packages_core.services.webhooks import create_webhook
 from registry.management.commands import createmirror
+from registry.mirrors import manifests as manifests_module
 from registry.mirrors import upstream as upstream_module
-from registry.mirrors.service import MirrorInvalid, create_mirror, parse_ttl, upstream_of
+from registry.mirrors.service import (
+    MirrorInvalid,
+    check_upstream_url,
+    create_mirror,
+    parse_ttl,
+    upstream_of,
+)
 from registry.mirrors.upstream import Upstream as UpstreamClient
 from registry.mirrors.upstream import UpstreamUnavailable
 from registry.models import Mirror, MirroredBlob, MirrorFetch
@@ -33,6 +40,7 @@ from tests.registry_helpers import (
     OCI_MANIFEST,
     ROOT,
     assert_error,
+    basic_auth,
     content,
     push_blob,
 )
@@ -472,3 +480,164 @@ def test_a_fetch_is_no_push_for_webhooks(client, upstream):
     assert get(client, "hub/team/app/manifests/v1", **ACCEPT).status_code == 200
 
     assert list(WebhookDelivery.objects.values_list("event_type", flat=True)) == ["pull"]
+
+
+# What a review found, each once a bug
+
+
+def test_an_upstream_sending_more_than_the_blob_never_gives_a_whole_body(client, upstream):
+    layer = os.urandom(300_000)
+    upstream.add_image("team/app", "v1", [layer])
+    upstream.padding[sha256(layer)] = os.urandom(2_000_000)
+    mirror_to(upstream)
+    get(client, "hub/team/app/manifests/v1", **ACCEPT)
+
+    response = get(client, f"hub/team/app/blobs/{sha256(layer)}")
+    received = bytearray()
+
+    def read_all():
+        for piece in response.streaming_content:
+            received.extend(piece)
+
+    with pytest.raises(Exception, match="more than"):
+        read_all()
+    assert len(received) < len(layer)
+    assert not PackageBlob.objects.filter(sha256=sha256(layer).removeprefix("sha256:")).exists()
+
+
+def test_bytes_someone_else_pushed_are_not_served_for_an_upstream_without_them(
+    client, upstream, users
+):
+    owners.create_user("carol", password="carol-pw")
+    Owner.objects.filter(name="carol").update(visibility="private")
+    secret = os.urandom(4000)
+    digest = push_blob(client, "carol/secret", secret, auth=basic_auth("carol", "carol-pw"))
+    _, manifest = upstream.add_image("team/app", "v1", [secret])
+    # The upstream names carol's digest but has not got the bytes.
+    del upstream.repositories["team/app"].blobs[digest]
+    mirror_to(upstream)
+    get(client, f"hub/team/app/manifests/{manifest}", **ACCEPT)
+
+    response = get(client, f"hub/team/app/blobs/{digest}")
+
+    assert_error(response, 404, "BLOB_UNKNOWN")
+    assert upstream.count("GET", f"/blobs/{digest}") == 1
+
+
+def test_credentials_never_go_to_a_host_a_redirect_chose(client, upstream):
+    elsewhere = Upstream(auth="bearer", username="", password="")
+    try:
+        layer = os.urandom(1000)
+        upstream.auth = "basic"
+        upstream.add_image("team/app", "v1", [layer])
+        upstream.redirect_blobs_to = elsewhere.url.replace("127.0.0.1", "localhost")
+        mirror_to(upstream, username="up", password="up-pw")
+        get(client, "hub/team/app/manifests/v1", **ACCEPT)
+
+        response = get(client, f"hub/team/app/blobs/{sha256(layer)}")
+
+        assert_error(response, 404, "BLOB_UNKNOWN")
+        assert elsewhere.requests, "the redirect was not followed"
+        sent = [r.headers.get("Authorization") for r in elsewhere.requests]
+        assert sent == [None] * len(sent)
+    finally:
+        elsewhere.close()
+
+
+def test_a_password_no_key_opens_leaves_the_cache_serving(client, upstream, settings):
+    upstream.add_image("team/app", "v1", [b"layer"])
+    mirror_to(upstream, username="up", password="up-pw", ttl_seconds=0)
+    assert get(client, "hub/team/app/manifests/v1", **ACCEPT).status_code == 200
+    settings.SECRET_KEY = "another-secret-key-" + "y" * 40
+    asked = len(upstream.requests)
+
+    assert get(client, "hub/team/app/manifests/v1", **ACCEPT).status_code == 200
+    missing = get(client, "hub/team/app/manifests/v2", **ACCEPT)
+
+    assert "cannot be opened" in assert_error(missing, 404, "MANIFEST_UNKNOWN")["message"]
+    assert len(upstream.requests) == asked
+
+
+def test_a_token_that_is_no_header_is_refused_not_a_500(client, upstream):
+    upstream.auth = "bearer"
+    upstream.token_override = "tok-1\r\nX-Injected: yes"
+    upstream.add_image("team/app", "v1", [b"layer"])
+    mirror_to(upstream, username="up", password="up-pw")
+
+    response = get(client, "hub/team/app/manifests/v1", **ACCEPT)
+
+    assert "no usable token" in assert_error(response, 404, "MANIFEST_UNKNOWN")["message"]
+    assert not any("X-Injected" in r.headers for r in upstream.requests)
+
+
+def test_a_failed_get_after_a_head_does_not_start_a_ttl(client, upstream):
+    _, first = upstream.add_image("team/app", "v1", [b"one"])
+    mirror = mirror_to(upstream, ttl_seconds=3600)
+    get(client, "hub/team/app/manifests/v1", **ACCEPT)
+    _, second = upstream.add_image("team/app", "v1", [b"two"])
+    key = manifests_module.CHECKED_KEY.format(owner=mirror.owner_id, image="team/app", tag="v1")
+    shared_cache.delete_many([key])  # the TTL ran out
+    upstream.manifest_get_status = 429
+
+    assert get(client, "hub/team/app/manifests/v1", **ACCEPT)["Docker-Content-Digest"] == first
+    upstream.manifest_get_status = None
+
+    assert get(client, "hub/team/app/manifests/v1", **ACCEPT)["Docker-Content-Digest"] == second
+
+
+def test_a_reference_that_is_no_tag_never_reaches_the_upstream(client, upstream):
+    upstream.add_image("team/app", "v1", [b"layer"])
+    mirror_to(upstream)
+
+    response = get(client, "hub/team/app/manifests/v1%3Fns=other.example", **ACCEPT)
+
+    assert_error(response, 404, "MANIFEST_UNKNOWN")
+    assert upstream.requests == []
+
+
+def test_odd_referrers_upstream_are_left_out(client, upstream):
+    image = upstream.add_image("team/app", "v1", [b"layer"])
+    good = upstream.add_referrer("team/app", image, "application/spdx+json")
+    upstream.repositories["team/app"].referrers[image[1]] += [
+        {"digest": {"not": "a string"}, "mediaType": OCI_MANIFEST, "size": 1},
+        {"digest": "sha256:nothex", "mediaType": OCI_MANIFEST, "size": 1},
+        "not even an object",
+    ]
+    mirror_to(upstream)
+    get(client, "hub/team/app/manifests/v1", **ACCEPT)
+
+    response = get(client, f"hub/team/app/referrers/{image[1]}")
+
+    assert response.status_code == 200
+    assert [d["digest"] for d in response.json()["manifests"]] == [good[1]]
+
+
+def test_the_body_says_which_media_type_a_manifest_has(client, upstream):
+    body, _ = upstream.add_image("team/app", "v1", [b"layer"])
+    upstream.repositories["team/app"].manifests["v1"] = ("application/json", body)
+    mirror_to(upstream)
+
+    response = get(client, "hub/team/app/manifests/v1", **ACCEPT)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == OCI_MANIFEST
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("http://registry:5000", True),
+        ("https://registry-1.docker.io/", True),
+        ("https://user:pw@ghcr.io", False),
+        ("https://ghcr.io/?x=1", False),
+        ("ftp://example.com", False),
+        ("https://", False),
+        ("http://host:port", False),
+    ],
+)
+def test_upstream_urls(url, ok):
+    if ok:
+        assert check_upstream_url(url) == url.rstrip("/")
+    else:
+        with pytest.raises(MirrorInvalid):
+            check_upstream_url(url)
