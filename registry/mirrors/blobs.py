@@ -289,7 +289,7 @@ def _stream(
     owner: Owner, image: str, upstream: Upstream, digest: Digest, size: int, fetch: MirrorFetch
 ) -> HttpResponse:
     try:
-        answer = upstream.get(_blob_path(upstream, image, digest), image=image)
+        answer = upstream.get(_blob_path(upstream, image, digest), image=image, whole=False)
     except BaseException as error:
         _end(fetch)
         if not isinstance(error, UpstreamError):

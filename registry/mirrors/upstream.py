@@ -11,14 +11,16 @@ to a public address unless the host is in REGISTRY["MIRROR_ALLOWED_HOSTS"]
 from __future__ import annotations
 
 import base64
+import hashlib
 import http.client
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from packages_core import outbound
+from packages_core import outbound, shared_cache
 from packages_core.memo import Memo
 from registry.conf import registry_settings
 from registry.oci.media_types import SUPPORTED_TYPES
@@ -40,6 +42,10 @@ CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 # What a token may hold to go in a header: printable ASCII, no spaces.
 TOKEN_PATTERN = re.compile(r"[\x21-\x7e]{1,8192}")
 BASIC_SECONDS = 3600
+# After an upstream failed (unreachable, a timeout, a 5xx or 429), how long no request
+# goes to it: pulls serve the cache, or fail at once.
+DOWN_SECONDS = 15
+DOWN_KEY = "registry:upstream-down:{digest}"
 
 # (upstream, username, scope) -> the Authorization header a token flow gave
 _tokens = Memo()
@@ -104,6 +110,7 @@ class Upstream:
         # Why the mirror's credentials cannot be used (a password no key opens): every
         # request is refused, so pulls fall back to the cache as for any refusal.
         self.credentials_error = credentials_error
+        self.deadline: float | None = None
 
     def repository(self, image: str) -> str:
         """The upstream's name for an image: Docker Hub keeps official images under
@@ -118,10 +125,37 @@ class Upstream:
 
     # Requests
 
-    def get(self, path: str, *, image: str, accept: str = "", method: str = "GET") -> Answer:
+    def get(
+        self, path: str, *, image: str, accept: str = "", method: str = "GET", whole: bool = True
+    ) -> Answer:
         """The upstream's answer to a request on a repository, signed in as its
         challenge asks; redirects followed. UpstreamError for what is not a 2xx.
+
+        `whole`: the exchange, body included, has REGISTRY["MIRROR_TIMEOUT"] in all (a
+        manifest, a token, a list); otherwise only each read has (a blob, however big).
         """
+        self.deadline = time.monotonic() + registry_settings.MIRROR_TIMEOUT if whole else None
+        down = shared_cache.get(self._down_key())
+        if down is not None:
+            message, since = down
+            raise UpstreamUnavailable(
+                f"{message} ({time.time() - since:.0f} s ago; not asked again for "
+                f"{DOWN_SECONDS} s after a failure)"
+            )
+        try:
+            return self._get(path, image=image, accept=accept, method=method)
+        except UpstreamUnavailable as error:
+            # Every node's pulls skip a down upstream for a while rather than each
+            # waiting out its timeout: the cache serves what it has at once.
+            shared_cache.set(self._down_key(), (error.message, time.time()), DOWN_SECONDS)
+            raise
+
+    def _down_key(self) -> str:
+        return DOWN_KEY.format(
+            digest=hashlib.sha256(f"{self.url} {self.username}".encode()).hexdigest()
+        )
+
+    def _get(self, path: str, *, image: str, accept: str, method: str) -> Answer:
         if self.credentials_error:
             raise UpstreamDenied(f"{self.url}{path}: {self.credentials_error}")
         scope = f"repository:{self.repository(image)}:pull"
@@ -198,9 +232,12 @@ class Upstream:
                 allowed_hosts=registry_settings.MIRROR_ALLOWED_HOSTS,
                 setting='REGISTRY["MIRROR_ALLOWED_HOSTS"] (FORGE_MIRROR_ALLOWED_HOSTS)',
                 timeout=registry_settings.MIRROR_TIMEOUT,
+                deadline=self.deadline,
             )
         except outbound.AddressRefused as error:
             raise UpstreamUnavailable(f"{url}: refused: {error}") from None
+        except TimeoutError as error:  # the deadline passed before this connection
+            raise UpstreamUnavailable(f"{url}: {error}") from None
         try:
             connection.request(method, path, headers=headers)
             response = connection.getresponse()

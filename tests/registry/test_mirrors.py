@@ -581,8 +581,27 @@ def test_a_failed_get_after_a_head_does_not_start_a_ttl(client, upstream):
 
     assert get(client, "hub/team/app/manifests/v1", **ACCEPT)["Docker-Content-Digest"] == first
     upstream.manifest_get_status = None
+    shared_cache.cache().clear()  # the pause after a failure is over
 
     assert get(client, "hub/team/app/manifests/v1", **ACCEPT)["Docker-Content-Digest"] == second
+
+
+def test_a_failed_upstream_is_left_alone_for_a_while(client, upstream):
+    upstream.add_image("team/app", "v1", [b"layer"])
+    mirror_to(upstream, ttl_seconds=0)
+    get(client, "hub/team/app/manifests/v1", **ACCEPT)
+    upstream.status = 503
+    assert get(client, "hub/team/app/manifests/v1", **ACCEPT).status_code == 200
+    asked = len(upstream.requests)
+
+    cached = get(client, "hub/team/app/manifests/v1", **ACCEPT)
+    missing = get(client, "hub/team/app/manifests/v2", **ACCEPT)
+
+    assert cached.status_code == 200
+    message = assert_error(missing, 404, "MANIFEST_UNKNOWN")["message"]
+    assert "answered 503" in message
+    assert "not asked again" in message
+    assert len(upstream.requests) == asked
 
 
 def test_a_reference_that_is_no_tag_never_reaches_the_upstream(client, upstream):
