@@ -553,11 +553,16 @@ def skopeo(live_registry, tmp_path_factory) -> Tool:
 @pytest.fixture(scope="module")
 def podman(live_registry, tmp_path_factory) -> Tool:
     """podman on a throwaway vfs store, with its own auth file and registries.conf."""
-    path = require_tool("podman")
     directory = tmp_path_factory.mktemp("podman")
-    env = isolated_client_env(directory, live_registry.host)
+    return podman_tool(directory, live_registry.host)
+
+
+def podman_tool(directory: Path, insecure_host: str) -> Tool:
+    """podman on a vfs store under `directory`, reading nothing of the machine's
+    configuration; `insecure_host` is plain HTTP to it.
+    """
     argv = [
-        path,
+        require_tool("podman"),
         "--root",
         str(directory / "storage"),
         "--runroot",
@@ -565,7 +570,7 @@ def podman(live_registry, tmp_path_factory) -> Tool:
         "--storage-driver",
         "vfs",
     ]
-    return Tool(argv, env)
+    return Tool(argv, isolated_client_env(directory, insecure_host))
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ from .conftest import (
     free_port,
     isolated_client_env,
     log_tail,
+    podman_tool,
     require_tool,
 )
 from .layouts import OCI_MANIFEST, ImageInfo, make_image, read_blob
@@ -427,21 +428,12 @@ def client_tool(name: str, directory: Path, insecure_host: str) -> Tool:
     """skopeo (with --insecure-policy) or podman (on a vfs store) reading nothing of
     the machine's configuration; `insecure_host` is plain HTTP to it.
     """
+    if name == "podman":
+        return podman_tool(directory, insecure_host)
     path = require_tool(name)
     env = isolated_client_env(directory, insecure_host)
     if name == "skopeo":
         return Tool([path, "--insecure-policy"], env)
-    if name == "podman":
-        argv = [
-            path,
-            "--root",
-            str(directory / "storage"),
-            "--runroot",
-            str(directory / "runroot"),
-            "--storage-driver",
-            "vfs",
-        ]
-        return Tool(argv, env)
     return Tool([path], env)
 
 
