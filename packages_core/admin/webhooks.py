@@ -16,16 +16,38 @@ LAST_DELIVERIES = 20
 
 
 class WebhookForm(forms.ModelForm):
-    """Events as checkboxes; the secret in a plain field, as it must be read back to sign."""
+    """Events as checkboxes; the secret write-only, as on the owner's pages: it is kept
+    sealed and never shown back, and left empty it stays as it was.
+    """
 
     url = forms.URLField(max_length=2000, assume_scheme="https")
+    secret = forms.CharField(
+        required=False,
+        max_length=255,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Signs every body. Leave empty to keep the current one.",
+    )
+    remove_secret = forms.BooleanField(required=False, help_text="Sign with an empty key.")
     events = forms.MultipleChoiceField(
         choices=[(e, e) for e in EVENTS], widget=forms.CheckboxSelectMultiple
     )
 
     class Meta:
         model = Webhook
-        fields = ["owner", "url", "secret", "events", "name_filter", "format", "is_active"]
+        fields = ["owner", "url", "events", "name_filter", "format", "is_active"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("secret") and data.get("remove_secret"):
+            raise ValidationError("Type a new secret or remove it, not both.")
+        return data
+
+    def save(self, commit=True):
+        if self.cleaned_data.get("remove_secret"):
+            self.instance.secret = ""
+        elif self.cleaned_data.get("secret"):
+            self.instance.secret = self.cleaned_data["secret"]
+        return super().save(commit)
 
     def clean_events(self):
         try:

@@ -162,7 +162,7 @@ class WebhookSerializer(serializers.Serializer):
 
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_has_secret(self, webhook) -> bool:
-        return bool(webhook.secret)
+        return webhook.has_secret
 
 
 class WebhookDeliverySerializer(serializers.Serializer):

@@ -4,6 +4,7 @@ import uuid
 
 from django.db import models
 
+from packages_core import sealed
 from packages_core.models.owners import Owner
 
 PUSH = "push"
@@ -34,8 +35,9 @@ class Webhook(models.Model):
         help_text="Empty: a site-wide webhook, told about every owner's images.",
     )
     url = models.URLField(max_length=2000)
-    # Kept as given: it signs every body, so it must be read back (docs/webhooks.md).
-    secret = models.CharField(max_length=255, blank=True)
+    # It signs every body, so it must be read back: sealed under a key derived from
+    # SECRET_KEY (packages_core/sealed.py), never kept in clear; `secret` opens it.
+    sealed_secret = models.TextField(blank=True, editable=False)
     events = models.JSONField(
         default=default_events, help_text=f"A list of {', '.join(EVENTS)}; pull is off by default."
     )
@@ -54,6 +56,19 @@ class Webhook(models.Model):
 
     def __str__(self) -> str:
         return f"webhook {self.pk} of {self.owner or 'the site'} → {self.url}"
+
+    @property
+    def secret(self) -> str:
+        """The secret in clear; SealBroken if no key of the site opens it."""
+        return sealed.unseal(self.sealed_secret)
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.sealed_secret = sealed.seal(value)
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.sealed_secret)
 
 
 class WebhookDelivery(models.Model):

@@ -219,7 +219,7 @@ class WebhookForm(forms.Form):
         super().__init__(*args, **kwargs)
         if webhook is None:
             del self.fields["remove_secret"]
-        elif webhook.secret:
+        elif webhook.has_secret:
             self.fields["secret"].help_text = "Set. Leave empty to keep it; type one to replace it."
 
     def changes(self) -> dict:

@@ -6,6 +6,8 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from packages_core import sealed
+
 BEFORE = [("packages_core", "0003_upload_hash_state")]
 AFTER = [("packages_core", "0005_file_package")]
 
@@ -99,3 +101,34 @@ def test_index_children_are_filled_from_the_indexes_metadata(index_migrator):
         f"sha256:{'a' * 64}",
         f"sha256:{'b' * 64}",
     ]
+
+
+SEAL_BEFORE = [("packages_core", "0009_version_last_pulled_cleanup_unpulled")]
+SEAL_AFTER = [("packages_core", "0010_webhook_secret_sealed")]
+
+
+@pytest.fixture
+def seal_migrator(transactional_db):
+    yield from _migrated_back(SEAL_BEFORE)
+
+
+def test_webhook_secrets_are_sealed_and_open_again_backwards(seal_migrator):
+    old = seal_migrator.loader.project_state(SEAL_BEFORE).apps
+    Webhook = old.get_model("packages_core", "Webhook")
+    signed = Webhook.objects.create(url="https://ci.example.com/hook", secret="s3cret")
+    unsigned = Webhook.objects.create(url="https://ci.example.com/other", secret="")
+
+    seal_migrator.loader.build_graph()
+    seal_migrator.migrate(SEAL_AFTER)
+    new = seal_migrator.loader.project_state(SEAL_AFTER).apps.get_model("packages_core", "Webhook")
+
+    kept = new.objects.get(pk=signed.pk).sealed_secret
+    assert "s3cret" not in kept
+    assert sealed.unseal(kept) == "s3cret"
+    assert new.objects.get(pk=unsigned.pk).sealed_secret == ""
+    seal_migrator.loader.build_graph()
+    seal_migrator.migrate(SEAL_BEFORE)
+    back = seal_migrator.loader.project_state(SEAL_BEFORE).apps.get_model(
+        "packages_core", "Webhook"
+    )
+    assert back.objects.get(pk=signed.pk).secret == "s3cret"

@@ -556,3 +556,16 @@ def test_a_receiver_trickling_its_answer_fails_the_attempt_at_the_timeout(
     assert "TimeoutError" in row.last_error
     assert row.next_attempt_at > timezone.now()  # retried later
     assert row.claimed_until is None
+
+
+def test_a_secret_is_sealed_at_rest_and_signs_in_clear(owner):
+    webhook = webhooks.create_webhook(owner, "https://ci.example.com/hook", secret="s3cret-value")
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT sealed_secret FROM packages_core_webhook WHERE id = %s", [webhook.pk]
+        )
+        stored = cursor.fetchone()[0]
+    assert "s3cret-value" not in stored
+    assert Webhook.objects.get(pk=webhook.pk).secret == "s3cret-value"
+    assert Webhook.objects.get(pk=webhook.pk).has_secret
