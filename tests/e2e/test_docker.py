@@ -24,6 +24,7 @@ from tests.ci import unavailable
 from .conftest import Credentials, Tool, require_tool
 from .dockerd import DockerdDidNotStart, running_dockerd
 from .test_tokens import create_token
+from .upstreams import running_distribution
 
 DOCKER_V2S2 = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -257,3 +258,27 @@ def test_docker_logout_forgets_the_credentials_and_a_push_needs_them_again(
     # after a 401 it can only read as a bare code (registry/access.py, access_needed).
     assert "unauthorized: authentication required" in refused.stderr, refused.stderr
     assert tag_is_absent(own_server, "alice/docker/after-logout")
+
+
+def test_docker_pulls_through_a_mirror_and_again_with_the_upstream_down(
+    docker, start_forge, tmp_path
+):
+    """docker's engine pulls an image it pushed to CNCF Distribution through a mirror of
+    it (docs/mirrors.md): the digest and image ID it pushed, and again once Distribution
+    is stopped, from the mirror's cache alone.
+    """
+    site = start_forge({"FORGE_MIRROR_ALLOWED_HOSTS": "127.0.0.1"}, name="docker-mirror")
+    built = build(docker, tmp_path, "hello through a mirror\n")
+    with running_distribution(tmp_path / "upstream") as upstream:
+        pushed = push(docker, built, f"{upstream.host}/team/app:v1")
+        site.manage("createmirror", "hub", "--upstream", upstream.url)
+        target = f"{site.host}/hub/team/app:v1"
+
+        empty_store(docker)
+        assert PULLED.search(docker("pull", target).stdout)["digest"] == pushed
+        assert inspect(docker, target, "{{.Id}}") == built.image_id
+
+        upstream.stop()
+        empty_store(docker)
+        assert PULLED.search(docker("pull", target).stdout)["digest"] == pushed
+        assert inspect(docker, target, "{{.Id}}") == built.image_id
