@@ -15,7 +15,7 @@ from packages_core.memo import Memo
 from packages_core.models import Owner
 from packages_core.models.owners import Visibility
 from packages_core.services.owners import check_owner_name, check_visibility
-from registry.mirrors.upstream import Upstream
+from registry.mirrors.upstream import Upstream, UpstreamError
 from registry.models import Mirror
 
 logger = logging.getLogger(__name__)
@@ -117,6 +117,19 @@ def upstream_of(mirror: Mirror) -> Upstream:
         logger.error("mirror %s: %s", mirror.owner_id, error)
         return Upstream(mirror.upstream_url, mirror.username, credentials_error=str(error))
     return Upstream(mirror.upstream_url, mirror.username, password)
+
+
+def probe(mirror: Mirror) -> str:
+    """What the upstream says to `GET /v2/`, in a sentence: whether it looks like a
+    registry this site may reach (for createmirror to tell its operator at once).
+    """
+    try:
+        status = upstream_of(mirror).ping()
+    except UpstreamError as error:
+        return f"the upstream cannot be reached now: {error.message}"
+    if status in (200, 401):
+        return f"the upstream answers as a registry ({status} to /v2/)"
+    return f"the upstream answered {status} to /v2/: is it a registry's root URL?"
 
 
 def mirror_of(owner: Owner) -> Mirror | None:

@@ -150,6 +150,13 @@ class Upstream:
             shared_cache.set(self._down_key(), (error.message, time.time()), DOWN_SECONDS)
             raise
 
+    def ping(self) -> int:
+        """The status of `GET /v2/`, unsigned: 200 or 401 from a registry."""
+        self.deadline = time.monotonic() + registry_settings.MIRROR_TIMEOUT
+        answer = self._open("GET", f"{self.url}/v2/", {"User-Agent": USER_AGENT})
+        answer.close()
+        return answer.status
+
     def _down_key(self) -> str:
         return DOWN_KEY.format(
             digest=hashlib.sha256(f"{self.url} {self.username}".encode()).hexdigest()

@@ -363,11 +363,16 @@ def test_createmirror_makes_an_owner_and_refuses_bad_input(capsys, upstream):
     )
     mirror = Mirror.objects.get(owner__name="hub")
     assert (mirror.ttl_seconds, mirror.owner.visibility) == (300, "limited")
-    assert "hub mirrors" in capsys.readouterr().out
+    output = capsys.readouterr().out
+    assert "hub mirrors" in output
+    assert "answers as a registry (200 to /v2/)" in output
     with pytest.raises(CommandError, match="already taken"):
         call_command("createmirror", "HUB", "--upstream", upstream.url)
     with pytest.raises(CommandError, match="http"):
         call_command("createmirror", "other", "--upstream", "ftp://example.com")
+    upstream.close()
+    call_command("createmirror", "down", "--upstream", upstream.url)
+    assert "cannot be reached now" in capsys.readouterr().out
     assert Owner.objects.filter(name="other").count() == 0
 
 

@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 from packages_core.exceptions import InvalidInput
 from packages_core.management.base import PackagesCommand
 from packages_core.models.owners import Visibility
-from registry.mirrors.service import MirrorInvalid, create_mirror, parse_ttl
+from registry.mirrors.service import MirrorInvalid, create_mirror, parse_ttl, probe
 
 
 class Command(PackagesCommand):
@@ -61,3 +61,5 @@ class Command(PackagesCommand):
             f"{mirror.owner.name} mirrors {mirror.upstream_url} "
             f"(tags checked every {mirror.ttl_seconds} s)"
         )
+        # Said, not refused: an upstream may be down now and up when pulls come.
+        self.stdout.write(probe(mirror))
