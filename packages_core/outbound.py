@@ -26,7 +26,17 @@ _COMPATIBLE = ipaddress.ip_network("::/96")
 
 
 class AddressRefused(Exception):
-    """A URL the server will not connect to (its scheme, or an address that is not public)."""
+    """A URL the server will not connect to (its scheme, or an address that is not public).
+
+    `str()` is the whole story, for the server's log: the addresses a host resolves to.
+    `public` says only that the host was refused, for whoever typed the URL: the same
+    words whether it resolves to a private address or not at all, so a URL field does
+    not map the network behind the server for its user.
+    """
+
+    def __init__(self, detail: str, public: str = ""):
+        super().__init__(detail)
+        self.public = public or detail
 
 
 def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -62,19 +72,24 @@ def resolve(host: str, port: int, allowed_hosts: Iterable[str], setting: str) ->
     unless the host is in `allowed_hosts` (the setting named `setting`, for the message).
     AddressRefused otherwise.
     """
+    public = (
+        f"{host} is not a public address, or cannot be resolved (a site admin may allow "
+        f"the host in {setting})"
+    )
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
-        raise AddressRefused(f"cannot resolve {host}: {error}") from None
+        raise AddressRefused(f"cannot resolve {host}: {error}", public) from None
     addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
     if not addresses:
-        raise AddressRefused(f"{host} has no address")
+        raise AddressRefused(f"{host} has no address", public)
     if not host_allowed(host, allowed_hosts):
         blocked = [str(a) for a in addresses if not is_public(a)]
         if blocked:
             raise AddressRefused(
                 f"{host} resolves to {', '.join(blocked)}, which is not a public address "
-                f"(allow the host in {setting})"
+                f"(allow the host in {setting})",
+                public,
             )
     return str(addresses[0])
 

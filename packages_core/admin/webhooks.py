@@ -24,6 +24,8 @@ class WebhookForm(forms.ModelForm):
     secret = forms.CharField(
         required=False,
         max_length=255,
+        # As the pages and the API take it: a secret's spaces sign too.
+        strip=False,
         widget=forms.PasswordInput(render_value=False),
         help_text="Signs every body. Leave empty to keep the current one.",
     )

@@ -106,7 +106,9 @@ def send(delivery: WebhookDelivery) -> Outcome:
         finally:
             conn.close()
     except outbound.AddressRefused as error:
-        outcome.error = f"refused: {error}"
+        # The owner sees the delivery's error; the addresses are for the log alone.
+        logger.warning("webhook %s: refused: %s", delivery.webhook_id, error)
+        outcome.error = f"refused: {error.public}"
     except (OSError, http.client.HTTPException, ValueError) as error:
         outcome.error = f"{type(error).__name__}: {error}"[:KEPT_CHARS]
     outcome.duration_ms = int((time.monotonic() - started) * 1000)

@@ -168,6 +168,15 @@ def enqueue(
         for target in [*targets_of(owner.pk), *targets_of(None)]
         if target.wants(event_type, name)
     ]
+    if wanted:
+        # What this process keeps may be a moment stale: a webhook deleted meanwhile
+        # (by another process) would fail the change's own transaction at commit.
+        live = set(
+            Webhook.objects.filter(pk__in=[t.id for t in wanted], is_active=True).values_list(
+                "pk", flat=True
+            )
+        )
+        wanted = [target for target in wanted if target.id in live]
     if not wanted:
         return []
     event_id = str(uuid.uuid4())

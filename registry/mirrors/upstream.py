@@ -242,7 +242,9 @@ class Upstream:
                 deadline=self.deadline,
             )
         except outbound.AddressRefused as error:
-            raise UpstreamUnavailable(f"{url}: refused: {error}") from None
+            # Pullers see the message; the addresses are for the log alone.
+            logger.warning("mirror upstream %s: refused: %s", self.url, error)
+            raise UpstreamUnavailable(f"{url}: refused: {error.public}") from None
         except TimeoutError as error:  # the deadline passed before this connection
             raise UpstreamUnavailable(f"{url}: {error}") from None
         try:

@@ -222,6 +222,12 @@ class WebhookForm(forms.Form):
         elif webhook.has_secret:
             self.fields["secret"].help_text = "Set. Leave empty to keep it; type one to replace it."
 
+    def clean(self):
+        data = super().clean()
+        if data.get("secret") and data.get("remove_secret"):
+            raise forms.ValidationError("Type a new secret or remove it, not both.")
+        return data
+
     def changes(self) -> dict:
         """The cleaned fields as the service's keywords (secret None: keep the saved one)."""
         data = dict(self.cleaned_data)

@@ -348,7 +348,34 @@ def test_deliveries_to_loopback_are_refused_unless_allowed(owner, receiver, sett
     row.refresh_from_db()
     assert row.last_error.startswith("refused:")
     assert "not a public address" in row.last_error
+    # What the owner sees does not say where the name leads: that is for the log.
+    assert "resolves to" not in row.last_error
+    if "localhost" in url:
+        assert "127.0.0.1" not in row.last_error
     assert not receiver.received
+
+
+def test_a_name_that_does_not_resolve_reads_like_a_private_one(owner, settings):
+    settings.PACKAGES = {**settings.PACKAGES, "WEBHOOK_ALLOWED_HOSTS": []}
+    webhooks.create_webhook(owner, "http://no-such-host.invalid/hook")
+    (row,) = enqueue(owner)
+    deliver_all()
+    row.refresh_from_db()
+    assert row.last_error == (
+        "refused: no-such-host.invalid is not a public address, or cannot be resolved "
+        "(a site admin may allow the host in WEBHOOK_ALLOWED_HOSTS)"
+    )
+
+
+def test_a_webhook_another_process_deleted_does_not_fail_the_change(owner):
+    webhook = webhooks.create_webhook(owner, "https://ci.example.com/hook")
+    assert webhooks.targets_of(owner.pk)  # this process keeps it
+    kept = dict(webhooks._targets)
+    Webhook.objects.filter(pk=webhook.pk).delete()  # as another process would
+    webhooks._targets.update(kept)
+
+    with transaction.atomic():
+        assert enqueue(owner) == []
 
 
 def test_the_check_follows_dns(owner, receiver, settings, monkeypatch):

@@ -240,6 +240,17 @@ def test_editing_replaces_or_removes_the_secret(alice_signed_in, hook):
     assert hook.secret == ""
 
 
+def test_a_new_secret_and_its_removal_together_are_refused(alice_signed_in, hook):
+    response = alice_signed_in.post(
+        url("owner_webhook", "alice", hook.pk), form_data(secret="new-one", remove_secret="on")
+    )
+
+    assert response.status_code == 200
+    assert "not both" in response.text
+    hook.refresh_from_db()
+    assert hook.secret == SECRET
+
+
 def test_a_refused_edit_changes_nothing(alice_signed_in, hook):
     response = alice_signed_in.post(
         url("owner_webhook", "alice", hook.pk), form_data(url="gopher://x", secret="other")
